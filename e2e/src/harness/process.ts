@@ -1,0 +1,66 @@
+import { spawn } from 'node:child_process';
+
+export interface RunOptions {
+  /** Merged over process.env; a key set to `undefined` removes the inherited variable. */
+  env?: Record<string, string | undefined>;
+  /** Written to stdin, which is then closed (it is closed right away when absent). */
+  input?: string;
+  /** Kill the command (SIGKILL) and reject after this long. Default 60 s. */
+  timeoutMs?: number;
+  cwd?: string;
+  /** Run as this user and group (only when we are root). */
+  uid?: number;
+  gid?: number;
+}
+
+export interface RunResult {
+  /** Exit status, or null when the command died of a signal. */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+// A hung client must not outlive its test: vitest moves on after a test
+// timeout but never kills the children a worker spawned.
+const defaultTimeoutMs = 60_000;
+
+/** Runs a command to completion and collects its output; a non-zero exit is a result, not an error. */
+export function run(cmd: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  const { env, input, timeoutMs = defaultTimeoutMs, cwd, uid, gid } = options;
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      env: { ...process.env, ...env },
+      cwd,
+      uid,
+      gid,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    // A command that exits without reading its input makes the write fail with
+    // EPIPE; its exit status is what the caller needs to see.
+    child.stdin.on('error', () => {});
+    child.stdin.end(input);
+
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${cmd} ${args.join(' ')} timed out after ${timeoutMs} ms\n${stderr}`));
+    }, timeoutMs);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    // 'close' rather than 'exit': only then is all output collected.
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}

@@ -1,0 +1,16 @@
+export { pgBin, pgBinDir } from './harness/binaries.js';
+export type { TestRole } from './harness/cluster-config.js';
+export { freePort } from './harness/port.js';
+export type {
+  Credentials,
+  PostgresCluster,
+  PsqlOptions,
+  Role,
+  StartOptions,
+} from './harness/postgres.js';
+export { startPostgres } from './harness/postgres.js';
+export type { RunOptions, RunResult } from './harness/process.js';
+export { run } from './harness/process.js';
+export type { TestPki } from './harness/tls.js';
+export { createTestPki } from './harness/tls.js';
+export { usePostgres } from './harness/vitest.js';

@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { ConfigError } from '../config/config-error.js';
+import { loadProxyConfig, type ProxyOptions } from '../config/proxy-config.js';
+import { createLogger } from '../observe/log.js';
+import { startProxy } from '../proxy/server.js';
+import { proxyHelp, readProxyOptions } from './proxy-command.js';
+
+const USAGE = `Usage: pgwarden <command> [options]
+
+Commands:
+  proxy      Run the Postgres proxy (pgwarden proxy --help)
+  version    Print the version
+  help       Show this help
+`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+async function runProxy(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(proxyHelp());
+    return 0;
+  }
+  const config = loadProxyConfig(readProxyOptions(argv, process.env) as ProxyOptions);
+  const log = createLogger(config.logLevel);
+  const proxy = await startProxy(config, log);
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      log.info({ signal }, 'shutdown requested');
+      proxy.drain().then(resolve, resolve);
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+  log.flush();
+  return 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'proxy':
+      return runProxy(rest);
+    case 'version':
+    case '--version':
+      process.stdout.write(`pgwarden ${version()}\n`);
+      return 0;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`pgwarden: unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`pgwarden: ${(err as Error).message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(`pgwarden: ${(err as Error).message ?? err}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,119 @@
+import { parseArgs } from 'node:util';
+import type { ProxyOptions } from '../config/proxy-config.js';
+
+interface OptionSpec {
+  key: keyof ProxyOptions;
+  flag: string;
+  value: string;
+  help: string;
+}
+
+/** One table drives the flags, their environment variables and --help. */
+export const PROXY_OPTIONS: readonly OptionSpec[] = [
+  {
+    key: 'listen',
+    flag: 'listen',
+    value: 'HOST:PORT',
+    help: 'Where clients connect (default 127.0.0.1:5432).',
+  },
+  {
+    key: 'upstream',
+    flag: 'upstream',
+    value: 'URL',
+    help: 'postgresql://user:password@host:port/db?sslmode=verify-full&sslrootcert=ca.pem (required). sslmode: disable | prefer | require | verify-ca | verify-full; default prefer on loopback, verify-full elsewhere.',
+  },
+  {
+    key: 'upstreamPasswordFile',
+    flag: 'upstream-password-file',
+    value: 'FILE',
+    help: 'Read the upstream password from FILE instead of the URL.',
+  },
+  {
+    key: 'clientAuth',
+    flag: 'client-auth',
+    value: 'METHOD',
+    help: 'trust (default; loopback only) or scram-sha-256.',
+  },
+  {
+    key: 'clientPasswordFile',
+    flag: 'client-password-file',
+    value: 'FILE',
+    help: 'Password clients must present with scram-sha-256; required off loopback.',
+  },
+  {
+    key: 'adminListen',
+    flag: 'admin-listen',
+    value: 'HOST:PORT',
+    help: '/metrics, /healthz, /readyz (default 127.0.0.1:9432; "off" disables).',
+  },
+  {
+    key: 'maxConnections',
+    flag: 'max-connections',
+    value: 'N',
+    help: 'Client connections at once (default 100); more get SQLSTATE 53300.',
+  },
+  {
+    key: 'maxMessageSize',
+    flag: 'max-message-size',
+    value: 'SIZE',
+    help: 'Largest client message (default 64MiB); larger closes the connection with 08P01.',
+  },
+  {
+    key: 'maxCopyDataSize',
+    flag: 'max-copy-data-size',
+    value: 'SIZE',
+    help: 'Largest CopyData message (default 1GiB).',
+  },
+  {
+    key: 'drainTimeout',
+    flag: 'drain-timeout',
+    value: 'DURATION',
+    help: 'On SIGTERM, how long in-flight work may finish (default 30s).',
+  },
+  {
+    key: 'logLevel',
+    flag: 'log-level',
+    value: 'LEVEL',
+    help: 'trace | debug | info (default) | warn | error | silent.',
+  },
+];
+
+export function envName(flag: string): string {
+  return `PGWARDEN_${flag.toUpperCase().replaceAll('-', '_')}`;
+}
+
+/** Flags win over environment variables. */
+export function readProxyOptions(argv: string[], env: NodeJS.ProcessEnv): Partial<ProxyOptions> {
+  const { values } = parseArgs({
+    args: argv,
+    options: Object.fromEntries(PROXY_OPTIONS.map((o) => [o.flag, { type: 'string' as const }])),
+    allowPositionals: false,
+    strict: true,
+  });
+  const options: Record<string, string> = {};
+  for (const o of PROXY_OPTIONS) {
+    const v = (values[o.flag] as string | undefined) ?? env[envName(o.flag)];
+    if (v !== undefined) options[o.key] = v;
+  }
+  return options as Partial<ProxyOptions>;
+}
+
+export function proxyHelp(): string {
+  const width = Math.max(...PROXY_OPTIONS.map((o) => o.flag.length + o.value.length + 4));
+  const lines = PROXY_OPTIONS.map((o) => {
+    const left = `--${o.flag} ${o.value}`.padEnd(width);
+    return `  ${left}  ${o.help}\n  ${' '.repeat(width)}  env: ${envName(o.flag)}`;
+  });
+  return `Usage: pgwarden proxy --upstream URL [options]
+
+Runs the pgwarden Postgres proxy. Clients connect to --listen as to PostgreSQL;
+the proxy connects upstream with the configured role and database (the user and
+database a client asks for are ignored).
+
+Options (each may also come from the environment variable shown):
+${lines.join('\n')}
+
+Signals: SIGTERM/SIGINT drain (stop accepting, finish in-flight work up to
+--drain-timeout, then close).
+`;
+}

@@ -1,0 +1,100 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ConfigError, formatIssues } from './config-error.js';
+import { Secret } from './secret.js';
+import { ByteSize, Duration, HostPort } from './units.js';
+import { isLoopback, parseUpstreamUrl, type Upstream } from './upstream-url.js';
+
+/** Raw options as the CLI and environment give them: every value a string. */
+export const ProxyOptionsSchema = z
+  .object({
+    listen: HostPort.prefault('127.0.0.1:5432'),
+    adminListen: z.union([z.literal('off'), HostPort]).prefault('127.0.0.1:9432'),
+    upstream: z.string({ error: 'is required (a postgresql:// URL)' }),
+    upstreamPasswordFile: z.string().optional(),
+    clientAuth: z.enum(['trust', 'scram-sha-256']).optional(),
+    clientPasswordFile: z.string().optional(),
+    maxConnections: z.coerce.number().int().positive().default(100),
+    maxMessageSize: ByteSize.prefault('64MiB'),
+    maxCopyDataSize: ByteSize.prefault('1GiB'),
+    drainTimeout: Duration.prefault('30s'),
+    logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  })
+  .strict();
+export type ProxyOptions = z.input<typeof ProxyOptionsSchema>;
+
+export interface ClientAuth {
+  method: 'trust' | 'scram-sha-256';
+  password: Secret | null;
+}
+
+export interface ProxyConfig {
+  listen: { host: string; port: number };
+  adminListen: { host: string; port: number } | null;
+  upstream: Upstream;
+  clientAuth: ClientAuth;
+  maxConnections: number;
+  maxMessageBytes: number;
+  maxCopyDataBytes: number;
+  drainTimeoutMs: number;
+  logLevel: string;
+}
+
+/** Validates options once and returns a frozen config, or throws ConfigError naming each bad field. */
+export function loadProxyConfig(options: ProxyOptions): Readonly<ProxyConfig> {
+  const parsed = ProxyOptionsSchema.safeParse(options);
+  if (!parsed.success) throw new ConfigError(formatIssues(parsed.error.issues));
+  const o = parsed.data;
+  const upstreamPassword = o.upstreamPasswordFile
+    ? readSecretFile(o.upstreamPasswordFile, 'upstream-password-file')
+    : undefined;
+  const upstream = parseUpstreamUrl(o.upstream, upstreamPassword);
+  const clientAuth = resolveClientAuth(o.clientAuth, o.clientPasswordFile, o.listen.host);
+  return Object.freeze({
+    listen: o.listen,
+    adminListen: o.adminListen === 'off' ? null : o.adminListen,
+    upstream,
+    clientAuth,
+    maxConnections: o.maxConnections,
+    maxMessageBytes: o.maxMessageSize,
+    maxCopyDataBytes: Math.max(o.maxCopyDataSize, o.maxMessageSize),
+    drainTimeoutMs: o.drainTimeout,
+    logLevel: o.logLevel,
+  });
+}
+
+/**
+ * Trust is only safe where the pod (or host) is the boundary: on loopback. Any
+ * other listen address requires SCRAM with a password file.
+ */
+function resolveClientAuth(
+  method: ClientAuth['method'] | undefined,
+  passwordFile: string | undefined,
+  listenHost: string,
+): ClientAuth {
+  const chosen = method ?? (passwordFile ? 'scram-sha-256' : 'trust');
+  if (chosen === 'trust') {
+    if (!isLoopback(listenHost)) {
+      throw new ConfigError(
+        `client-auth: trust is only allowed on a loopback listen address, not ${listenHost}; set --client-auth scram-sha-256 and --client-password-file`,
+      );
+    }
+    return { method: 'trust', password: null };
+  }
+  if (!passwordFile) throw new ConfigError('client-auth: scram-sha-256 needs --client-password-file');
+  return { method: 'scram-sha-256', password: readSecretFile(passwordFile, 'client-password-file') };
+}
+
+function readSecretFile(path: string, option: string): Secret {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(
+      `${option}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    );
+  }
+  const value = text.replace(/\r?\n$/, '');
+  if (value.length === 0) throw new ConfigError(`${option}: ${path} is empty`);
+  return new Secret(value);
+}

@@ -1,0 +1,115 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { codeChar } from '../wire/codes.js';
+
+/**
+ * Per-message counts live in plain typed arrays on the hot path and are copied
+ * into prom-client only when /metrics is scraped, so counting costs one
+ * array increment per message.
+ */
+export class WireCounters {
+  readonly messages = new Float64Array(256);
+  bytes = 0;
+
+  count(code: number): void {
+    this.messages[code] = (this.messages[code] as number) + 1;
+  }
+}
+
+export class ProxyMetrics {
+  readonly registry = new Registry();
+  readonly fromClient = new WireCounters();
+  readonly fromUpstream = new WireCounters();
+  readonly connectionsActive: Gauge;
+  readonly connectionsTotal: Counter<'outcome'>;
+  readonly upstreamErrors: Counter<'kind'>;
+  readonly protocolErrors: Counter<'kind'>;
+  readonly cancelRequests: Counter<'outcome'>;
+  readonly overhead: Histogram;
+
+  constructor() {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'pgwarden_' });
+    this.connectionsActive = new Gauge({
+      name: 'pgwarden_client_connections',
+      help: 'Client connections currently open through the proxy.',
+      registers,
+    });
+    this.connectionsTotal = new Counter({
+      name: 'pgwarden_client_connections_total',
+      help: 'Client connections accepted, by how they ended (ok, refused, auth_failed, upstream_error, protocol_error).',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.upstreamErrors = new Counter({
+      name: 'pgwarden_upstream_errors_total',
+      help: 'Failures talking to the upstream server, by kind (connect, tls, auth, lost).',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.protocolErrors = new Counter({
+      name: 'pgwarden_protocol_errors_total',
+      help: 'Client connections closed for breaking the wire protocol, by kind (malformed, oversize).',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.cancelRequests = new Counter({
+      name: 'pgwarden_cancel_requests_total',
+      help: 'CancelRequests received, by outcome (forwarded, unknown_key, failed).',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.overhead = new Histogram({
+      name: 'pgwarden_proxy_overhead_seconds',
+      help: 'CPU time the proxy spent on one request cycle (client message to ReadyForQuery), excluding time waiting on the upstream.',
+      buckets: [0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005, 0.025],
+      registers,
+    });
+    this.wireCounter(
+      'pgwarden_client_messages_total',
+      'Protocol messages received from clients, by message type.',
+      this.fromClient,
+    );
+    this.wireCounter(
+      'pgwarden_upstream_messages_total',
+      'Protocol messages received from the upstream, by message type.',
+      this.fromUpstream,
+    );
+    this.bytesCounter(
+      'pgwarden_client_received_bytes_total',
+      'Bytes received from clients.',
+      this.fromClient,
+    );
+    this.bytesCounter(
+      'pgwarden_upstream_received_bytes_total',
+      'Bytes received from the upstream.',
+      this.fromUpstream,
+    );
+  }
+
+  private wireCounter(name: string, help: string, counters: WireCounters): void {
+    new Counter({
+      name,
+      help,
+      labelNames: ['type'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        counters.messages.forEach((n, code) => {
+          if (n > 0) this.inc({ type: codeChar(code) }, n);
+        });
+      },
+    });
+  }
+
+  private bytesCounter(name: string, help: string, counters: WireCounters): void {
+    new Counter({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(counters.bytes);
+      },
+    });
+  }
+}

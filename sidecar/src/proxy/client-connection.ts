@@ -1,0 +1,146 @@
+import type { Socket } from 'node:net';
+import type { ProxyConfig } from '../config/proxy-config.js';
+import { describeEndpoint } from '../config/upstream-url.js';
+import { ProxyErrors, UpstreamFailure } from '../errors/proxy-errors.js';
+import type { Logger } from '../observe/log.js';
+import type { ProxyMetrics } from '../observe/metrics.js';
+import { type CancelRegistry, forwardCancel } from '../session/cancel.js';
+import { acceptClient, encodeAuthenticationOk, encodeBackendKeyData } from '../session/client-handshake.js';
+import type { ScramVerifier } from '../session/scram.js';
+import { connectUpstream } from '../session/upstream.js';
+import { PgError } from '../wire/error-response.js';
+import { ProtocolViolation } from '../wire/reader.js';
+import { ConnectionClosed, SocketReader } from '../wire/socket-reader.js';
+import { Relay } from './relay.js';
+
+/** ReadyForQuery, idle: the first one the client sees comes from the proxy. */
+const READY_IDLE = Buffer.from([0x5a, 0, 0, 0, 5, 0x49]);
+
+/** Clients that do not finish the startup phase in time are dropped, as PostgreSQL's authentication_timeout does. */
+const STARTUP_TIMEOUT_MS = 60_000;
+
+export interface ProxyContext {
+  config: Readonly<ProxyConfig>;
+  log: Logger;
+  metrics: ProxyMetrics;
+  cancels: CancelRegistry;
+  clientVerifier: ScramVerifier | null;
+  /** Sessions past the handshake, for draining. */
+  sessions: Set<Relay>;
+  isDraining(): boolean;
+  /** Sessions counted against --max-connections. */
+  active: { count: number };
+}
+
+/** Runs one client connection from its first byte to close. Never throws. */
+export async function handleClient(socket: Socket, ctx: ProxyContext, connId: number): Promise<void> {
+  const log = ctx.log.child({ conn: connId, client: `${socket.remoteAddress}:${socket.remotePort}` });
+  socket.setNoDelay(true);
+  const reader = new SocketReader(socket);
+  const startupTimer = setTimeout(() => socket.destroy(), STARTUP_TIMEOUT_MS);
+  let counted = false;
+  try {
+    const hello = await acceptClient(socket, reader, ctx.config.clientAuth, ctx.clientVerifier);
+    if (hello.kind === 'cancel') {
+      clearTimeout(startupTimer);
+      socket.destroy();
+      await relayCancel(ctx, hello, log);
+      return;
+    }
+    if (ctx.isDraining()) throw ProxyErrors.shuttingDown();
+    if (ctx.active.count >= ctx.config.maxConnections)
+      throw ProxyErrors.tooManyConnections(ctx.config.maxConnections);
+    ctx.active.count++;
+    counted = true;
+    ctx.metrics.connectionsActive.inc();
+    const startedAt = Date.now();
+    const upstream = await connectUpstream(ctx.config.upstream, hello.params);
+    clearTimeout(startupTimer);
+    const upstreamKey = upstream.backendKey ?? { pid: 0, secret: 0 };
+    const key = ctx.cancels.issue(upstreamKey);
+    socket.cork();
+    socket.write(encodeAuthenticationOk());
+    for (const m of upstream.greeting) socket.write(m);
+    socket.write(encodeBackendKeyData(key.pid, key.secret));
+    socket.write(READY_IDLE);
+    socket.uncork();
+    log.info(
+      { clientUser: hello.clientUser, application: hello.params.get('application_name') },
+      'session started',
+    );
+    const relay = new Relay(
+      socket,
+      upstream.socket,
+      ctx.config,
+      ctx.metrics,
+      log,
+      describeEndpoint(ctx.config.upstream.endpoint),
+    );
+    ctx.sessions.add(relay);
+    relay.start(reader.detach(), upstream.leftover);
+    const end = await relay.finished;
+    ctx.sessions.delete(relay);
+    ctx.cancels.release(key);
+    ctx.metrics.connectionsTotal.inc({ outcome: end === 'protocol_error' ? 'protocol_error' : 'ok' });
+    log.info({ end, durationMs: Date.now() - startedAt }, 'session ended');
+  } catch (err) {
+    clearTimeout(startupTimer);
+    refuse(socket, err, ctx, log);
+  } finally {
+    if (counted) {
+      ctx.active.count--;
+      ctx.metrics.connectionsActive.dec();
+    }
+  }
+}
+
+function refuse(socket: Socket, err: unknown, ctx: ProxyContext, log: Logger): void {
+  if (err instanceof ConnectionClosed || (err as NodeJS.ErrnoException).code === 'ECONNRESET') {
+    log.debug('client left during startup');
+    socket.destroy();
+    return;
+  }
+  const pgError =
+    err instanceof PgError
+      ? err
+      : err instanceof ProtocolViolation
+        ? ProxyErrors.protocolViolation(err.message)
+        : null;
+  if (!pgError) {
+    log.error({ err }, 'unexpected error in client connection');
+    socket.destroy();
+    return;
+  }
+  ctx.metrics.connectionsTotal.inc({ outcome: outcomeOf(pgError) });
+  if (pgError instanceof UpstreamFailure) ctx.metrics.upstreamErrors.inc({ kind: pgError.kind });
+  log.warn({ sqlstate: pgError.code, reason: pgError.message }, 'connection refused');
+  if (!socket.destroyed) socket.end(pgError.encode());
+}
+
+function outcomeOf(e: PgError): string {
+  if (e.code === '28P01') return 'auth_failed';
+  if (e.code === '08P01') return 'protocol_error';
+  if (e instanceof UpstreamFailure) return 'upstream_error';
+  return 'refused';
+}
+
+async function relayCancel(
+  ctx: ProxyContext,
+  key: { pid: number; secret: number },
+  log: Logger,
+): Promise<void> {
+  const upstreamKey = ctx.cancels.lookup(key);
+  if (!upstreamKey) {
+    ctx.metrics.cancelRequests.inc({ outcome: 'unknown_key' });
+    log.info('CancelRequest with an unknown key ignored');
+    return;
+  }
+  try {
+    await forwardCancel(ctx.config.upstream.endpoint, upstreamKey);
+    ctx.metrics.cancelRequests.inc({ outcome: 'forwarded' });
+    log.info('CancelRequest forwarded upstream');
+  } catch (err) {
+    ctx.metrics.cancelRequests.inc({ outcome: 'failed' });
+    log.warn({ reason: (err as Error).message }, 'CancelRequest could not be forwarded');
+  }
+}

@@ -1,0 +1,197 @@
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { ProxyErrors } from '../errors/proxy-errors.js';
+import type { Logger } from '../observe/log.js';
+import type { ProxyMetrics } from '../observe/metrics.js';
+import { BackendCode, FrontendCode } from '../wire/codes.js';
+import { decodeErrorFields, PgError } from '../wire/error-response.js';
+import { type FrameVisitor, MessageFramer } from '../wire/framer.js';
+import { checkFrontendHeader, type MessageLimits } from '../wire/frontend-check.js';
+import { Outbox } from '../wire/outbox.js';
+
+export type RelayEnd = 'client_closed' | 'upstream_closed' | 'protocol_error' | 'shutdown';
+
+/**
+ * The steady-state data path of one session: frames both directions, tracks
+ * the transaction state from ReadyForQuery, and forwards with backpressure.
+ * Each inbound chunk leaves as one corked write.
+ */
+export class Relay {
+  /** Transaction status from the last ReadyForQuery: I idle, T in a transaction, E failed transaction. */
+  txStatus = 0x49;
+  /** A request cycle is in flight: the client sent something the upstream has not finished answering. */
+  private busy = false;
+  private shuttingDown = false;
+  private ended = false;
+  private upstreamSentFatal = false;
+  /** Proxy CPU time spent on the current request cycle, in ms. */
+  private cycleCpuMs = 0;
+  private cycleDone = false;
+  private readonly toUpstream: Outbox;
+  private readonly toClient: Outbox;
+  private readonly clientFramer: MessageFramer;
+  private readonly upstreamFramer: MessageFramer;
+  readonly finished: Promise<RelayEnd>;
+  private resolveFinished!: (end: RelayEnd) => void;
+
+  constructor(
+    private readonly client: Socket,
+    private readonly upstream: Socket,
+    private readonly limits: MessageLimits,
+    private readonly metrics: ProxyMetrics,
+    private readonly log: Logger,
+    private readonly upstreamName: string,
+  ) {
+    this.toUpstream = new Outbox(upstream);
+    this.toClient = new Outbox(client);
+    this.clientFramer = new MessageFramer(this.clientVisitor(), this.toUpstream);
+    this.upstreamFramer = new MessageFramer(this.upstreamVisitor(), this.toClient);
+    this.finished = new Promise((resolve) => {
+      this.resolveFinished = resolve;
+    });
+  }
+
+  start(clientLeftover: Buffer, upstreamLeftover: Buffer): void {
+    this.client.on('data', (chunk: Buffer) => this.fromClient(chunk));
+    this.upstream.on('data', (chunk: Buffer) => this.fromUpstream(chunk));
+    this.client.on('close', () => this.finish('client_closed'));
+    this.upstream.on('close', () => this.upstreamClosed());
+    this.client.on('error', (err) => this.log.debug({ err: err.message }, 'client socket error'));
+    this.upstream.on('error', (err) => this.log.warn({ err: err.message }, 'upstream socket error'));
+    if (upstreamLeftover.length > 0) this.fromUpstream(upstreamLeftover);
+    if (clientLeftover.length > 0) this.fromClient(clientLeftover);
+  }
+
+  /** Ends the session once it is idle (outside a transaction, nothing in flight); at once if it already is. */
+  shutdown(): void {
+    this.shuttingDown = true;
+    this.closeIfIdle();
+  }
+
+  /** Ends the session now with a FATAL error to the client. */
+  terminate(error: PgError, end: RelayEnd): void {
+    if (this.ended) return;
+    this.client.end(error.encode());
+    this.upstream.end();
+    this.finish(end);
+  }
+
+  private fromClient(chunk: Buffer): void {
+    const t0 = performance.now();
+    this.metrics.fromClient.bytes += chunk.length;
+    try {
+      this.clientFramer.push(chunk);
+    } catch (err) {
+      this.protocolError(err);
+      return;
+    }
+    if (!this.toUpstream.flush()) this.waitForDrain(this.client, this.upstream);
+    this.cycleCpuMs += performance.now() - t0;
+  }
+
+  private fromUpstream(chunk: Buffer): void {
+    const t0 = performance.now();
+    this.metrics.fromUpstream.bytes += chunk.length;
+    try {
+      this.upstreamFramer.push(chunk);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'upstream broke the protocol');
+      this.terminate(ProxyErrors.upstreamLost(this.upstreamName), 'upstream_closed');
+      return;
+    }
+    if (!this.toClient.flush()) this.waitForDrain(this.upstream, this.client);
+    if (this.cycleDone) {
+      this.cycleDone = false;
+      this.metrics.overhead.observe((this.cycleCpuMs + performance.now() - t0) / 1000);
+      this.cycleCpuMs = 0;
+      if (this.shuttingDown) this.closeIfIdle();
+    } else {
+      this.cycleCpuMs += performance.now() - t0;
+    }
+  }
+
+  /** Stops reading from `source` until `sink` has flushed: memory stays flat whatever the result size. */
+  private waitForDrain(source: Socket, sink: Socket): void {
+    if (source.isPaused()) return;
+    source.pause();
+    sink.once('drain', () => source.resume());
+  }
+
+  private clientVisitor(): FrameVisitor {
+    const counts = this.metrics.fromClient;
+    const limits = this.limits;
+    return {
+      onHeader: (code, length) => {
+        checkFrontendHeader(code, length, limits);
+        counts.count(code);
+        return code !== FrontendCode.CopyData;
+      },
+      onMessage: (code) => {
+        if (code === FrontendCode.Query || code === FrontendCode.Sync || code === FrontendCode.FunctionCall)
+          this.busy = true;
+        return true;
+      },
+    };
+  }
+
+  private upstreamVisitor(): FrameVisitor {
+    const counts = this.metrics.fromUpstream;
+    return {
+      onHeader: (code) => {
+        counts.count(code);
+        return code === BackendCode.ReadyForQuery || code === BackendCode.ErrorResponse;
+      },
+      onMessage: (code, buf, start) => {
+        if (code === BackendCode.ReadyForQuery) {
+          this.txStatus = buf[start + 5] as number;
+          this.busy = false;
+          this.cycleDone = true;
+        } else if (isFatal(buf, start)) {
+          this.upstreamSentFatal = true;
+        }
+        return true;
+      },
+    };
+  }
+
+  private protocolError(err: unknown): void {
+    const pgError = err instanceof PgError ? err : ProxyErrors.protocolViolation((err as Error).message);
+    this.metrics.protocolErrors.inc({ kind: err instanceof PgError ? 'oversize' : 'malformed' });
+    this.log.warn(
+      { sqlstate: pgError.code, reason: pgError.message },
+      'closing client connection: protocol error',
+    );
+    this.terminate(pgError, 'protocol_error');
+  }
+
+  private upstreamClosed(): void {
+    if (this.ended) return;
+    if (!this.upstreamSentFatal && !this.client.destroyed) {
+      this.metrics.upstreamErrors.inc({ kind: 'lost' });
+      this.log.warn('upstream closed the connection');
+      this.toClient.flush();
+      this.client.end(ProxyErrors.upstreamLost(this.upstreamName).encode());
+    } else {
+      this.client.end();
+    }
+    this.finish('upstream_closed');
+  }
+
+  private closeIfIdle(): void {
+    if (this.busy || this.txStatus !== 0x49 || !this.clientFramer.idle) return;
+    this.terminate(ProxyErrors.shuttingDown(), 'shutdown');
+  }
+
+  private finish(end: RelayEnd): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (end === 'client_closed') this.upstream.end();
+    this.resolveFinished(end);
+  }
+}
+
+/** FATAL/PANIC mean the server closes the connection right after this ErrorResponse. */
+function isFatal(buf: Buffer, start: number): boolean {
+  const severity = decodeErrorFields(buf, start, start + 1 + buf.readUInt32BE(start + 1)).get('V');
+  return severity === 'FATAL' || severity === 'PANIC';
+}

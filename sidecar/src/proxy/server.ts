@@ -1,0 +1,96 @@
+import type { Server as HttpServer } from 'node:http';
+import { type AddressInfo, createServer, type Server } from 'node:net';
+import { startAdminServer } from '../admin/http.js';
+import type { ProxyConfig } from '../config/proxy-config.js';
+import { describeEndpoint } from '../config/upstream-url.js';
+import { ProxyErrors } from '../errors/proxy-errors.js';
+import type { Logger } from '../observe/log.js';
+import { ProxyMetrics } from '../observe/metrics.js';
+import { CancelRegistry } from '../session/cancel.js';
+import { scramVerifier } from '../session/scram.js';
+import { handleClient, type ProxyContext } from './client-connection.js';
+import type { Relay } from './relay.js';
+
+export interface RunningProxy {
+  address: AddressInfo;
+  adminAddress: AddressInfo | null;
+  metrics: ProxyMetrics;
+  /**
+   * Stops accepting, lets sessions finish what is in flight (each is closed
+   * with 57P01 as soon as it is idle), and closes the rest at the deadline.
+   */
+  drain(timeoutMs?: number): Promise<void>;
+}
+
+export async function startProxy(config: Readonly<ProxyConfig>, log: Logger): Promise<RunningProxy> {
+  const sessions = new Set<Relay>();
+  let draining = false;
+  let nextConnId = 1;
+  const metrics = new ProxyMetrics();
+  const ctx: ProxyContext = {
+    config,
+    log,
+    metrics,
+    cancels: new CancelRegistry(),
+    clientVerifier: config.clientAuth.password ? scramVerifier(config.clientAuth.password.reveal()) : null,
+    sessions,
+    isDraining: () => draining,
+    active: { count: 0 },
+  };
+  const open = new Set<import('node:net').Socket>();
+  const server: Server = createServer({ noDelay: true }, (socket) => {
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+    void handleClient(socket, ctx, nextConnId++);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: config.listen.host, port: config.listen.port, backlog: 1024 }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  let admin: { server: HttpServer; address: AddressInfo } | null = null;
+  if (config.adminListen) {
+    admin = await startAdminServer(config.adminListen, metrics.registry, {
+      healthy: () => true,
+      ready: () => !draining && server.listening,
+    });
+  }
+  log.info(
+    {
+      listen: `${address.address}:${address.port}`,
+      admin: admin ? `${admin.address.address}:${admin.address.port}` : null,
+      upstream: describeEndpoint(config.upstream.endpoint),
+      sslmode: config.upstream.endpoint.sslMode,
+      clientAuth: config.clientAuth.method,
+    },
+    'pgwarden proxy listening',
+  );
+
+  async function drain(timeoutMs = config.drainTimeoutMs): Promise<void> {
+    if (draining) return;
+    draining = true;
+    log.info(
+      { sessions: sessions.size, timeoutMs },
+      'draining: no new connections, closing sessions as they become idle',
+    );
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const s of sessions) s.shutdown();
+    const deadline = new Promise<'timeout'>((resolve) => setTimeout(resolve, timeoutMs, 'timeout').unref());
+    const idle = (async () => {
+      while (sessions.size > 0) await Promise.race([...sessions].map((s) => s.finished));
+    })();
+    if ((await Promise.race([idle, deadline])) === 'timeout') {
+      log.warn({ sessions: sessions.size }, 'drain deadline reached: closing remaining sessions');
+      for (const s of sessions) s.terminate(ProxyErrors.shuttingDown(), 'shutdown');
+    }
+    for (const socket of open) socket.destroy();
+    await closed;
+    if (admin) await new Promise<void>((resolve) => admin?.server.close(() => resolve()));
+    log.info('drained');
+  }
+
+  return { address, adminAddress: admin?.address ?? null, metrics, drain };
+}
