@@ -24,6 +24,7 @@ export class Relay {
   private shuttingDown = false;
   private ended = false;
   private upstreamSentFatal = false;
+  private clientTerminated = false;
   /** Proxy CPU time spent on the current request cycle, in ms. */
   private cycleCpuMs = 0;
   private cycleDone = false;
@@ -60,6 +61,9 @@ export class Relay {
     this.upstream.on('error', (err) => this.log.warn({ err: err.message }, 'upstream socket error'));
     if (upstreamLeftover.length > 0) this.fromUpstream(upstreamLeftover);
     if (clientLeftover.length > 0) this.fromClient(clientLeftover);
+    // A socket that closed before its listeners were attached emits no further 'close'.
+    if (this.client.destroyed) this.finish('client_closed');
+    else if (this.upstream.destroyed) this.upstreamClosed();
   }
 
   /** Ends the session once it is idle (outside a transaction, nothing in flight); at once if it already is. */
@@ -166,7 +170,7 @@ export class Relay {
 
   private upstreamClosed(): void {
     if (this.ended) return;
-    if (!this.upstreamSentFatal && !this.client.destroyed) {
+    if (!this.upstreamSentFatal && !this.clientTerminated && !this.client.destroyed) {
       this.metrics.upstreamErrors.inc({ kind: 'lost' });
       this.log.warn('upstream closed the connection');
       this.toClient.flush();
