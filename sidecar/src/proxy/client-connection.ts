@@ -16,6 +16,9 @@ import { Relay } from './relay.js';
 /** ReadyForQuery, idle: the first one the client sees comes from the proxy. */
 const READY_IDLE = Buffer.from([0x5a, 0, 0, 0, 5, 0x49]);
 
+/** Terminate, sent upstream when a session set up during a drain is given up. */
+const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
+
 /** Clients that do not finish the startup phase in time are dropped, as PostgreSQL's authentication_timeout does. */
 const STARTUP_TIMEOUT_MS = 60_000;
 
@@ -56,6 +59,12 @@ export async function handleClient(socket: Socket, ctx: ProxyContext, connId: nu
     const startedAt = Date.now();
     const upstream = await connectUpstream(ctx.config.upstream, hello.params);
     clearTimeout(startupTimer);
+    if (ctx.isDraining()) {
+      // The drain began while the upstream handshake ran. It has already asked every session to
+      // close, so this one would otherwise hold it open until the deadline.
+      upstream.socket.end(TERMINATE);
+      throw ProxyErrors.shuttingDown();
+    }
     const upstreamKey = upstream.backendKey ?? { pid: 0, secret: 0 };
     const key = ctx.cancels.issue(upstreamKey);
     socket.cork();

@@ -131,8 +131,11 @@ export class Relay {
         return code !== FrontendCode.CopyData;
       },
       onMessage: (code) => {
-        if (code === FrontendCode.Query || code === FrontendCode.Sync || code === FrontendCode.FunctionCall)
+        if (code === FrontendCode.Query || code === FrontendCode.Sync || code === FrontendCode.FunctionCall) {
           this.busy = true;
+        } else if (code === FrontendCode.Terminate) {
+          this.clientTerminated = true;
+        }
         return true;
       },
     };

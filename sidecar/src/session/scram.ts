@@ -1,4 +1,5 @@
-import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, pbkdf2, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { promisify } from 'node:util';
 
 /** SCRAM-SHA-256 (RFC 5802/7677) as PostgreSQL uses it: no channel binding, empty username in messages. */
 
@@ -15,9 +16,31 @@ function parseAttributes(message: string): Map<string, string> {
   return attrs;
 }
 
-/** SASLprep is not applied: PostgreSQL falls back to the raw bytes for passwords that are not valid UTF-8 sequences needing it, and pgwarden's passwords are ASCII. */
+const pbkdf2Async = promisify(pbkdf2);
+
+/** SASLprep is not applied: ASCII passwords are unaffected, and PostgreSQL itself falls back to the raw bytes where SASLprep fails. */
 function saltedPassword(password: string, salt: Buffer, iterations: number): Buffer {
   return pbkdf2Sync(password, salt, iterations, 32, 'sha256');
+}
+
+/**
+ * A server keeps one salt and iteration count per role, so every new upstream
+ * session would repeat the same PBKDF2 (milliseconds of CPU). The result is
+ * cached per password/salt/iterations, and computed off the event loop.
+ */
+const saltedCache = new Map<string, Promise<Buffer>>();
+const SALTED_CACHE_LIMIT = 64;
+
+function saltedPasswordAsync(password: string, salt: string, iterations: number): Promise<Buffer> {
+  const key = createHash('sha256').update(`${iterations}\0${salt}\0${password}`).digest('base64');
+  let salted = saltedCache.get(key);
+  if (!salted) {
+    if (saltedCache.size >= SALTED_CACHE_LIMIT) saltedCache.clear();
+    salted = pbkdf2Async(password, Buffer.from(salt, 'base64'), iterations, 32, 'sha256');
+    salted.catch(() => saltedCache.delete(key));
+    saltedCache.set(key, salted);
+  }
+  return salted;
 }
 
 export class ScramError extends Error {
@@ -36,7 +59,7 @@ export class ScramClient {
     return `n,,${this.clientFirstBare}`;
   }
 
-  finalMessage(serverFirst: string): string {
+  async finalMessage(serverFirst: string): Promise<string> {
     const attrs = parseAttributes(serverFirst);
     const nonce = attrs.get('r');
     const salt = attrs.get('s');
@@ -46,7 +69,7 @@ export class ScramClient {
     }
     if (!salt || !Number.isInteger(iterations) || iterations < 1)
       throw new ScramError('malformed server-first-message');
-    const salted = saltedPassword(this.password, Buffer.from(salt, 'base64'), iterations);
+    const salted = await saltedPasswordAsync(this.password, salt, iterations);
     const clientKey = hmac(salted, 'Client Key');
     const withoutProof = `c=biws,r=${nonce}`;
     const authMessage = `${this.clientFirstBare},${serverFirst},${withoutProof}`;

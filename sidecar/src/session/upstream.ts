@@ -214,7 +214,7 @@ async function authenticate(
       }
       case AuthCode.SASLContinue: {
         if (!scram) throw ProxyErrors.upstreamAuth(where, 'SASLContinue before SASL');
-        const final = scram.finalMessage(body.rest().toString('utf8'));
+        const final = await scram.finalMessage(body.rest().toString('utf8'));
         socket.write(new MessageWriter(FrontendCode.Password).bytes(Buffer.from(final)).finish());
         break;
       }

@@ -1,0 +1,97 @@
+import { cpus, loadavg } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { startPostgres } from '../harness/postgres.js';
+import { startPgwarden } from '../processes/pgwarden.js';
+import { runScript, type Scope } from '../processes/scope.js';
+import { hottestFunctions, newestProfile } from './cpu-profile.js';
+import { runMatrix } from './matrix.js';
+import { readOptions, usage } from './options.js';
+import { initPgbench } from './pgbench.js';
+import { locatePgbouncer, pgbouncerVersion, startPgbouncer } from './pgbouncer.js';
+import { type BenchReport, checkTargets, renderText, summarize } from './report.js';
+import { writeResults } from './results-file.js';
+import { runStream } from './stream.js';
+import type { Target } from './targets.js';
+
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+
+async function bench(scope: Scope): Promise<void> {
+  if (process.argv.includes('--help')) {
+    process.stdout.write(usage);
+    return;
+  }
+  const options = readOptions(process.argv.slice(2), process.env);
+  const startedAt = new Date();
+  const started = performance.now();
+  const loadBefore = loadavg();
+  const pgbouncerBinary = await locatePgbouncer();
+
+  process.stdout.write('Starting PostgreSQL, PgBouncer and pgwarden…\n');
+  const cluster = await startPostgres({
+    // pgbench's 8 clients on three paths, plus PgBouncer's pool, stay well under 200.
+    settings: { max_connections: '200', shared_buffers: '128MB' },
+  });
+  scope.defer('postgres', () => cluster.stop());
+  await initPgbench(cluster, 1);
+  const pgbouncer = await startPgbouncer(scope, pgbouncerBinary, cluster);
+  const proxy = await startPgwarden(scope, {
+    upstreamUrl: cluster.url('superuser', { sslmode: 'disable' }),
+    logLevel: 'warn',
+    admin: false,
+    cpuProfDir: options.cpuProfDir,
+  });
+  const targets: Target[] = [
+    { name: 'direct', endpoint: { port: cluster.port, ...cluster.superuser }, middlePid: undefined },
+    {
+      name: 'pgbouncer',
+      endpoint: { port: pgbouncer.port, user: cluster.superuser.user },
+      middlePid: pgbouncer.pid,
+    },
+    { name: 'pgwarden', endpoint: { port: proxy.port, user: cluster.superuser.user }, middlePid: proxy.pid },
+  ];
+
+  const estimate = (4 * targets.length * options.rounds * options.seconds) / 60;
+  process.stdout.write(`pgbench matrix: about ${estimate.toFixed(1)} min\n`);
+  const samples = await runMatrix(cluster, targets, options);
+  process.stdout.write('Streaming 1M rows through each path…\n');
+  const stream = await runStream(cluster, targets, options.rounds);
+
+  let hotFunctions: BenchReport['hotFunctions'];
+  if (options.cpuProfDir) {
+    // The profile is written when the proxy exits.
+    await proxy.stop();
+    const profile = await newestProfile(options.cpuProfDir, startedAt.getTime());
+    if (!profile) throw new Error(`the proxy wrote no .cpuprofile into ${options.cpuProfDir}`);
+    process.stdout.write(`CPU profile: ${profile}\n`);
+    hotFunctions = await hottestFunctions(profile, 20, repoRoot);
+  }
+
+  const rows = summarize(samples);
+  const report: BenchReport = {
+    startedAt: startedAt.toISOString(),
+    durationSeconds: Math.round((performance.now() - started) / 1000),
+    machine: {
+      cpus: cpus().length,
+      loadBefore,
+      loadAfter: loadavg(),
+      versions: {
+        node: process.version,
+        postgres: await cluster.psql('show server_version'),
+        pgbouncer: pgbouncerVersion(pgbouncerBinary).replace(/^PgBouncer /, ''),
+      },
+    },
+    options: { seconds: options.seconds, rounds: options.rounds },
+    rows,
+    checks: checkTargets(rows),
+    stream,
+    hotFunctions,
+    samples,
+  };
+  process.stdout.write(`\n${renderText(report)}`);
+  const proxyLog = proxy.output().trim();
+  if (proxyLog) process.stdout.write(`\nThe proxy logged (warn and above):\n${proxyLog}\n`);
+  process.stdout.write(`\nResults: ${await writeResults(report)} (and .json)\n`);
+}
+
+await runScript('bench', bench);

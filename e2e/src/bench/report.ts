@@ -1,0 +1,230 @@
+import type { HotFunction } from './cpu-profile.js';
+import type { Sample } from './matrix.js';
+import type { QueryMode } from './pgbench.js';
+import { median } from './stats.js';
+import type { StreamResult } from './stream.js';
+import { markdownTable, textTable } from './table.js';
+import { type TargetName, targetNames } from './targets.js';
+
+/** Medians over the rounds of one (mode, clients, target) cell. */
+export interface Row {
+  mode: QueryMode;
+  clients: number;
+  target: TargetName;
+  tps: number;
+  tpsMin: number;
+  tpsMax: number;
+  latencyMs: number;
+  vsDirect: number;
+  vsPgbouncer: number;
+  middleCpuUsPerTxn: number | undefined;
+}
+
+export interface Check {
+  goal: string;
+  met: boolean;
+  detail: string;
+}
+
+export interface BenchReport {
+  startedAt: string;
+  durationSeconds: number;
+  machine: { cpus: number; loadBefore: number[]; loadAfter: number[]; versions: Record<string, string> };
+  options: { seconds: number; rounds: number };
+  rows: Row[];
+  checks: Check[];
+  stream: StreamResult[];
+  hotFunctions: HotFunction[] | undefined;
+  samples: Sample[];
+}
+
+// The design's targets for the proxy (design §8).
+const throughputFloor = 0.9;
+
+export function summarize(samples: readonly Sample[]): Row[] {
+  const groups = Map.groupBy(samples, (s) => `${s.mode}/${s.clients}`);
+  return [...groups.values()].flatMap((group) => {
+    const byTarget = new Map(
+      targetNames.map((target) => [target, group.filter((s) => s.target === target)] as const),
+    );
+    const medianOf = (target: TargetName, pick: (s: Sample) => number) =>
+      median((byTarget.get(target) ?? []).map(pick));
+    const directTps = medianOf('direct', (s) => s.tps);
+    const pgbouncerTps = medianOf('pgbouncer', (s) => s.tps);
+    const first = group[0] as Sample;
+    return targetNames.map((target): Row => {
+      const tps = medianOf(target, (s) => s.tps);
+      const all = (byTarget.get(target) ?? []).map((s) => s.tps);
+      const cpu = (byTarget.get(target) ?? []).flatMap((s) =>
+        s.middleCpuUsPerTxn === undefined ? [] : [s.middleCpuUsPerTxn],
+      );
+      return {
+        mode: first.mode,
+        clients: first.clients,
+        target,
+        tps,
+        tpsMin: Math.min(...all),
+        tpsMax: Math.max(...all),
+        latencyMs: medianOf(target, (s) => s.latencyMs),
+        vsDirect: tps / directTps,
+        vsPgbouncer: tps / pgbouncerTps,
+        middleCpuUsPerTxn: cpu.length ? median(cpu) : undefined,
+      };
+    });
+  });
+}
+
+export function checkTargets(rows: readonly Row[]): Check[] {
+  const find = (mode: QueryMode, clients: number, target: TargetName) => {
+    const row = rows.find((r) => r.mode === mode && r.clients === clients && r.target === target);
+    if (!row) throw new Error(`no result for ${mode} ${clients} clients ${target}`);
+    return row;
+  };
+  const modes = [...new Set(rows.map((r) => r.mode))];
+  const latency = modes.map((mode): Check => {
+    const direct = find(mode, 1, 'direct').latencyMs;
+    const pgwarden = find(mode, 1, 'pgwarden').latencyMs - direct;
+    const pgbouncer = find(mode, 1, 'pgbouncer').latencyMs - direct;
+    return {
+      goal: `${mode}, 1 client: pgwarden's added latency ≤ PgBouncer's`,
+      met: pgwarden <= pgbouncer,
+      detail: `pgwarden ${signedUs(pgwarden)}, PgBouncer ${signedUs(pgbouncer)} per transaction`,
+    };
+  });
+  const throughput = modes.map((mode): Check => {
+    const ratio = find(mode, 8, 'pgwarden').tps / find(mode, 8, 'pgbouncer').tps;
+    return {
+      goal: `${mode}, 8 clients: pgwarden TPS ≥ ${throughputFloor.toFixed(2)}× PgBouncer's`,
+      met: ratio >= throughputFloor,
+      detail: `${ratio.toFixed(2)}× (${find(mode, 8, 'pgwarden').tps.toFixed(0)} vs ${find(mode, 8, 'pgbouncer').tps.toFixed(0)} tps)`,
+    };
+  });
+  return [...latency, ...throughput];
+}
+
+const matrixHeader = [
+  'mode',
+  'clients',
+  'target',
+  'TPS',
+  'TPS range',
+  'avg latency ms',
+  'vs direct',
+  'vs PgBouncer',
+  'µs CPU/txn (middle)',
+];
+
+function matrixCells(rows: readonly Row[]): string[][] {
+  return rows.map((r) => [
+    r.mode,
+    String(r.clients),
+    r.target,
+    r.tps.toFixed(0),
+    `${r.tpsMin.toFixed(0)}–${r.tpsMax.toFixed(0)}`,
+    r.latencyMs.toFixed(3),
+    `${r.vsDirect.toFixed(2)}×`,
+    `${r.vsPgbouncer.toFixed(2)}×`,
+    r.middleCpuUsPerTxn === undefined ? '—' : r.middleCpuUsPerTxn.toFixed(1),
+  ]);
+}
+
+const streamHeader = [
+  'target',
+  'seconds',
+  'vs direct',
+  'middle peak RSS MiB',
+  'middle RSS before MiB',
+  'middle CPU s',
+];
+
+function streamCells(stream: readonly StreamResult[]): string[][] {
+  const direct = stream.find((s) => s.target === 'direct')?.seconds ?? Number.NaN;
+  return stream.map((s) => [
+    s.target,
+    s.seconds.toFixed(2),
+    `${(s.seconds / direct).toFixed(2)}×`,
+    mib(s.middlePeakRssBytes),
+    mib(s.middleRssBeforeBytes),
+    s.middleCpuSeconds === undefined ? '—' : s.middleCpuSeconds.toFixed(2),
+  ]);
+}
+
+function verdictLines(checks: readonly Check[]): string[] {
+  const all = checks.every((c) => c.met);
+  return [
+    `Verdict: pgwarden ${all ? 'MEETS' : 'DOES NOT MEET'} the pass-through targets.`,
+    ...checks.map((c) => `  ${c.met ? 'met    ' : 'NOT met'}  ${c.goal}: ${c.detail}`),
+  ];
+}
+
+function streamNote(report: BenchReport): string {
+  const stable = report.stream.every((s) => s.peakIsStreamOnly);
+  return (
+    `1M rows (${report.stream.length} paths, median of ${report.options.rounds}), psql into /dev/null; peak RSS ` +
+    (stable ? 'measured during the stream only (VmHWM reset before it).' : 'is the lifetime peak (VmHWM).')
+  );
+}
+
+function hotLines(hot: readonly HotFunction[]): string[] {
+  return hot.map(
+    (h) => `${(h.share * 100).toFixed(1).padStart(5)}%  ${h.selfMs.toFixed(0).padStart(7)} ms  ${h.frame}`,
+  );
+}
+
+function header(report: BenchReport): string[] {
+  const versions = Object.entries(report.machine.versions)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+  const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
+  return [
+    `pgbench -S, ${report.options.rounds} interleaved rounds × ${report.options.seconds} s per cell, medians; ` +
+      `${report.machine.cpus} CPUs, load ${load(report.machine.loadBefore)} → ${load(report.machine.loadAfter)}`,
+    versions,
+  ];
+}
+
+export function renderText(report: BenchReport): string {
+  return [
+    ...header(report),
+    '',
+    textTable(matrixHeader, matrixCells(report.rows)),
+    '',
+    ...verdictLines(report.checks),
+    '',
+    streamNote(report),
+    textTable(streamHeader, streamCells(report.stream)),
+    ...(report.hotFunctions
+      ? ['', 'Proxy CPU profile, top self time:', ...hotLines(report.hotFunctions)]
+      : []),
+    '',
+  ].join('\n');
+}
+
+export function renderMarkdown(report: BenchReport): string {
+  return [
+    `# pgwarden benchmark ${report.startedAt}`,
+    '',
+    ...header(report).map((l) => `${l}  `),
+    '',
+    markdownTable(matrixHeader, matrixCells(report.rows)),
+    '',
+    ...verdictLines(report.checks).map((l) => (l.startsWith('  ') ? `- ${l.trim()}` : l)),
+    '',
+    streamNote(report),
+    '',
+    markdownTable(streamHeader, streamCells(report.stream)),
+    ...(report.hotFunctions
+      ? ['', '## Proxy CPU profile, top self time', '', '```', ...hotLines(report.hotFunctions), '```']
+      : []),
+    '',
+  ].join('\n');
+}
+
+function signedUs(ms: number): string {
+  const us = ms * 1000;
+  return `${us >= 0 ? '+' : ''}${us.toFixed(1)} µs`;
+}
+
+function mib(bytes: number | undefined): string {
+  return bytes === undefined ? '—' : (bytes / 2 ** 20).toFixed(1);
+}

@@ -1,0 +1,62 @@
+import { readFile } from 'node:fs/promises';
+import { startPostgres } from '../harness/postgres.js';
+import { startPgwarden } from '../processes/pgwarden.js';
+import { runScript, type Scope } from '../processes/scope.js';
+import { type DemoSetup, interactiveBanner, scriptedBanner } from './banner.js';
+import { clientMessageMetrics } from './metrics.js';
+import { interactivePsql, scriptedPsql } from './psql.js';
+import { walkthrough } from './walkthrough.js';
+
+// tsc does not copy .sql files; this resolves to the source copy from e2e/src/demo/ and e2e/dist/demo/ alike.
+const sampleSql = new URL('../../src/demo/sample.sql', import.meta.url);
+
+async function demo(scope: Scope): Promise<void> {
+  process.stdout.write(
+    'Starting a throwaway PostgreSQL with sample data and the pgwarden proxy in front of it…\n',
+  );
+  const cluster = await startPostgres();
+  scope.defer('postgres', () => cluster.stop());
+  // The application role owns its tables, as it would in production; the proxy logs in as it.
+  const appRole = cluster.users.scram.user;
+  await cluster.psql(`SET ROLE ${appRole};\n${await readFile(sampleSql, 'utf8')}`);
+  const proxy = await startPgwarden(scope, {
+    upstreamUrl: cluster.url('scram', { sslmode: 'disable' }),
+    logLevel: 'info',
+    admin: true,
+  });
+  const setup: DemoSetup = {
+    postgresPort: cluster.port,
+    proxyPort: proxy.port,
+    adminPort: proxy.adminPort as number,
+    upstreamRole: appRole,
+  };
+  try {
+    if (process.stdin.isTTY) {
+      process.stdout.write(`\n${interactiveBanner(setup)}\n`);
+      await interactivePsql(scope, cluster, proxy.port);
+    } else {
+      process.stdout.write(`\n${scriptedBanner(setup)}\n`);
+      await scripted(cluster, setup);
+    }
+  } catch (error) {
+    const log = proxy.output().trim().split('\n').slice(-20).join('\n');
+    throw new Error(`${(error as Error).message}\nlast lines of the proxy's log:\n${log}`);
+  }
+  process.stdout.write('Stopping the proxy and PostgreSQL.\n');
+}
+
+async function scripted(cluster: Awaited<ReturnType<typeof startPostgres>>, setup: DemoSetup): Promise<void> {
+  for (const [index, step] of walkthrough.entries()) {
+    process.stdout.write(`${heading(`${index + 1}. ${step.title}`)}\n${step.note}\n\n`);
+    process.stdout.write(await scriptedPsql(cluster, setup.proxyPort, step.statements));
+  }
+  process.stdout.write(`${heading(`${walkthrough.length + 1}. What the proxy counted`)}\n`);
+  process.stdout.write(`GET http://127.0.0.1:${setup.adminPort}/metrics, client messages by type:\n`);
+  process.stdout.write(`${(await clientMessageMetrics(setup.adminPort)).join('\n')}\n\n`);
+}
+
+function heading(text: string): string {
+  return `── ${text} ${'─'.repeat(Math.max(3, 76 - text.length))}`;
+}
+
+await runScript('demo', demo);
