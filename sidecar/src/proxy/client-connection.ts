@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { ProxyConfig } from '../config/proxy-config.js';
 import { describeEndpoint } from '../config/upstream-url.js';
+import type { PolicyEnforcement } from '../enforce/policy-enforcement.js';
 import { ProxyErrors, UpstreamFailure } from '../errors/proxy-errors.js';
 import type { Logger } from '../observe/log.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
@@ -31,6 +32,8 @@ export interface ProxyContext {
   /** Sessions past the handshake, for draining. */
   sessions: Set<Relay>;
   isDraining(): boolean;
+  /** The policy; null when the proxy runs without one (--policy none). */
+  enforcement: PolicyEnforcement | null;
   /** Sessions counted against --max-connections. */
   active: { count: number };
 }
@@ -57,7 +60,8 @@ export async function handleClient(socket: Socket, ctx: ProxyContext, connId: nu
     counted = true;
     ctx.metrics.connectionsActive.inc();
     const startedAt = Date.now();
-    const upstream = await connectUpstream(ctx.config.upstream, hello.params);
+    const params = ctx.enforcement ? ctx.enforcement.sessionParameters(hello.params) : hello.params;
+    const upstream = await connectUpstream(ctx.config.upstream, params);
     clearTimeout(startupTimer);
     if (ctx.isDraining()) {
       // The drain began while the upstream handshake ran. It has already asked every session to
@@ -77,14 +81,13 @@ export async function handleClient(socket: Socket, ctx: ProxyContext, connId: nu
       { clientUser: hello.clientUser, application: hello.params.get('application_name') },
       'session started',
     );
-    const relay = new Relay(
-      socket,
-      upstream.socket,
-      ctx.config,
-      ctx.metrics,
+    const relay = new Relay(socket, upstream.socket, {
+      limits: ctx.config,
+      metrics: ctx.metrics,
       log,
-      describeEndpoint(ctx.config.upstream.endpoint),
-    );
+      upstreamName: describeEndpoint(ctx.config.upstream.endpoint),
+      enforcement: ctx.enforcement?.forSession(log) ?? null,
+    });
     ctx.sessions.add(relay);
     relay.start(reader.detach(), upstream.leftover);
     const end = await relay.finished;

@@ -1,5 +1,8 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { RowLimit } from '../enforce/row-limit.js';
+import type { StatementGate } from '../enforce/statement-gate.js';
+import type { ErrorSubstitution } from '../enforce/substitution.js';
 import { ProxyErrors } from '../errors/proxy-errors.js';
 import type { Logger } from '../observe/log.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
@@ -11,6 +14,21 @@ import { Outbox } from '../wire/outbox.js';
 
 export type RelayEnd = 'client_closed' | 'upstream_closed' | 'protocol_error' | 'shutdown';
 
+/** The policy applied on the data path; null runs the session as a transparent proxy. */
+export interface Enforcement {
+  gate: StatementGate;
+  substitution: ErrorSubstitution;
+  rowLimit: RowLimit | null;
+}
+
+export interface RelayOptions {
+  limits: MessageLimits;
+  metrics: ProxyMetrics;
+  log: Logger;
+  upstreamName: string;
+  enforcement: Enforcement | null;
+}
+
 /**
  * The steady-state data path of one session: frames both directions, tracks
  * the transaction state from ReadyForQuery, and forwards with backpressure.
@@ -19,8 +37,10 @@ export type RelayEnd = 'client_closed' | 'upstream_closed' | 'protocol_error' | 
 export class Relay {
   /** Transaction status from the last ReadyForQuery: I idle, T in a transaction, E failed transaction. */
   txStatus = 0x49;
-  /** A request cycle is in flight: the client sent something the upstream has not finished answering. */
-  private busy = false;
+  /** Request cycles in flight: Query/Sync/FunctionCall sent, their ReadyForQuery not yet received (pipelines have several). */
+  private pending = 0;
+  /** Extended-protocol messages sent since the last Sync: a portal may be open and being read. */
+  private unsynced = false;
   private shuttingDown = false;
   private ended = false;
   private upstreamSentFatal = false;
@@ -35,14 +55,22 @@ export class Relay {
   readonly finished: Promise<RelayEnd>;
   private resolveFinished!: (end: RelayEnd) => void;
 
+  private readonly limits: MessageLimits;
+  private readonly metrics: ProxyMetrics;
+  private readonly log: Logger;
+  private readonly upstreamName: string;
+  private readonly enforcement: Enforcement | null;
+
   constructor(
     private readonly client: Socket,
     private readonly upstream: Socket,
-    private readonly limits: MessageLimits,
-    private readonly metrics: ProxyMetrics,
-    private readonly log: Logger,
-    private readonly upstreamName: string,
+    options: RelayOptions,
   ) {
+    this.limits = options.limits;
+    this.metrics = options.metrics;
+    this.log = options.log;
+    this.upstreamName = options.upstreamName;
+    this.enforcement = options.enforcement;
     this.toUpstream = new Outbox(upstream);
     this.toClient = new Outbox(client);
     this.clientFramer = new MessageFramer(this.clientVisitor(), this.toUpstream);
@@ -130,33 +158,76 @@ export class Relay {
         counts.count(code);
         return code !== FrontendCode.CopyData;
       },
-      onMessage: (code) => {
-        if (code === FrontendCode.Query || code === FrontendCode.Sync || code === FrontendCode.FunctionCall) {
-          this.busy = true;
-        } else if (code === FrontendCode.Terminate) {
-          this.clientTerminated = true;
+      onMessage: (code, buf, start, end) => {
+        switch (code) {
+          case FrontendCode.Query:
+          case FrontendCode.FunctionCall:
+            this.pending++;
+            break;
+          case FrontendCode.Sync:
+            this.pending++;
+            this.unsynced = false;
+            break;
+          case FrontendCode.Parse:
+          case FrontendCode.Bind:
+          case FrontendCode.Describe:
+          case FrontendCode.Execute:
+          case FrontendCode.Close:
+          case FrontendCode.Flush:
+            this.unsynced = true;
+            break;
+          case FrontendCode.Terminate:
+            this.clientTerminated = true;
+            break;
         }
-        return true;
+        const gate = this.enforcement?.gate;
+        if (!gate) return undefined;
+        switch (code) {
+          case FrontendCode.Query:
+            return gate.onQuery(buf, start, end) ?? undefined;
+          case FrontendCode.Parse:
+            return gate.onParse(buf, start, end) ?? undefined;
+          case FrontendCode.Execute:
+            return gate.onExecute() ?? undefined;
+          case FrontendCode.Sync:
+            gate.onSync();
+            return undefined;
+          case FrontendCode.FunctionCall:
+            return gate.onFunctionCall();
+          default:
+            return undefined;
+        }
       },
     };
   }
 
   private upstreamVisitor(): FrameVisitor {
     const counts = this.metrics.fromUpstream;
+    const substitution = this.enforcement?.substitution ?? null;
+    const rowLimit = this.enforcement?.rowLimit ?? null;
     return {
       onHeader: (code) => {
         counts.count(code);
-        return code === BackendCode.ReadyForQuery || code === BackendCode.ErrorResponse;
+        const limited = rowLimit?.wantsWhole(code) ?? false;
+        return limited || code === BackendCode.ReadyForQuery || code === BackendCode.ErrorResponse;
       },
-      onMessage: (code, buf, start) => {
-        if (code === BackendCode.ReadyForQuery) {
-          this.txStatus = buf[start + 5] as number;
-          this.busy = false;
-          this.cycleDone = true;
-        } else if (isFatal(buf, start)) {
-          this.upstreamSentFatal = true;
+      onMessage: (code, buf, start, end) => {
+        switch (code) {
+          case BackendCode.ReadyForQuery:
+            this.txStatus = buf[start + 5] as number;
+            if (this.pending > 0) this.pending--;
+            this.cycleDone = true;
+            substitution?.readyForQuery();
+            return undefined;
+          case BackendCode.ErrorResponse: {
+            const replacement = substitution?.replacementFor(buf, start, end) ?? null;
+            if (replacement) return replacement;
+            if (isFatal(buf, start)) this.upstreamSentFatal = true;
+            return undefined;
+          }
+          default:
+            return rowLimit?.replace(code, buf, start, end);
         }
-        return true;
       },
     };
   }
@@ -185,7 +256,7 @@ export class Relay {
   }
 
   private closeIfIdle(): void {
-    if (this.busy || this.txStatus !== 0x49 || !this.clientFramer.idle) return;
+    if (this.pending > 0 || this.unsynced || this.txStatus !== 0x49 || !this.clientFramer.idle) return;
     this.terminate(ProxyErrors.shuttingDown(), 'shutdown');
   }
 

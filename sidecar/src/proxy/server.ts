@@ -34,6 +34,7 @@ export async function startProxy(config: Readonly<ProxyConfig>, log: Logger): Pr
     cancels: new CancelRegistry(),
     clientVerifier: config.clientAuth.password ? scramVerifier(config.clientAuth.password.reveal()) : null,
     sessions,
+    enforcement: null,
     isDraining: () => draining,
     active: { count: 0 },
   };

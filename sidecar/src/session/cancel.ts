@@ -43,6 +43,8 @@ function keyId(key: BackendKey): string {
 /** Sends a CancelRequest upstream over the same transport (TLS included) the sessions use. */
 export async function forwardCancel(endpoint: UpstreamEndpoint, upstreamKey: BackendKey): Promise<void> {
   const socket = await openTransport(endpoint);
+  // The server closes after reading the key; one that does not must not pin the socket forever.
+  socket.setTimeout(endpoint.connectTimeoutMs, () => socket.destroy());
   await new Promise<void>((resolve) => {
     socket.once('close', () => resolve());
     socket.once('error', () => resolve());

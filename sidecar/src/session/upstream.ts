@@ -41,10 +41,12 @@ export async function connectUpstream(
 ): Promise<UpstreamSession> {
   const { endpoint } = target;
   const where = describeEndpoint(endpoint);
-  const socket = await openTransport(endpoint);
+  // connect_timeout bounds the whole handshake: TCP, TLS negotiation, startup and authentication.
+  const deadlineAt = Date.now() + endpoint.connectTimeoutMs;
+  const socket = await openTransport(endpoint, deadlineAt);
   const deadline = setTimeout(
     () => socket.destroy(new Error(`no answer within ${endpoint.connectTimeoutMs} ms`)),
-    endpoint.connectTimeoutMs,
+    Math.max(0, deadlineAt - Date.now()),
   );
   try {
     const reader = new SocketReader(socket);
@@ -66,15 +68,38 @@ export async function connectUpstream(
   }
 }
 
-/** TCP plus TLS as the endpoint's sslmode asks; used for sessions and for forwarding CancelRequests. */
-export async function openTransport(endpoint: UpstreamEndpoint): Promise<Socket> {
+/**
+ * TCP plus TLS as the endpoint's sslmode asks; used for sessions and for forwarding CancelRequests.
+ * A server that accepts the connection but never answers the SSLRequest or the TLS handshake is
+ * given up at `deadlineAt` (default: connect_timeout from now).
+ */
+export async function openTransport(
+  endpoint: UpstreamEndpoint,
+  deadlineAt = Date.now() + endpoint.connectTimeoutMs,
+): Promise<Socket> {
   const where = describeEndpoint(endpoint);
   const socket = await openSocket(endpoint, where);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(ProxyErrors.upstreamUnreachable(where, `no answer within ${endpoint.connectTimeoutMs} ms`)),
+      Math.max(0, deadlineAt - Date.now()),
+    );
+  });
+  const negotiation = negotiateTls(socket, endpoint, where);
   try {
-    return await negotiateTls(socket, endpoint, where);
+    return await Promise.race([negotiation, timeout]);
   } catch (err) {
     socket.destroy();
+    // A TLS socket that completes after the deadline must not linger.
+    negotiation.then(
+      (late) => late.destroy(),
+      () => undefined,
+    );
     throw err;
+  } finally {
+    clearTimeout(timer);
   }
 }
 

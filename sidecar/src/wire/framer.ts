@@ -2,6 +2,9 @@ import { ProtocolViolation } from './reader.js';
 
 const HEADER = 5;
 
+/** Returned by FrameVisitor.onMessage to drop a message. */
+export const DROP: Buffer = Buffer.alloc(0);
+
 /** Decides, per message, what the framer does with it. */
 export interface FrameVisitor {
   /**
@@ -12,11 +15,10 @@ export interface FrameVisitor {
    */
   onHeader(code: number, length: number): boolean;
   /**
-   * A whole message buf[start, end), header included. Returns true to forward
-   * it unchanged; false when the visitor has replaced or dropped it (it may
-   * push its own bytes to the outbox before returning).
+   * A whole message buf[start, end), header included. Returns undefined to
+   * forward it unchanged, or the bytes to send in its place (DROP for none).
    */
-  onMessage(code: number, buf: Buffer, start: number, end: number): boolean;
+  onMessage(code: number, buf: Buffer, start: number, end: number): Buffer | undefined;
 }
 
 /** Receives the bytes the framer forwards, in stream order. */
@@ -94,8 +96,10 @@ export class MessageFramer {
         this.partialFill = len - pos;
         return;
       }
-      if (!this.visitor.onMessage(code, chunk, pos, end)) {
+      const replacement = this.visitor.onMessage(code, chunk, pos, end);
+      if (replacement !== undefined) {
         this.flushRun(chunk, runStart, pos);
+        if (replacement.length > 0) this.out.push(replacement);
         runStart = end;
       }
       pos = end;
@@ -135,7 +139,9 @@ export class MessageFramer {
     this.partialFill += n;
     if (this.partialFill < partial.length) return from + n;
     this.partial = null;
-    if (this.visitor.onMessage(partial[0] as number, partial, 0, partial.length)) this.out.push(partial);
+    const replacement = this.visitor.onMessage(partial[0] as number, partial, 0, partial.length);
+    const out = replacement ?? partial;
+    if (out.length > 0) this.out.push(out);
     return from + n;
   }
 

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FrontendCode } from '../../src/wire/codes.js';
 import { PgError } from '../../src/wire/error-response.js';
-import { type FrameVisitor, MessageFramer } from '../../src/wire/framer.js';
+import { DROP, type FrameVisitor, MessageFramer } from '../../src/wire/framer.js';
 import { checkFrontendHeader } from '../../src/wire/frontend-check.js';
 import { ProtocolViolation } from '../../src/wire/reader.js';
 
@@ -29,7 +29,7 @@ function frame(chunks: Buffer[], streamed: Set<number> = new Set(), drop: Set<nu
     onHeader: (code) => !streamed.has(code),
     onMessage: (code, buf, start, end) => {
       seen.push(Buffer.from(buf.subarray(start, end)));
-      return !drop.has(code);
+      return drop.has(code) ? DROP : undefined;
     },
   };
   const framer = new MessageFramer(visitor, { push: (b) => out.push(Buffer.from(b)) });
@@ -77,7 +77,7 @@ describe('MessageFramer', () => {
   it('forwards a run of whole messages inside one chunk as a single slice of that chunk', () => {
     const out: Buffer[] = [];
     const framer = new MessageFramer(
-      { onHeader: () => true, onMessage: () => true },
+      { onHeader: () => true, onMessage: () => undefined },
       { push: (b) => out.push(b) },
     );
     framer.push(fixture);
@@ -102,6 +102,31 @@ describe('MessageFramer', () => {
     const start = fixture.indexOf(parse);
     const expected = Buffer.concat([fixture.subarray(0, start), fixture.subarray(start + parse.length)]);
     expect(r.forwarded.equals(expected)).toBe(true);
+  });
+
+  it('property: a replaced message leaves in its own place in the stream, whatever the split', () => {
+    const marker = message(FrontendCode.Sync, Buffer.alloc(0));
+    fc.assert(
+      fc.property(
+        fc.array(arbMessage, { maxLength: 30 }),
+        fc.array(fc.nat(), { maxLength: 20 }),
+        (messages, cuts) => {
+          const stream = Buffer.concat(messages);
+          const out: Buffer[] = [];
+          const framer = new MessageFramer(
+            {
+              onHeader: () => true,
+              onMessage: (code) => (code === FrontendCode.Query ? marker : undefined),
+            },
+            { push: (b) => out.push(Buffer.from(b)) },
+          );
+          for (const c of splitAt(stream, cuts)) framer.push(c);
+          const expected = Buffer.concat(messages.map((m) => (m[0] === FrontendCode.Query ? marker : m)));
+          expect(Buffer.concat(out).equals(expected)).toBe(true);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it('property: any split of any valid stream forwards the same bytes and sees the same messages', () => {
@@ -133,7 +158,7 @@ describe('MessageFramer', () => {
               checkFrontendHeader(code, length, limits);
               return true;
             },
-            onMessage: () => true,
+            onMessage: () => undefined,
           },
           { push: () => {} },
         );
@@ -156,7 +181,7 @@ describe('MessageFramer', () => {
             checkFrontendHeader(code, length, limits);
             return true;
           },
-          onMessage: () => true,
+          onMessage: () => undefined,
         },
         { push: () => {} },
       );

@@ -1,0 +1,88 @@
+import type { Analysis } from '../analyze/facts.js';
+import { ProxyErrors } from '../errors/proxy-errors.js';
+import type { Logger } from '../observe/log.js';
+import type { Enforcement } from '../proxy/relay.js';
+import { RateLimiter } from './rate-limit.js';
+import { RowLimit } from './row-limit.js';
+import { StatementGate, type StatementJudge } from './statement-gate.js';
+import { ErrorSubstitution } from './substitution.js';
+
+export interface EnforcedPolicy {
+  name: string;
+  hash: string;
+  access: 'read-only' | 'read-write';
+  limits: { maxRows?: number; statementTimeoutMs?: number; queriesPerMinute?: number };
+  judge: StatementJudge;
+}
+
+/**
+ * Startup parameters a client may pass when a policy is enforced: what drivers
+ * send to set up formatting. Any other setting would bypass the classifier
+ * (a startup parameter is a SET nobody parsed), so it is refused.
+ */
+const STARTUP_PARAMETERS = new Set([
+  'application_name',
+  'client_encoding',
+  'datestyle',
+  'timezone',
+  'intervalstyle',
+  'extra_float_digits',
+  'bytea_output',
+  'lc_monetary',
+  'lc_numeric',
+  'lc_time',
+]);
+
+/**
+ * The policy as the proxy applies it: one shared rate budget, and per session
+ * a statement gate, the error substitution it relies on, and the row limit.
+ */
+export class PolicyEnforcement {
+  private readonly limiter: RateLimiter | null;
+
+  constructor(
+    readonly policy: EnforcedPolicy,
+    private readonly analyze: (sql: string) => Analysis,
+  ) {
+    const perMinute = policy.limits.queriesPerMinute;
+    this.limiter = perMinute ? new RateLimiter(perMinute) : null;
+  }
+
+  forSession(log: Logger): Enforcement {
+    const substitution = new ErrorSubstitution();
+    const gate = new StatementGate(
+      {
+        analyze: this.analyze,
+        judge: this.policy.judge,
+        limiter: this.limiter,
+        queriesPerMinute: this.policy.limits.queriesPerMinute ?? 0,
+        log,
+      },
+      substitution,
+    );
+    const maxRows = this.policy.limits.maxRows;
+    return { gate, substitution, rowLimit: maxRows ? new RowLimit(maxRows) : null };
+  }
+
+  /**
+   * The startup parameters sent upstream: the client's harmless ones, then the
+   * settings the policy pins (read-only, statement timeout), which the client
+   * cannot override. Throws a PgError for a parameter that is not allowed.
+   */
+  sessionParameters(client: Map<string, string>): Map<string, string> {
+    const params = new Map<string, string>();
+    for (const [name, value] of client) {
+      if (!STARTUP_PARAMETERS.has(name.toLowerCase())) {
+        throw ProxyErrors.startupParameterRefused(
+          name,
+          'under a pgwarden policy only formatting parameters may be set at startup',
+        );
+      }
+      params.set(name, value);
+    }
+    if (this.policy.access === 'read-only') params.set('default_transaction_read_only', 'on');
+    const timeout = this.policy.limits.statementTimeoutMs;
+    if (timeout) params.set('statement_timeout', String(timeout));
+    return params;
+  }
+}

@@ -1,0 +1,129 @@
+import type { Analysis, StatementFacts } from '../analyze/facts.js';
+import type { Logger } from '../observe/log.js';
+import type { PgError } from '../wire/error-response.js';
+import { MessageReader } from '../wire/reader.js';
+import type { RateLimiter } from './rate-limit.js';
+import {
+  functionCallError,
+  parseError,
+  rateLimitError,
+  refusalError,
+  unclassifiedError,
+  unknownPreparedError,
+} from './refusals.js';
+import type { ErrorSubstitution } from './substitution.js';
+
+/** The policy engine as the gate uses it (implemented in decide/). */
+export interface StatementJudge {
+  decideMessage(statements: StatementFacts[]): {
+    outcome: 'allow' | 'deny' | 'approve';
+    rule: string;
+    message: string;
+  };
+}
+
+export interface GateDeps {
+  analyze(sql: string): Analysis;
+  judge: StatementJudge;
+  limiter: RateLimiter | null;
+  queriesPerMinute: number;
+  log: Logger;
+}
+
+/**
+ * Decides every statement-carrying client message of one session before a byte
+ * of it goes upstream. Returns null to forward the message unchanged, or the
+ * stand-in to send instead (see ErrorSubstitution).
+ */
+export class StatementGate {
+  /** SQL-level PREPAREd statements of this session: EXECUTE is decided as what it executes. */
+  private readonly prepared = new Map<string, StatementFacts>();
+  private readonly reader = new MessageReader();
+
+  constructor(
+    private readonly deps: GateDeps,
+    private readonly substitution: ErrorSubstitution,
+  ) {}
+
+  onQuery(buf: Buffer, start: number, end: number): Buffer | null {
+    const limited = this.rateLimited();
+    if (limited) return this.substitution.standInQuery(limited);
+    const sql = this.reader.reset(buf, start + 5, end).cstring();
+    const refusal = this.judge(sql);
+    if (refusal) return this.substitution.standInQuery(refusal);
+    this.substitution.countReadyProducer();
+    return null;
+  }
+
+  onParse(buf: Buffer, start: number, end: number): Buffer | null {
+    const r = this.reader.reset(buf, start + 5, end);
+    const name = r.cstring();
+    const refusal = this.judge(r.cstring());
+    return refusal ? this.substitution.standInParse(name, refusal) : null;
+  }
+
+  /** Execute runs what its Parse already had decided; only the rate limit applies here. */
+  onExecute(): Buffer | null {
+    const limited = this.rateLimited();
+    return limited ? this.substitution.standInParse(`pgwarden_limit_${Date.now()}`, limited) : null;
+  }
+
+  onSync(): void {
+    this.substitution.countReadyProducer();
+  }
+
+  onFunctionCall(): Buffer {
+    this.deps.log.warn('FunctionCall message refused');
+    return this.substitution.standInQuery(functionCallError());
+  }
+
+  /** The error to answer with, or null when every statement of the SQL is allowed. */
+  private judge(sql: string): PgError | null {
+    const analysis = this.deps.analyze(sql);
+    if (!analysis.ok) {
+      const { reason, message, position } = analysis.error;
+      return reason === 'parse' ? parseError(message, position) : unclassifiedError(message);
+    }
+    const facts: StatementFacts[] = [];
+    for (const { facts: f } of analysis.statements) {
+      const effective = this.resolvePrepared(f);
+      if (effective === undefined) return unknownPreparedError(f.refersTo?.name ?? '');
+      facts.push(effective);
+    }
+    const decision = this.deps.judge.decideMessage(facts);
+    if (decision.outcome === 'allow') {
+      this.remember(facts);
+      return null;
+    }
+    const culprit = facts.find((f) => this.deps.judge.decideMessage([f]).outcome !== 'allow') ?? null;
+    this.deps.log.info(
+      { rule: decision.rule, outcome: decision.outcome, kind: culprit?.kind },
+      'statement refused',
+    );
+    return refusalError(
+      { outcome: decision.outcome, rule: decision.rule, message: decision.message },
+      culprit,
+    );
+  }
+
+  /** EXECUTE name is judged as the statement PREPAREd under that name; undefined when there is none. */
+  private resolvePrepared(f: StatementFacts): StatementFacts | undefined {
+    if (f.refersTo?.kind !== 'prepared' || f.defines || f.nodeType !== 'ExecuteStmt') return f;
+    return f.refersTo.name === null ? undefined : this.prepared.get(f.refersTo.name);
+  }
+
+  private remember(facts: StatementFacts[]): void {
+    for (const f of facts) {
+      if (f.defines?.kind === 'prepared' && f.inner) this.prepared.set(f.defines.name, f.inner);
+      else if (f.nodeType === 'DeallocateStmt') {
+        if (f.refersTo?.name) this.prepared.delete(f.refersTo.name);
+        else this.prepared.clear();
+      }
+    }
+  }
+
+  private rateLimited(): PgError | null {
+    const wait = this.deps.limiter?.take() ?? 0;
+    return wait > 0 ? rateLimitError(this.deps.queriesPerMinute, wait) : null;
+  }
+}
