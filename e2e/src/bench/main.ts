@@ -36,6 +36,7 @@ async function bench(scope: Scope): Promise<void> {
   await initPgbench(cluster, 1);
   const pgbouncer = await startPgbouncer(scope, pgbouncerBinary, cluster);
   const proxy = await startPgwarden(scope, {
+    policy: 'none',
     upstreamUrl: cluster.url('superuser', { sslmode: 'disable' }),
     logLevel: 'warn',
     admin: false,

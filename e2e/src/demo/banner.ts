@@ -5,6 +5,7 @@ export interface DemoSetup {
   proxyPort: number;
   adminPort: number;
   upstreamRole: string;
+  policyFile: string;
 }
 
 function overview(s: DemoSetup): string[] {
@@ -14,10 +15,11 @@ function overview(s: DemoSetup): string[] {
     `  pgwarden proxy          127.0.0.1:${s.proxyPort}, logging in upstream as ${s.upstreamRole}`,
     `  proxy metrics           http://127.0.0.1:${s.adminPort}/metrics`,
     '',
-    'At this stage pgwarden is a transparent proxy: every statement and every row passes through',
-    'unchanged, so the PII below is NOT masked and nothing is blocked. Masking sensitive columns,',
-    'blocking destructive statements and holding risky ones for approval arrive with the policy',
-    'engine, in later versions of this same demo.',
+    `  policy                  ${s.policyFile}: reads allowed, schema changes denied,`,
+    '                          writes to public.* held for approval',
+    '',
+    'Every statement is parsed and decided before it reaches PostgreSQL. The PII is NOT masked yet:',
+    'masking sensitive columns comes in a later version of this same demo.',
   ];
 }
 
@@ -27,7 +29,7 @@ export function interactiveBanner(s: DemoSetup): string {
     '',
     `psql below is connected through the proxy (it asks for user "${clientUser}"; the proxy always uses`,
     `its own upstream role). From another terminal: psql '${connectionUrl(s.proxyPort)}'`,
-    'Try: SELECT * FROM customers;   Quit with \\q to stop everything.',
+    'Try: SELECT * FROM customers;  DROP TABLE orders;  DELETE FROM orders;  Quit with \\q.',
     '',
   ].join('\n');
 }

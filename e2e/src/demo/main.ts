@@ -1,4 +1,6 @@
 import { readFile } from 'node:fs/promises';
+import { relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startPostgres } from '../harness/postgres.js';
 import { startPgwarden } from '../processes/pgwarden.js';
 import { runScript, type Scope } from '../processes/scope.js';
@@ -9,6 +11,10 @@ import { walkthrough } from './walkthrough.js';
 
 // tsc does not copy .sql files; this resolves to the source copy from e2e/src/demo/ and e2e/dist/demo/ alike.
 const sampleSql = new URL('../../src/demo/sample.sql', import.meta.url);
+// The example policy from the docs: reads allowed, schema changes denied, writes held for approval.
+const demoPolicy = fileURLToPath(
+  new URL('../../../examples/policies/read-write-with-approvals.yaml', import.meta.url),
+);
 
 async function demo(scope: Scope): Promise<void> {
   process.stdout.write(
@@ -20,6 +26,7 @@ async function demo(scope: Scope): Promise<void> {
   const appRole = cluster.users.scram.user;
   await cluster.psql(`SET ROLE ${appRole};\n${await readFile(sampleSql, 'utf8')}`);
   const proxy = await startPgwarden(scope, {
+    policy: demoPolicy,
     upstreamUrl: cluster.url('scram', { sslmode: 'disable' }),
     logLevel: 'info',
     admin: true,
@@ -29,6 +36,7 @@ async function demo(scope: Scope): Promise<void> {
     proxyPort: proxy.port,
     adminPort: proxy.adminPort as number,
     upstreamRole: appRole,
+    policyFile: relative(process.cwd(), demoPolicy),
   };
   try {
     if (process.stdin.isTTY) {
@@ -48,7 +56,10 @@ async function demo(scope: Scope): Promise<void> {
 async function scripted(cluster: Awaited<ReturnType<typeof startPostgres>>, setup: DemoSetup): Promise<void> {
   for (const [index, step] of walkthrough.entries()) {
     process.stdout.write(`${heading(`${index + 1}. ${step.title}`)}\n${step.note}\n\n`);
-    process.stdout.write(await scriptedPsql(cluster, setup.proxyPort, step.statements));
+    const output = await scriptedPsql(cluster, setup.proxyPort, step.statements);
+    process.stdout.write(output);
+    const missing = step.expect.filter((pattern) => !pattern.test(output));
+    if (missing.length > 0) throw new Error(`step "${step.title}" did not show ${missing.join(', ')}`);
   }
   process.stdout.write(`${heading(`${walkthrough.length + 1}. What the proxy counted`)}\n`);
   process.stdout.write(`GET http://127.0.0.1:${setup.adminPort}/metrics, client messages by type:\n`);

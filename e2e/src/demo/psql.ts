@@ -50,8 +50,9 @@ export async function interactivePsql(
 }
 
 /**
- * Runs statements through the proxy in one session, echoing each before its output. Stops at
- * the first error, which becomes the thrown error.
+ * Runs statements through the proxy in one session, echoing each before its output (errors in
+ * place, as in a terminal). A refused statement does not stop the script: the caller checks the
+ * output for what it expects.
  */
 export async function scriptedPsql(
   cluster: PostgresCluster,
@@ -59,17 +60,13 @@ export async function scriptedPsql(
   statements: readonly string[],
 ): Promise<string> {
   const script = statements.map((sql) => `\\echo ${psqlQuote(`app=> ${sql}`)}\n${sql}\n`).join('');
-  const result = await run(
-    cluster.binPath('psql'),
-    ['-X', '-v', 'ON_ERROR_STOP=1', '-P', 'pager=off', ...connectionArgs(proxyPort), '-f', '-'],
-    { input: script, env },
-  );
+  const psql = [cluster.binPath('psql'), '-X', '-P', 'pager=off', ...connectionArgs(proxyPort), '-f', '-'];
+  // Through sh only to merge stderr into stdout, so each error shows under its statement.
+  const result = await run('sh', ['-c', 'exec "$@" 2>&1', 'psql', ...psql], { input: script, env });
   if (result.code !== 0) {
-    throw new Error(
-      `psql through the proxy failed (${result.code ?? result.signal}):\n${result.stdout}${result.stderr}`,
-    );
+    throw new Error(`psql through the proxy failed (${result.code ?? result.signal}):\n${result.stdout}`);
   }
-  return result.stdout + result.stderr;
+  return result.stdout;
 }
 
 // A single-quoted psql meta-command argument; '' stands for a quote inside.

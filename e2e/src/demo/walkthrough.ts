@@ -5,6 +5,8 @@ export interface Step {
   note: string;
   /** Run in one session, in order. */
   statements: string[];
+  /** What the output must show; the demo fails otherwise, so CI notices a regression. */
+  expect: RegExp[];
 }
 
 const tablesExist =
@@ -18,30 +20,52 @@ export const walkthrough: readonly Step[] = [
     title: 'Who is connected',
     note: `psql asked for user "${clientUser}"; the proxy ignores that and logs in with its configured role.`,
     statements: ['SELECT current_user, current_database();'],
+    expect: [/scram_user/],
   },
   {
-    title: 'Read customer PII',
-    note: 'Not masked at this stage: names, e-mails, SSNs, phone and card numbers pass through as stored.',
+    title: 'Read customer PII (allowed by rule "reads")',
+    note: 'Not masked yet: masking of sensitive columns comes in a later version of pgwarden.',
     statements: [
-      'SELECT id, full_name, email, ssn, phone, card_number FROM customers ORDER BY id;',
+      'SELECT id, full_name, email, ssn, phone, card_number FROM customers ORDER BY id LIMIT 5;',
       'SELECT c.full_name, count(*) AS orders, round(sum(o.amount_cents) / 100.0, 2) AS total FROM orders o ' +
         'JOIN customers c ON c.id = o.customer_id GROUP BY c.full_name ORDER BY total DESC LIMIT 5;',
     ],
+    expect: [/\(5 rows\)/],
   },
   {
-    title: 'DROP TABLE (rolled back)',
-    note: 'Not blocked at this stage: blocking comes with the policy engine. The demo rolls it back.',
-    statements: ['BEGIN;', 'DROP TABLE orders, customers;', tablesExist, 'ROLLBACK;', tablesExist],
+    title: 'DROP TABLE: blocked',
+    note: 'Rule "no-ddl" denies schema changes. The statement never reaches PostgreSQL; the tables are still there.',
+    statements: ['DROP TABLE orders, customers;', tablesExist],
+    expect: [/ERROR: {2}pgwarden: denied by rule "no-ddl"/, / t {16}\| t/],
   },
   {
-    title: 'Bulk UPDATE (rolled back)',
-    note: 'Not held for approval at this stage: approvals come with the policy engine. Rolled back too.',
+    title: 'Bulk UPDATE: held for a human',
+    note:
+      'Rule "writes-need-approval" holds writes to public.* for approval. Approving single statements\n' +
+      'arrives in a later version; until then a held statement is refused with the rule named, never run.',
     statements: [
-      'BEGIN;',
       "UPDATE customers SET email = 'nobody' || id || '@example.net' WHERE city = 'Springfield';",
       changedEmails,
-      'ROLLBACK;',
-      changedEmails,
+    ],
+    expect: [/ERROR: {2}pgwarden: statement needs approval by rule "writes-need-approval"/, /^ +0$/m],
+  },
+  {
+    title: 'Tricks are decided from the parse tree',
+    note:
+      'A DELETE hidden in a CTE, a DROP stacked after a SELECT, and a server-file read are each caught;\n' +
+      'a refused message runs none of its statements.',
+    statements: [
+      'WITH gone AS (DELETE FROM orders RETURNING id) SELECT count(*) FROM gone;',
+      // psql sends statements joined with \\; as one Query message.
+      'SELECT 1 AS harmless \\; DROP TABLE orders;',
+      "SELECT pg_read_file('/etc/passwd');",
+      'SELECT count(*) AS orders_left FROM orders;',
+    ],
+    expect: [
+      /needs approval by rule "writes-need-approval"/,
+      /denied by rule "no-ddl"/,
+      /function-deny-list/,
+      /^ +60$/m,
     ],
   },
 ];

@@ -10,6 +10,8 @@ const cliPath = fileURLToPath(new URL('../../../sidecar/dist/cli/main.js', impor
 export interface PgwardenOptions {
   upstreamUrl: string;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** Policy file to enforce; "none" forwards every statement unchecked. */
+  policy: string;
   /** Serve /metrics, /healthz, /readyz on a free port. */
   admin: boolean;
   /** Run under `node --cpu-prof`; the profile lands here when the proxy exits. */
@@ -37,6 +39,7 @@ export async function startPgwarden(scope: Scope, options: PgwardenOptions): Pro
         ...['--listen', `127.0.0.1:${port}`],
         ...['--admin-listen', adminPort ? `127.0.0.1:${adminPort}` : 'off'],
         ...['--log-level', options.logLevel],
+        ...['--policy', options.policy],
       ],
       // Through the environment rather than argv, so the password stays out of `ps`.
       env: { ...withoutPgwardenEnv(), PGWARDEN_UPSTREAM: options.upstreamUrl },

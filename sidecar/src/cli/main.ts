@@ -4,12 +4,14 @@ import { ConfigError } from '../config/config-error.js';
 import { loadProxyConfig, type ProxyOptions } from '../config/proxy-config.js';
 import { createLogger } from '../observe/log.js';
 import { startProxy } from '../proxy/server.js';
+import { runPolicyCommand } from './policy-command.js';
 import { proxyHelp, readProxyOptions } from './proxy-command.js';
 
 const USAGE = `Usage: pgwarden <command> [options]
 
 Commands:
   proxy      Run the Postgres proxy (pgwarden proxy --help)
+  policy     Test SQL against a policy file (pgwarden policy --help)
   version    Print the version
   help       Show this help
 `;
@@ -46,6 +48,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'proxy':
       return runProxy(rest);
+    case 'policy':
+      return runPolicyCommand(rest);
     case 'version':
     case '--version':
       process.stdout.write(`pgwarden ${version()}\n`);

@@ -23,6 +23,12 @@ export const PROXY_OPTIONS: readonly OptionSpec[] = [
     help: 'postgresql://user:password@host:port/db?sslmode=verify-full&sslrootcert=ca.pem (required). sslmode: disable | prefer | require | verify-ca | verify-full; default prefer on loopback, verify-full elsewhere.',
   },
   {
+    key: 'policy',
+    flag: 'policy',
+    value: 'FILE',
+    help: 'AgentAccessPolicy YAML/JSON to enforce (required); "none" forwards every statement unchecked, and says so in the log.',
+  },
+  {
     key: 'upstreamPasswordFile',
     flag: 'upstream-password-file',
     value: 'FILE',
@@ -104,7 +110,7 @@ export function proxyHelp(): string {
     const left = `--${o.flag} ${o.value}`.padEnd(width);
     return `  ${left}  ${o.help}\n  ${' '.repeat(width)}  env: ${envName(o.flag)}`;
   });
-  return `Usage: pgwarden proxy --upstream URL [options]
+  return `Usage: pgwarden proxy --upstream URL --policy FILE [options]
 
 Runs the pgwarden Postgres proxy. Clients connect to --listen as to PostgreSQL;
 the proxy connects upstream with the configured role and database (the user and

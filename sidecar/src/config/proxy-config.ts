@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
+import type { CompiledPolicy } from '@pgwarden/crds';
 import { z } from 'zod';
+import { compilePolicy, PolicyCompileError } from '../decide/compile.js';
 import { ConfigError, formatIssues } from './config-error.js';
+import { loadPolicyFile } from './policy-file.js';
 import { Secret } from './secret.js';
 import { ByteSize, Duration, HostPort } from './units.js';
 import { isLoopback, parseUpstreamUrl, type Upstream } from './upstream-url.js';
@@ -11,6 +14,9 @@ export const ProxyOptionsSchema = z
     listen: HostPort.prefault('127.0.0.1:5432'),
     adminListen: z.union([z.literal('off'), HostPort]).prefault('127.0.0.1:9432'),
     upstream: z.string({ error: 'is required (a postgresql:// URL)' }),
+    policy: z.string({
+      error: 'is required: a policy file, or "none" to forward every statement unchecked',
+    }),
     upstreamPasswordFile: z.string().optional(),
     clientAuth: z.enum(['trust', 'scram-sha-256']).optional(),
     clientPasswordFile: z.string().optional(),
@@ -32,6 +38,8 @@ export interface ProxyConfig {
   listen: { host: string; port: number };
   adminListen: { host: string; port: number } | null;
   upstream: Upstream;
+  /** The compiled policy; null with `--policy none`, where every statement is forwarded. */
+  policy: CompiledPolicy | null;
   clientAuth: ClientAuth;
   maxConnections: number;
   maxMessageBytes: number;
@@ -54,6 +62,7 @@ export function loadProxyConfig(options: ProxyOptions): Readonly<ProxyConfig> {
     listen: o.listen,
     adminListen: o.adminListen === 'off' ? null : o.adminListen,
     upstream,
+    policy: o.policy === 'none' ? null : loadCompiledPolicy(o.policy),
     clientAuth,
     maxConnections: o.maxConnections,
     maxMessageBytes: o.maxMessageSize,
@@ -83,6 +92,15 @@ function resolveClientAuth(
   }
   if (!passwordFile) throw new ConfigError('client-auth: scram-sha-256 needs --client-password-file');
   return { method: 'scram-sha-256', password: readSecretFile(passwordFile, 'client-password-file') };
+}
+
+function loadCompiledPolicy(path: string): CompiledPolicy {
+  try {
+    return compilePolicy(loadPolicyFile(path));
+  } catch (err) {
+    if (err instanceof PolicyCompileError) throw new ConfigError(`policy file ${path}: ${err.message}`);
+    throw err;
+  }
 }
 
 function readSecretFile(path: string, option: string): Secret {

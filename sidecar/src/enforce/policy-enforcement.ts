@@ -1,3 +1,4 @@
+import type { CompiledPolicy } from '@pgwarden/crds';
 import type { Analysis } from '../analyze/facts.js';
 import { ProxyErrors } from '../errors/proxy-errors.js';
 import type { Logger } from '../observe/log.js';
@@ -6,14 +7,6 @@ import { RateLimiter } from './rate-limit.js';
 import { RowLimit } from './row-limit.js';
 import { StatementGate, type StatementJudge } from './statement-gate.js';
 import { ErrorSubstitution } from './substitution.js';
-
-export interface EnforcedPolicy {
-  name: string;
-  hash: string;
-  access: 'read-only' | 'read-write';
-  limits: { maxRows?: number; statementTimeoutMs?: number; queriesPerMinute?: number };
-  judge: StatementJudge;
-}
 
 /**
  * Startup parameters a client may pass when a policy is enforced: what drivers
@@ -41,7 +34,8 @@ export class PolicyEnforcement {
   private readonly limiter: RateLimiter | null;
 
   constructor(
-    readonly policy: EnforcedPolicy,
+    readonly policy: CompiledPolicy,
+    private readonly judge: StatementJudge,
     private readonly analyze: (sql: string) => Analysis,
   ) {
     const perMinute = policy.limits.queriesPerMinute;
@@ -53,7 +47,7 @@ export class PolicyEnforcement {
     const gate = new StatementGate(
       {
         analyze: this.analyze,
-        judge: this.policy.judge,
+        judge: this.judge,
         limiter: this.limiter,
         queriesPerMinute: this.policy.limits.queriesPerMinute ?? 0,
         log,

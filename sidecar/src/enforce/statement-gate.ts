@@ -15,11 +15,14 @@ import type { ErrorSubstitution } from './substitution.js';
 
 /** The policy engine as the gate uses it (implemented in decide/). */
 export interface StatementJudge {
-  decideMessage(statements: StatementFacts[]): {
-    outcome: 'allow' | 'deny' | 'approve';
-    rule: string;
-    message: string;
-  };
+  decide(facts: StatementFacts): Verdict;
+  decideMessage(statements: readonly StatementFacts[]): Verdict;
+}
+
+interface Verdict {
+  outcome: 'allow' | 'deny' | 'approve';
+  rule: string;
+  message: string;
 }
 
 export interface GateDeps {
@@ -95,7 +98,7 @@ export class StatementGate {
       this.remember(facts);
       return null;
     }
-    const culprit = facts.find((f) => this.deps.judge.decideMessage([f]).outcome !== 'allow') ?? null;
+    const culprit = facts.find((f) => this.deps.judge.decide(f).rule === decision.rule) ?? null;
     this.deps.log.info(
       { rule: decision.rule, outcome: decision.outcome, kind: culprit?.kind },
       'statement refused',

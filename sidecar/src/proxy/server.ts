@@ -1,8 +1,11 @@
 import type { Server as HttpServer } from 'node:http';
 import { type AddressInfo, createServer, type Server } from 'node:net';
 import { startAdminServer } from '../admin/http.js';
+import { analyze, ensureParserLoaded } from '../analyze/parser.js';
 import type { ProxyConfig } from '../config/proxy-config.js';
 import { describeEndpoint } from '../config/upstream-url.js';
+import { PolicyEngine } from '../decide/engine.js';
+import { PolicyEnforcement } from '../enforce/policy-enforcement.js';
 import { ProxyErrors } from '../errors/proxy-errors.js';
 import type { Logger } from '../observe/log.js';
 import { ProxyMetrics } from '../observe/metrics.js';
@@ -23,6 +26,8 @@ export interface RunningProxy {
 }
 
 export async function startProxy(config: Readonly<ProxyConfig>, log: Logger): Promise<RunningProxy> {
+  if (config.policy) await ensureParserLoaded();
+  else log.warn('no policy (--policy none): every statement is forwarded unchecked');
   const sessions = new Set<Relay>();
   let draining = false;
   let nextConnId = 1;
@@ -34,7 +39,9 @@ export async function startProxy(config: Readonly<ProxyConfig>, log: Logger): Pr
     cancels: new CancelRegistry(),
     clientVerifier: config.clientAuth.password ? scramVerifier(config.clientAuth.password.reveal()) : null,
     sessions,
-    enforcement: null,
+    enforcement: config.policy
+      ? new PolicyEnforcement(config.policy, new PolicyEngine(config.policy), analyze)
+      : null,
     isDraining: () => draining,
     active: { count: 0 },
   };
@@ -66,6 +73,9 @@ export async function startProxy(config: Readonly<ProxyConfig>, log: Logger): Pr
       upstream: describeEndpoint(config.upstream.endpoint),
       sslmode: config.upstream.endpoint.sslMode,
       clientAuth: config.clientAuth.method,
+      policy: config.policy
+        ? { name: config.policy.name, hash: config.policy.hash, access: config.policy.access }
+        : null,
     },
     'pgwarden proxy listening',
   );

@@ -236,8 +236,8 @@ describe('proxy configuration (unit level)', () => {
 
   it('refuses trust on a non-loopback listen address', () => {
     for (const listen of ['0.0.0.0:6432', '10.1.2.3:6432', ':6432', '[::]:6432']) {
-      expect(() => loadProxyConfig({ listen, upstream })).toThrow(ConfigError);
-      expect(() => loadProxyConfig({ listen, upstream, clientAuth: 'trust' })).toThrow(
+      expect(() => loadProxyConfig({ listen, upstream, policy: 'none' })).toThrow(ConfigError);
+      expect(() => loadProxyConfig({ listen, upstream, policy: 'none', clientAuth: 'trust' })).toThrow(
         /trust is only allowed on a loopback listen address/,
       );
     }
@@ -245,17 +245,24 @@ describe('proxy configuration (unit level)', () => {
 
   it('allows trust on loopback and SCRAM (with a password file) anywhere', async () => {
     for (const listen of ['127.0.0.1:6432', 'localhost:6432', '[::1]:6432', '127.1.2.3:6432']) {
-      expect(loadProxyConfig({ listen, upstream }).clientAuth.method).toBe('trust');
+      expect(loadProxyConfig({ listen, upstream, policy: 'none' }).clientAuth.method).toBe('trust');
     }
     const file = join(dir, 'pw');
     await writeFile(file, 'x\n');
-    const config = loadProxyConfig({ listen: '0.0.0.0:6432', upstream, clientPasswordFile: file });
+    const config = loadProxyConfig({
+      listen: '0.0.0.0:6432',
+      upstream,
+      policy: 'none',
+      clientPasswordFile: file,
+    });
     expect(config.clientAuth.method).toBe('scram-sha-256');
     expect(config.clientAuth.password?.reveal()).toBe('x');
-    expect(() => loadProxyConfig({ listen: '0.0.0.0:6432', upstream, clientAuth: 'scram-sha-256' })).toThrow(
-      /needs --client-password-file/,
-    );
+    expect(() =>
+      loadProxyConfig({ listen: '0.0.0.0:6432', upstream, policy: 'none', clientAuth: 'scram-sha-256' }),
+    ).toThrow(/needs --client-password-file/);
     await writeFile(join(dir, 'empty'), '');
-    expect(() => loadProxyConfig({ upstream, clientPasswordFile: join(dir, 'empty') })).toThrow(/is empty/);
+    expect(() =>
+      loadProxyConfig({ upstream, policy: 'none', clientPasswordFile: join(dir, 'empty') }),
+    ).toThrow(/is empty/);
   });
 });

@@ -48,7 +48,12 @@ async function startCli(args: string[] = [], env: Record<string, string> = {}): 
   const adminPort = await freePort();
   const child = spawn(
     process.execPath,
-    [cliMain, 'proxy', '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${adminPort}`, ...args],
+    [
+      cliMain,
+      'proxy',
+      ...['--policy', 'none', '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${adminPort}`],
+      ...args,
+    ],
     { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -137,7 +142,7 @@ describe('pgwarden proxy CLI', () => {
   for (const [name, args, message] of bad) {
     it(`${name}: exit 2 with a clear message`, async () => {
       const r = await run(process.execPath, [cliMain, 'proxy', ...args], {
-        env: { PGWARDEN_UPSTREAM: undefined },
+        env: { PGWARDEN_UPSTREAM: undefined, PGWARDEN_POLICY: 'none' },
       });
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(message);
@@ -150,6 +155,7 @@ describe('pgwarden proxy CLI', () => {
     const r = await run(process.execPath, [
       cliMain,
       'proxy',
+      ...['--policy', 'none'],
       '--upstream',
       'postgresql://u:Sup3rS3cretPW@127.0.0.1/db?sslcert=x',
     ]);

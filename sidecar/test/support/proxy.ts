@@ -26,6 +26,7 @@ export async function startTestProxy(
     listen: '127.0.0.1:0',
     adminListen: '127.0.0.1:0',
     upstream: cluster.url(role, upstreamParams),
+    policy: 'none',
     logLevel: (process.env.PGWARDEN_TEST_LOG ?? 'silent') as ProxyOptions['logLevel'],
     ...rest,
   });

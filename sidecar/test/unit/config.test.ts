@@ -49,7 +49,7 @@ describe('proxy config', () => {
   const upstream = 'postgresql://svc:pw@127.0.0.1:5432/app';
 
   it('applies defaults', () => {
-    const c = loadProxyConfig({ upstream });
+    const c = loadProxyConfig({ upstream, policy: 'none' });
     expect(c.listen).toEqual({ host: '127.0.0.1', port: 5432 });
     expect(c.adminListen).toEqual({ host: '127.0.0.1', port: 9432 });
     expect(c.maxMessageBytes).toBe(64 * 1024 ** 2);
@@ -60,7 +60,7 @@ describe('proxy config', () => {
   });
 
   it('refuses trust on a non-loopback listen address', () => {
-    expect(() => loadProxyConfig({ upstream, listen: '0.0.0.0:5432' })).toThrow(
+    expect(() => loadProxyConfig({ upstream, policy: 'none', listen: '0.0.0.0:5432' })).toThrow(
       /trust is only allowed on a loopback listen address/,
     );
   });
@@ -68,14 +68,20 @@ describe('proxy config', () => {
   it('reads the client password file for scram-sha-256', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'pgwarden-cfg-')), 'pw');
     writeFileSync(file, 'letmein\n');
-    const c = loadProxyConfig({ upstream, listen: '0.0.0.0:5432', clientPasswordFile: file });
+    const c = loadProxyConfig({ upstream, policy: 'none', listen: '0.0.0.0:5432', clientPasswordFile: file });
     expect(c.clientAuth.method).toBe('scram-sha-256');
     expect(c.clientAuth.password?.reveal()).toBe('letmein');
   });
 
   it('reports every bad field with its name', () => {
     expect(() =>
-      loadProxyConfig({ upstream, maxMessageSize: 'lots', drainTimeout: 'soon', listen: 'nope' }),
+      loadProxyConfig({
+        upstream,
+        policy: 'none',
+        maxMessageSize: 'lots',
+        drainTimeout: 'soon',
+        listen: 'nope',
+      }),
     ).toThrow(
       /listen: "nope" is not host:port.*maxMessageSize: "lots" is not a size.*drainTimeout: "soon" is not a duration/,
     );
@@ -83,6 +89,6 @@ describe('proxy config', () => {
   });
 
   it('turns the admin port off with "off"', () => {
-    expect(loadProxyConfig({ upstream, adminListen: 'off' }).adminListen).toBeNull();
+    expect(loadProxyConfig({ upstream, policy: 'none', adminListen: 'off' }).adminListen).toBeNull();
   });
 });

@@ -1,0 +1,25 @@
+/**
+ * Rules every policy has before and after its own, in evaluation order, plus
+ * the names the proxy and the CLI give refusals that happen before a policy is
+ * consulted. Decisions and recordings carry these names, so policies may not
+ * reuse them.
+ */
+export const BUILTIN_RULES = {
+  'unknown-kind':
+    'Denies a statement whose kind this version of the policy engine does not know, as a newer classifier could report (fail closed).',
+  'guarded-setting':
+    'Denies SET, RESET and set_config() of settings pgwarden relies on: role and session_authorization always; default_transaction_read_only and transaction_read_only always (BEGIN/SET TRANSACTION options are left to read-only-access); RESET ALL and settings whose name is not a literal; search_path under read-only access; statement_timeout to 0, to a value that is not a literal, or above limits.statementTimeout when that limit is set.',
+  'copy-server-file':
+    'Denies COPY to or from a file on the database server or a server-side PROGRAM, whatever the rules say. COPY … TO STDOUT and COPY … FROM STDIN are ordinary reads and writes.',
+  'function-deny-list':
+    'Denies statements that call a function on the default function deny list (below) unless spec.allowFunctions names it. User rules cannot allow these functions.',
+  'read-only-access':
+    'Under read-only access, denies statements of kind write, ddl, dcl, procedural and admin; data-modifying WITH clauses; EXPLAIN ANALYZE of anything but a read; row locks (FOR UPDATE/SHARE, LOCK TABLE); COPY … FROM; BEGIN or SET TRANSACTION … READ WRITE; and nextval()/setval(), which change sequences.',
+  'default-deny': 'Denies a statement that no rule of the policy matches.',
+  'empty-message': 'Allows a message that holds no statement (an empty query string).',
+  'parse-error': 'Denies SQL that does not parse: pgwarden decides from the parse tree, never from the text.',
+  'unclassified-statement': 'Denies a statement type the classifier does not know (fail closed).',
+  'function-call-protocol':
+    'Denies the FunctionCall protocol message, which calls a function by OID without SQL the policy could see.',
+} as const satisfies Record<string, string>;
+export type BuiltinRuleName = keyof typeof BUILTIN_RULES;

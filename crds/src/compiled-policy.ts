@@ -1,0 +1,64 @@
+import { z } from 'zod';
+import { AccessModeSchema, RuleActionSchema } from './policy.js';
+import { StatementKindSchema } from './statement-kinds.js';
+
+/**
+ * A policy as the enforcing sidecar receives it (inside a grant, or compiled
+ * from a standalone file): every default resolved, every list present, so the
+ * engine never interprets an absent field.
+ */
+
+export const CompiledRuleSchema = z
+  .object({
+    name: z.string().min(1),
+    action: RuleActionSchema,
+    message: z.string().nullable().describe('The rule’s message; null for the engine’s default wording.'),
+    match: z
+      .object({
+        kinds: z
+          .array(StatementKindSchema)
+          .describe('Kinds the rule applies to; every kind when the spec omits it.'),
+        tables: z.array(z.string()).describe('Table name patterns; empty: no condition on tables.'),
+        functions: z.array(z.string()).describe('Function name patterns; empty: no condition on functions.'),
+        locks: z
+          .boolean()
+          .nullable()
+          .describe('Row or table locks required (true), excluded (false), or no condition (null).'),
+        names: z
+          .enum(['any', 'every'])
+          .describe(
+            'How tables and functions match: any (one matching name suffices; deny, approve) or every (at least one name and all of them match; allow).',
+          ),
+      })
+      .strict(),
+  })
+  .strict();
+export type CompiledRule = z.output<typeof CompiledRuleSchema>;
+
+export const CompiledPolicySchema = z
+  .object({
+    name: z.string().min(1).describe('metadata.name of the policy.'),
+    hash: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .describe('SHA-256 (hex) of the canonical JSON of the validated spec: sorted keys, defaults applied.'),
+    access: AccessModeSchema,
+    rules: z.array(CompiledRuleSchema),
+    limits: z
+      .object({
+        maxRows: z.number().int().positive().nullable(),
+        statementTimeoutMs: z.number().int().positive().nullable(),
+        queriesPerMinute: z.number().int().positive().nullable(),
+      })
+      .strict(),
+    functionDenyList: z
+      .array(z.string())
+      .describe(
+        'Function name patterns the engine denies before the rules: the default deny list at compile time.',
+      ),
+    allowFunctions: z
+      .array(z.string())
+      .describe('Patterns exempted from functionDenyList (spec.allowFunctions).'),
+  })
+  .strict();
+export type CompiledPolicy = z.output<typeof CompiledPolicySchema>;

@@ -1,0 +1,28 @@
+import { collect } from './collect.js';
+import { finish, type Nested, newDraft, type Resolver } from './draft.js';
+import type { StatementFacts } from './facts.js';
+import { STATEMENT_TABLE } from './kinds.js';
+import { UnclassifiedStatement } from './unclassified.js';
+import { unwrap } from './walk.js';
+
+/**
+ * The facts of one statement node (`{ SelectStmt: … }`, as in a RawStmt's
+ * `stmt`). Throws UnclassifiedStatement for a node type without an entry in the
+ * statement table, or a form of one the classifier does not understand.
+ */
+export function classifyStatement(statement: unknown): StatementFacts {
+  const node = unwrap(statement);
+  if (node === null) throw new UnclassifiedStatement('a statement without a node type');
+  const resolver = Object.hasOwn(STATEMENT_TABLE, node.type)
+    ? (STATEMENT_TABLE[node.type as keyof typeof STATEMENT_TABLE] as Resolver<unknown> | null)
+    : null;
+  if (resolver === null) throw new UnclassifiedStatement(`${node.type} statements`);
+  const draft = newDraft(node.type, collect(statement));
+  const kind = typeof resolver === 'string' ? resolver : resolver(node.body, draft, nested);
+  return finish(kind, draft);
+}
+
+const nested: Nested = (statement) => {
+  if (statement === undefined) throw new UnclassifiedStatement('a wrapper statement without its statement');
+  return classifyStatement(statement);
+};

@@ -1,0 +1,79 @@
+import { createHash } from 'node:crypto';
+import {
+  type AgentAccessPolicy,
+  type CompiledPolicy,
+  type CompiledRule,
+  DEFAULT_FUNCTION_DENY_LIST,
+  deepFreeze,
+  type FieldError,
+  formatFieldError,
+  type PolicyRule,
+  parseDurationMs,
+  STATEMENT_KINDS,
+} from '@pgwarden/crds';
+import { canonicalJson } from './canonical-json.js';
+
+/** Sections the schema reserves for later versions; this version cannot enforce them. */
+const RESERVED_SECTIONS = ['masking', 'approval', 'recording'] as const;
+
+/** A valid policy this version cannot enforce as written. */
+export class PolicyCompileError extends Error {
+  override name = 'PolicyCompileError';
+
+  constructor(
+    readonly policyName: string,
+    readonly errors: readonly FieldError[],
+  ) {
+    super(`policy "${policyName}" cannot be enforced: ${errors.map(formatFieldError).join('; ')}`);
+  }
+}
+
+/**
+ * A validated policy → the shape the engine runs (and a grant carries): every
+ * default resolved, every list present, and the hash of the spec's canonical
+ * JSON, which names the exact policy in decisions and recordings.
+ */
+export function compilePolicy(policy: AgentAccessPolicy): CompiledPolicy {
+  const { spec } = policy;
+  // Running without masking or recording that the policy asks for would fail open.
+  const unsupported: FieldError[] = RESERVED_SECTIONS.filter(
+    (section) => Object.keys(spec[section] ?? {}).length > 0,
+  ).map((section) => ({
+    path: `spec.${section}`,
+    segments: ['spec', section],
+    message:
+      'is reserved for a later version of pgwarden and cannot be enforced by this one; remove it or upgrade',
+  }));
+  if (unsupported.length > 0) throw new PolicyCompileError(policy.metadata.name, unsupported);
+
+  const timeout = spec.limits?.statementTimeout;
+  return deepFreeze({
+    name: policy.metadata.name,
+    hash: createHash('sha256').update(canonicalJson(spec)).digest('hex'),
+    access: spec.access,
+    rules: spec.rules.map(compileRule),
+    limits: {
+      maxRows: spec.limits?.maxRows ?? null,
+      statementTimeoutMs: timeout === undefined ? null : parseDurationMs(timeout),
+      queriesPerMinute: spec.limits?.queriesPerMinute ?? null,
+    },
+    functionDenyList: DEFAULT_FUNCTION_DENY_LIST.map((f) => f.pattern),
+    allowFunctions: [...(spec.allowFunctions ?? [])],
+  });
+}
+
+function compileRule(rule: PolicyRule): CompiledRule {
+  return {
+    name: rule.name,
+    action: rule.action,
+    message: rule.message ?? null,
+    match: {
+      kinds: [...(rule.match.kinds ?? STATEMENT_KINDS)],
+      tables: [...(rule.match.tables ?? [])],
+      functions: [...(rule.match.functions ?? [])],
+      locks: rule.match.locks ?? null,
+      // Rules that grant without review need every name to match; rules that restrict trigger on any.
+      names: rule.action === 'allow' ? 'every' : 'any',
+    },
+  };
+}

@@ -1,0 +1,94 @@
+import { CompiledPolicySchema, DEFAULT_FUNCTION_DENY_LIST, STATEMENT_KINDS } from '@pgwarden/crds';
+import { describe, expect, it } from 'vitest';
+import { canonicalJson } from '../../src/decide/canonical-json.js';
+import { compilePolicy, PolicyCompileError } from '../../src/decide/compile.js';
+import { compiled, policy } from './policies.js';
+
+const rules = [
+  {
+    name: 'writes',
+    match: { kinds: ['write'], tables: ['public.*'] },
+    action: 'approve',
+    message: 'Ask first.',
+  },
+  { name: 'reads', match: { kinds: ['read'] }, action: 'allow' },
+];
+
+describe('compilePolicy', () => {
+  it('hashes the same spec the same whatever its key order', () => {
+    const a = compiled({ access: 'read-write', rules, limits: { maxRows: 10, statementTimeout: '30s' } });
+    const b = compiled({
+      limits: { statementTimeout: '30s', maxRows: 10 },
+      rules: rules.map((r) => ({ message: r.message, action: r.action, match: r.match, name: r.name })),
+      access: 'read-write',
+    });
+    expect(a.hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(b.hash).toBe(a.hash);
+  });
+
+  it('hashes a default written out like the default left out', () => {
+    expect(compiled({ rules }).hash).toBe(compiled({ rules, access: 'read-only' }).hash);
+  });
+
+  it('hashes different specs differently', () => {
+    expect(compiled({ rules }).hash).not.toBe(compiled({ rules: [...rules].reverse() }).hash);
+    expect(compiled({ rules }).hash).not.toBe(compiled({ rules, access: 'read-write' }).hash);
+  });
+
+  it('normalizes every rule and limit into the compiled shape', () => {
+    const c = compiled({ rules, limits: { statementTimeout: '2m' }, allowFunctions: ['pg_sleep'] });
+    expect(CompiledPolicySchema.parse(c)).toEqual(c);
+    expect(c).toMatchObject({
+      name: 'test-policy',
+      access: 'read-only',
+      limits: { maxRows: null, statementTimeoutMs: 120_000, queriesPerMinute: null },
+      functionDenyList: DEFAULT_FUNCTION_DENY_LIST.map((f) => f.pattern),
+      allowFunctions: ['pg_sleep'],
+    });
+    expect(c.rules).toEqual([
+      {
+        name: 'writes',
+        action: 'approve',
+        message: 'Ask first.',
+        match: { kinds: ['write'], tables: ['public.*'], functions: [], locks: null, names: 'any' },
+      },
+      {
+        name: 'reads',
+        action: 'allow',
+        message: null,
+        match: { kinds: ['read'], tables: [], functions: [], locks: null, names: 'every' },
+      },
+    ]);
+    expect(compiled({ rules: [{ name: 'all', match: {}, action: 'deny' }] }).rules[0]?.match.kinds).toEqual([
+      ...STATEMENT_KINDS,
+    ]);
+  });
+
+  it('returns a deep-frozen policy', () => {
+    const c = compiled({ rules });
+    expect(Object.isFrozen(c.rules[0]?.match.tables)).toBe(true);
+  });
+
+  it('refuses reserved sections it cannot enforce, and accepts them empty', () => {
+    expect(() => compilePolicy(policy({ rules, masking: { columns: ['users.ssn'] } }))).toThrow(
+      PolicyCompileError,
+    );
+    expect(() => compilePolicy(policy({ rules, recording: { sink: 's3' } }))).toThrow(
+      'policy "test-policy" cannot be enforced: spec.recording: is reserved for a later version of pgwarden and cannot be enforced by this one; remove it or upgrade',
+    );
+    expect(compilePolicy(policy({ rules, masking: {}, approval: {}, recording: {} })).rules).toHaveLength(2);
+  });
+});
+
+describe('canonicalJson', () => {
+  it('sorts keys at every depth and drops undefined', () => {
+    expect(canonicalJson({ b: [{ d: 1, c: undefined, a: 'x' }], a: null })).toBe(
+      '{"a":null,"b":[{"a":"x","d":1}]}',
+    );
+  });
+
+  it('refuses values JSON cannot represent', () => {
+    expect(() => canonicalJson({ a: Number.NaN })).toThrow(TypeError);
+    expect(() => canonicalJson({ a: 1n })).toThrow(TypeError);
+  });
+});
