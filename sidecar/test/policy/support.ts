@@ -12,6 +12,8 @@ export const schemaSql = `
   CREATE TABLE secrets (id int, token text);
   INSERT INTO secrets VALUES (1, 'tok_live_123');
   CREATE TABLE log (id serial, entry text);
+  -- A write the classifier cannot see: it hides inside a function called from a SELECT.
+  CREATE FUNCTION write_log(e text) RETURNS int LANGUAGE sql AS $$ INSERT INTO log (entry) VALUES (e) RETURNING id $$;
   GRANT ALL ON ALL TABLES IN SCHEMA public TO PUBLIC;
   GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO PUBLIC;
 `;
