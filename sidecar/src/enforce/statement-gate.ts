@@ -1,7 +1,7 @@
 import type { Analysis, StatementFacts } from '../analyze/facts.js';
 import type { Logger } from '../observe/log.js';
 import type { PgError } from '../wire/error-response.js';
-import { MessageReader } from '../wire/reader.js';
+import { MessageReader, ProtocolViolation } from '../wire/reader.js';
 import type { RateLimiter } from './rate-limit.js';
 import {
   functionCallError,
@@ -51,7 +51,10 @@ export class StatementGate {
   onQuery(buf: Buffer, start: number, end: number): Buffer | null {
     const limited = this.rateLimited();
     if (limited) return this.substitution.standInQuery(limited);
-    const sql = this.reader.reset(buf, start + 5, end).cstring();
+    const r = this.reader.reset(buf, start + 5, end);
+    const sql = r.cstring();
+    // PostgreSQL rejects bytes after the string too; refusing here keeps what was judged and what runs identical.
+    if (r.remaining !== 0) throw new ProtocolViolation('Query message has bytes after its query string');
     const refusal = this.judge(sql);
     if (refusal) return this.substitution.standInQuery(refusal);
     this.substitution.countReadyProducer();
@@ -61,7 +64,12 @@ export class StatementGate {
   onParse(buf: Buffer, start: number, end: number): Buffer | null {
     const r = this.reader.reset(buf, start + 5, end);
     const name = r.cstring();
-    const refusal = this.judge(r.cstring());
+    const sql = r.cstring();
+    const parameterTypes = r.int16();
+    if (parameterTypes < 0 || r.remaining !== 4 * parameterTypes) {
+      throw new ProtocolViolation('Parse message length does not match its fields');
+    }
+    const refusal = this.judge(sql);
     return refusal ? this.substitution.standInParse(name, refusal) : null;
   }
 

@@ -262,3 +262,20 @@ describe('limits', () => {
     raw.socket.destroy();
   });
 });
+
+describe('malformed statement messages', () => {
+  it('a Query with bytes after its NUL closes the connection instead of being half-judged', async () => {
+    const raw = await RawConnection.open(proxy.port);
+    await raw.startup();
+    const sql = Buffer.from('SELECT 1\0DROP TABLE accounts\0');
+    const header = Buffer.alloc(5);
+    header[0] = 0x51;
+    header.writeUInt32BE(sql.length + 4, 1);
+    raw.write(Buffer.concat([header, sql]));
+    const reply = await raw.next();
+    expect(reply?.code).toBe('E');
+    expect(errorFields((reply as { body: Buffer }).body).C).toBe('08P01');
+    await raw.closed;
+    expect(await cluster().psql("SELECT to_regclass('accounts') IS NOT NULL")).toBe('t');
+  });
+});
