@@ -8,7 +8,7 @@ export const BUILTIN_RULES = {
   'unknown-kind':
     'Denies a statement whose kind this version of the policy engine does not know, as a newer classifier could report (fail closed).',
   'guarded-setting':
-    'Denies SET, RESET and set_config() of settings pgwarden relies on: role and session_authorization always; default_transaction_read_only and transaction_read_only always (BEGIN/SET TRANSACTION options are left to read-only-access); RESET ALL and settings whose name is not a literal; search_path under read-only access; statement_timeout to 0, to a value that is not a literal, or above limits.statementTimeout when that limit is set.',
+    'Denies SET, RESET and set_config() of settings pgwarden relies on: role and session_authorization always; default_transaction_read_only and transaction_read_only always (BEGIN/SET TRANSACTION options are left to read-only-access); RESET ALL and settings whose name is not a literal; search_path under read-only access; statement_timeout to 0, to a value that is not a literal, or above limits.statementTimeout when that limit is set; standard_conforming_strings and backslash_quote always, and client_encoding to an encoding that can hide a quote in a multibyte character (SJIS, BIG5, GBK, UHC, GB18030, JOHAB), since either would make the server read a statement differently from how pgwarden read it.',
   'copy-server-file':
     'Denies COPY to or from a file on the database server or a server-side PROGRAM, whatever the rules say. COPY … TO STDOUT and COPY … FROM STDIN are ordinary reads and writes.',
   'function-deny-list':

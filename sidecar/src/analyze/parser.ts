@@ -71,11 +71,7 @@ function analyzeText(sql: string): Analysis {
     try {
       statements.push({ sql: slice.text, facts: classifyStatement(slice.raw.stmt) });
     } catch (error) {
-      const position = codePoints(sql, slice.start) + 1;
-      if (error instanceof UnclassifiedStatement) return unclassified(error.message, position);
-      if (error instanceof RangeError)
-        return unclassified('pgwarden cannot classify a statement nested this deeply', position);
-      throw error;
+      return unclassified(classificationFailure(error), codePoints(sql, slice.start) + 1);
     }
   }
   return { ok: true, statements };
@@ -116,6 +112,13 @@ function codePoints(sql: string, index: number): number {
     if (unit < 0xdc00 || unit > 0xdfff) count++;
   }
   return count;
+}
+
+/** Whatever stops classification denies the statement: fail closed, never allow by accident. */
+function classificationFailure(error: unknown): string {
+  if (error instanceof UnclassifiedStatement) return error.message;
+  if (error instanceof RangeError) return 'pgwarden cannot classify a statement nested this deeply';
+  return `pgwarden failed to classify the statement: ${String(error)}`;
 }
 
 function parseError(message: string, position: number | null): Analysis {

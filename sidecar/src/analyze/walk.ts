@@ -82,7 +82,7 @@ function isCapitalised(key: string): boolean {
 }
 
 /**
- * Walks `value` depth-first, in document order. The walk keeps its own stack
+ * Walks `value` depth-first, in the tree's field order. The walk keeps its own stack
  * rather than recursing: generated SQL (long UNION ALL chains, `a || b || …`)
  * nests deeper than the call stack allows, and such a query must not be
  * refused just for being deep.

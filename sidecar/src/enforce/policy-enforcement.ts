@@ -1,5 +1,6 @@
 import type { CompiledPolicy } from '@pgwarden/crds';
 import type { Analysis } from '../analyze/facts.js';
+import { isUnsafeClientEncoding } from '../decide/client-encodings.js';
 import { ProxyErrors } from '../errors/proxy-errors.js';
 import type { Logger } from '../observe/log.js';
 import type { Enforcement } from '../proxy/relay.js';
@@ -70,6 +71,12 @@ export class PolicyEnforcement {
         throw ProxyErrors.startupParameterRefused(
           name,
           'under a pgwarden policy only formatting parameters may be set at startup',
+        );
+      }
+      if (name.toLowerCase() === 'client_encoding' && isUnsafeClientEncoding(value)) {
+        throw ProxyErrors.startupParameterRefused(
+          name,
+          `client encoding ${value} can hide a quote inside a multibyte character, so what pgwarden checks could differ from what runs; use UTF8`,
         );
       }
       params.set(name, value);

@@ -97,9 +97,9 @@ export class StatementGate {
     }
     const facts: StatementFacts[] = [];
     for (const { facts: f } of analysis.statements) {
-      const effective = this.resolvePrepared(f);
-      if (effective === undefined) return unknownPreparedError(f.refersTo?.name ?? '');
-      facts.push(effective);
+      const judged = this.withPrepared(f);
+      if (judged === undefined) return unknownPreparedError(f.refersTo?.name ?? '');
+      facts.push(...judged);
     }
     const decision = this.deps.judge.decideMessage(facts);
     if (decision.outcome === 'allow') {
@@ -117,10 +117,23 @@ export class StatementGate {
     );
   }
 
-  /** EXECUTE name is judged as the statement PREPAREd under that name; undefined when there is none. */
-  private resolvePrepared(f: StatementFacts): StatementFacts | undefined {
-    if (f.refersTo?.kind !== 'prepared' || f.defines || f.nodeType !== 'ExecuteStmt') return f;
-    return f.refersTo.name === null ? undefined : this.prepared.get(f.refersTo.name);
+  /**
+   * What to judge for a statement that runs a SQL-level prepared statement:
+   * EXECUTE p(args) is judged as what p prepared, plus the functions its
+   * arguments call; EXPLAIN ANALYZE EXECUTE p, CREATE TABLE … AS EXECUTE p and
+   * the like are judged as themselves and as p. Undefined when p was never
+   * prepared through pgwarden.
+   */
+  private withPrepared(f: StatementFacts): StatementFacts[] | undefined {
+    const ref = f.refersTo;
+    if (ref?.kind !== 'prepared' || f.nodeType === 'DeallocateStmt') return [f];
+    const prepared = ref.name === null ? undefined : this.prepared.get(ref.name);
+    if (prepared === undefined) return undefined;
+    if (f.nodeType === 'ExecuteStmt') {
+      const functions = [...new Set([...prepared.functions, ...f.functions])].sort();
+      return [{ ...prepared, functions }];
+    }
+    return [f, prepared];
   }
 
   private remember(facts: StatementFacts[]): void {

@@ -117,6 +117,14 @@ describe('simple Query', () => {
     ['RESET ROLE', 'RESET role', 'guarded-setting'],
     ['statement_timeout above the policy', "SET statement_timeout = '1h'", 'guarded-setting'],
     ['statement_timeout off', 'SET statement_timeout = 0', 'guarded-setting'],
+    ['backslash escapes in plain strings', 'SET standard_conforming_strings = off', 'guarded-setting'],
+    [
+      'set_config of standard_conforming_strings',
+      "SELECT set_config('standard_conforming_strings', 'off', true)",
+      'guarded-setting',
+    ],
+    ['a client encoding that can hide a quote', "SET client_encoding = 'SJIS'", 'guarded-setting'],
+    ['SET NAMES with such an encoding', "SET NAMES 'GBK'", 'guarded-setting'],
   ])('refuses %s', async (_what, sql, rule) => {
     await expectRefused(await client(), sql, rule);
   });
@@ -151,6 +159,9 @@ describe('prepared statements', () => {
     await c.query("PREPARE note(int) AS INSERT INTO scratch VALUES ($1, 'prepared')");
     await c.query('EXECUTE note(5)');
     await c.query('DEALLOCATE note');
+    // The arguments of EXECUTE run too: they are judged with the prepared statement.
+    await c.query('PREPARE echo(text) AS SELECT $1');
+    await expectRefused(c, "EXECUTE echo(pg_read_file('/etc/passwd'))", 'function-deny-list');
     await expect(c.query('EXECUTE note(6)')).rejects.toMatchObject({ code: '26000' });
     await c.query('DELETE FROM scratch');
   });
@@ -248,6 +259,18 @@ describe('limits', () => {
     await expect(c.query('SELECT count(*) FROM generate_series(1, 2000000000)')).rejects.toMatchObject({
       code: '57014',
     });
+  });
+
+  it('refuses a startup client encoding that could hide a quote, and accepts single-byte ones', async () => {
+    const refused = await RawConnection.open(proxy.port);
+    const answer = (await refused.startup({ user: 'a', database: 'b', client_encoding: 'SJIS' })).at(-1);
+    expect(answer?.code).toBe('E');
+    expect(errorFields((answer as { body: Buffer }).body).M).toContain('client encoding SJIS');
+    refused.socket.destroy();
+    const raw = await RawConnection.open(proxy.port);
+    const replies = await raw.startup({ user: 'a', database: 'b', client_encoding: 'LATIN1' });
+    expect(replies.at(-1)?.code).toBe('Z');
+    raw.socket.destroy();
   });
 
   it('refuses startup parameters that would bypass the classifier', async () => {

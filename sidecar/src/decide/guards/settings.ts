@@ -1,5 +1,6 @@
 import type { AccessMode, BuiltinRuleName } from '@pgwarden/crds';
 import type { SettingChange, StatementFacts } from '../../analyze/facts.js';
+import { isUnsafeClientEncoding } from '../client-encodings.js';
 import { type Decision, decision, type Guard } from '../decision.js';
 
 const RULE: BuiltinRuleName = 'guarded-setting';
@@ -58,6 +59,20 @@ function refusal(change: SettingChange, access: AccessMode, limitMs: number | nu
         : null;
     case 'statement_timeout':
       return limitMs === null ? null : timeoutRefusal(change, limitMs);
+    case 'standard_conforming_strings':
+    case 'backslash_quote':
+      // The classifier reads string literals as PostgreSQL does by default; with backslash
+      // escapes in plain strings, 'a\' , $$'; DELETE … would be one statement to it and two to the server.
+      return `${change.name} changes how the server reads string literals, so the statement pgwarden checked could differ from the one that runs; it cannot be changed through pgwarden`;
+    case 'client_encoding':
+      if (change.value === null) {
+        return change.via === 'set_config'
+          ? 'client_encoding can only be set to a literal value through pgwarden'
+          : null;
+      }
+      return isUnsafeClientEncoding(change.value)
+        ? `client encoding ${change.value} can hide a quote inside a multibyte character, so the statement pgwarden checked could differ from the one that runs; use UTF8`
+        : null;
     default:
       return null;
   }
