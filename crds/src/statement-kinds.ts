@@ -29,7 +29,7 @@ export const STATEMENT_KIND_DESCRIPTIONS: Readonly<Record<StatementKind, string>
   admin: 'VACUUM, ANALYZE, CLUSTER, REINDEX, CHECKPOINT, LOAD, ALTER SYSTEM, CREATE DATABASE, replication',
   transaction: 'BEGIN, COMMIT, ROLLBACK, SAVEPOINT, PREPARE TRANSACTION, SET TRANSACTION',
   session: 'SET, RESET, DISCARD, LISTEN, UNLISTEN, NOTIFY, EXECUTE, DEALLOCATE, CLOSE, LOCK',
-  utility: 'anything else the parser returns, e.g. an empty statement',
+  utility: 'reserved: this version classifies every statement type as one of the kinds above',
 };
 
 export const StatementKindSchema = z

@@ -6,14 +6,14 @@
 /** Statement kinds, from least to most consequential within each family. */
 export const STATEMENT_KINDS = [
   'read', // SELECT, VALUES, TABLE, SHOW, COPY … TO STDOUT, FETCH, EXPLAIN without ANALYZE
-  'write', // INSERT, UPDATE, DELETE, MERGE, COPY … FROM STDIN, SELECT INTO, data-modifying CTEs, EXPLAIN ANALYZE of DML
-  'ddl', // CREATE/ALTER/DROP/TRUNCATE/COMMENT/… of schema objects (CREATE TEMP TABLE too; tables it creates are recorded)
+  'write', // INSERT, UPDATE, DELETE, MERGE, COPY … FROM STDIN, REFRESH MATERIALIZED VIEW, data-modifying CTEs, EXPLAIN ANALYZE of DML
+  'ddl', // CREATE/ALTER/DROP/TRUNCATE/COMMENT/… of schema objects, CREATE TABLE AS, SELECT INTO (CREATE TEMP TABLE too)
   'dcl', // GRANT, REVOKE, CREATE/ALTER/DROP ROLE, ALTER DEFAULT PRIVILEGES, SET ROLE/SESSION AUTHORIZATION
   'procedural', // DO, CALL, CREATE FUNCTION/PROCEDURE: opaque code
   'admin', // VACUUM, ANALYZE, CLUSTER, REINDEX, CHECKPOINT, LOAD, ALTER SYSTEM, CREATE DATABASE, replication…
   'transaction', // BEGIN, COMMIT, ROLLBACK, SAVEPOINT, PREPARE TRANSACTION…
-  'session', // SET, RESET, DISCARD, LISTEN, UNLISTEN, NOTIFY, PREPARE, EXECUTE, DEALLOCATE, DECLARE, CLOSE, LOCK
-  'utility', // anything else the parser returns that fits none of the above (e.g. empty statements)
+  'session', // SET, RESET, DISCARD, LISTEN, UNLISTEN, NOTIFY, EXECUTE, DEALLOCATE, CLOSE, LOCK (PREPARE and DECLARE take the kind of what they wrap)
+  'utility', // reserved: the classifier gives every statement type one of the kinds above
 ] as const;
 export type StatementKind = (typeof STATEMENT_KINDS)[number];
 
