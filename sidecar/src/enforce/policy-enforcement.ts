@@ -3,6 +3,7 @@ import type { Analysis } from '../analyze/facts.js';
 import { isUnsafeClientEncoding } from '../decide/client-encodings.js';
 import { ProxyErrors } from '../errors/proxy-errors.js';
 import type { Logger } from '../observe/log.js';
+import type { ProxyMetrics } from '../observe/metrics.js';
 import type { Enforcement } from '../proxy/relay.js';
 import { RateLimiter } from './rate-limit.js';
 import { RowLimit } from './row-limit.js';
@@ -43,7 +44,7 @@ export class PolicyEnforcement {
     this.limiter = perMinute ? new RateLimiter(perMinute) : null;
   }
 
-  forSession(log: Logger): Enforcement {
+  forSession(log: Logger, metrics: ProxyMetrics): Enforcement {
     const substitution = new ErrorSubstitution();
     const gate = new StatementGate(
       {
@@ -52,6 +53,7 @@ export class PolicyEnforcement {
         limiter: this.limiter,
         queriesPerMinute: this.policy.limits.queriesPerMinute ?? 0,
         log,
+        decided: (outcome, rule) => metrics.decisions.inc({ outcome, rule }),
       },
       substitution,
     );

@@ -31,6 +31,8 @@ export interface GateDeps {
   limiter: RateLimiter | null;
   queriesPerMinute: number;
   log: Logger;
+  /** Counts each decided message. */
+  decided(outcome: 'allow' | 'deny' | 'approve', rule: string): void;
 }
 
 /**
@@ -102,6 +104,7 @@ export class StatementGate {
       facts.push(...judged);
     }
     const decision = this.deps.judge.decideMessage(facts);
+    this.deps.decided(decision.outcome, decision.rule);
     if (decision.outcome === 'allow') {
       this.remember(facts);
       return null;

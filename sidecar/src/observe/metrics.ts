@@ -24,6 +24,7 @@ export class ProxyMetrics {
   readonly upstreamErrors: Counter<'kind'>;
   readonly protocolErrors: Counter<'kind'>;
   readonly cancelRequests: Counter<'outcome'>;
+  readonly decisions: Counter<'outcome' | 'rule'>;
   readonly overhead: Histogram;
 
   constructor() {
@@ -56,6 +57,12 @@ export class ProxyMetrics {
       name: 'pgwarden_cancel_requests_total',
       help: 'CancelRequests received, by outcome (forwarded, unknown_key, failed).',
       labelNames: ['outcome'],
+      registers,
+    });
+    this.decisions = new Counter({
+      name: 'pgwarden_decisions_total',
+      help: 'Client messages decided by the policy, by outcome (allow, deny, approve) and the rule that decided.',
+      labelNames: ['outcome', 'rule'],
       registers,
     });
     this.overhead = new Histogram({

@@ -86,7 +86,7 @@ export async function handleClient(socket: Socket, ctx: ProxyContext, connId: nu
       metrics: ctx.metrics,
       log,
       upstreamName: describeEndpoint(ctx.config.upstream.endpoint),
-      enforcement: ctx.enforcement?.forSession(log) ?? null,
+      enforcement: ctx.enforcement?.forSession(log, ctx.metrics) ?? null,
     });
     ctx.sessions.add(relay);
     relay.start(reader.detach(), upstream.leftover);

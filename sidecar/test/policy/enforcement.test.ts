@@ -1,7 +1,14 @@
 import { usePostgres } from '@pgwarden/e2e';
 import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ClientPool, errorFields, msg, queryMessage, RawConnection } from '../integration/helpers.js';
+import {
+  ClientPool,
+  counterValue,
+  errorFields,
+  msg,
+  queryMessage,
+  RawConnection,
+} from '../integration/helpers.js';
 import type { TestProxy } from '../support/proxy.js';
 import { databaseState, schemaSql, startPolicyProxy } from './support.js';
 
@@ -43,11 +50,15 @@ describe('simple Query', () => {
 
   it('denies DDL, names the rule, and says what it saw', async () => {
     const c = await client();
+    const deniedBefore = await counterValue(proxy.metrics.decisions, { outcome: 'deny', rule: 'no-ddl' });
     const err = (await c.query('DROP TABLE accounts').catch((e) => e)) as pg.DatabaseError;
     expect(err.message).toBe('pgwarden: denied by rule "no-ddl": Schema changes go through migrations.');
     expect(err.detail).toContain('statement kind: ddl (DropStmt)');
     expect(err.hint).toContain('not sent to the database');
     await expectRefused(c, 'DROP TABLE accounts', 'no-ddl');
+    expect(await counterValue(proxy.metrics.decisions, { outcome: 'deny', rule: 'no-ddl' })).toBe(
+      deniedBefore + 2,
+    );
   });
 
   it('refuses a statement needing approval, as approvals do not exist yet', async () => {
