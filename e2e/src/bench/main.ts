@@ -5,13 +5,15 @@ import { startPostgres } from '../harness/postgres.js';
 import { startPgwarden } from '../processes/pgwarden.js';
 import { runScript, type Scope } from '../processes/scope.js';
 import { hottestFunctions, newestProfile } from './cpu-profile.js';
+import { measureDecisionCost } from './decision-cost.js';
 import { runMatrix } from './matrix.js';
 import { readOptions, usage } from './options.js';
 import { initPgbench } from './pgbench.js';
 import { locatePgbouncer, pgbouncerVersion, startPgbouncer } from './pgbouncer.js';
 import { type BenchReport, checkTargets, renderText, summarize } from './report.js';
 import { writeResults } from './results-file.js';
-import { runStream } from './stream.js';
+import { benchPolicyEngine, benchPolicyPath } from './sidecar.js';
+import { runStream, streamRows } from './stream.js';
 import type { Target } from './targets.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -26,22 +28,35 @@ async function bench(scope: Scope): Promise<void> {
   const started = performance.now();
   const loadBefore = loadavg();
   const pgbouncerBinary = await locatePgbouncer();
+  // A maxRows below the stream's rows would cut it short and flatter the policy target.
+  const engine = benchPolicyEngine();
+  const maxRows = engine.policy.limits.maxRows;
+  if (maxRows !== null && maxRows < streamRows)
+    throw new Error(`${benchPolicyPath}: limits.maxRows must be at least ${streamRows}, the streamed rows`);
 
-  process.stdout.write('Starting PostgreSQL, PgBouncer and pgwarden…\n');
+  // First, while nothing else of the benchmark runs on the machine.
+  process.stdout.write('Measuring the decision cost in-process…\n');
+  const decisionCost = await measureDecisionCost(engine);
+
+  process.stdout.write('Starting PostgreSQL, PgBouncer and pgwarden (without and with a policy)…\n');
   const cluster = await startPostgres({
-    // pgbench's 8 clients on three paths, plus PgBouncer's pool, stay well under 200.
+    // pgbench's 8 clients on four paths, plus PgBouncer's pool, stay well under 200.
     settings: { max_connections: '200', shared_buffers: '128MB' },
   });
   scope.defer('postgres', () => cluster.stop());
   await initPgbench(cluster, 1);
   const pgbouncer = await startPgbouncer(scope, pgbouncerBinary, cluster);
-  const proxy = await startPgwarden(scope, {
-    policy: 'none',
+  const proxyOptions = {
     upstreamUrl: cluster.url('superuser', { sslmode: 'disable' }),
     logLevel: 'warn',
     admin: false,
+  } as const;
+  const proxy = await startPgwarden(scope, {
+    ...proxyOptions,
+    policy: 'none',
     cpuProfDir: options.cpuProfDir,
   });
+  const policyProxy = await startPgwarden(scope, { ...proxyOptions, policy: benchPolicyPath });
   const targets: Target[] = [
     { name: 'direct', endpoint: { port: cluster.port, ...cluster.superuser }, middlePid: undefined },
     {
@@ -50,6 +65,11 @@ async function bench(scope: Scope): Promise<void> {
       middlePid: pgbouncer.pid,
     },
     { name: 'pgwarden', endpoint: { port: proxy.port, user: cluster.superuser.user }, middlePid: proxy.pid },
+    {
+      name: 'pgwarden+policy',
+      endpoint: { port: policyProxy.port, user: cluster.superuser.user },
+      middlePid: policyProxy.pid,
+    },
   ];
 
   const estimate = (4 * targets.length * options.rounds * options.seconds) / 60;
@@ -86,12 +106,18 @@ async function bench(scope: Scope): Promise<void> {
     rows,
     checks: checkTargets(rows),
     stream,
+    decisionCost,
     hotFunctions,
     samples,
   };
   process.stdout.write(`\n${renderText(report)}`);
-  const proxyLog = proxy.output().trim();
-  if (proxyLog) process.stdout.write(`\nThe proxy logged (warn and above):\n${proxyLog}\n`);
+  for (const [name, service] of [
+    ['pgwarden', proxy],
+    ['pgwarden+policy', policyProxy],
+  ] as const) {
+    const log = service.output().trim();
+    if (log) process.stdout.write(`\n${name} logged (warn and above):\n${log}\n`);
+  }
   process.stdout.write(`\nResults: ${await writeResults(report)} (and .json)\n`);
 }
 

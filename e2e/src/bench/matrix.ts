@@ -2,7 +2,7 @@ import type { PostgresCluster } from '../harness/postgres.js';
 import { type QueryMode, runPgbench } from './pgbench.js';
 import { cpuSeconds } from './proc.js';
 import { rotate } from './stats.js';
-import type { Target, TargetName } from './targets.js';
+import { nameWidth, type Target, type TargetName } from './targets.js';
 
 export interface Cell {
   mode: QueryMode;
@@ -88,6 +88,6 @@ function describe(s: Sample, rounds: number): string {
   const cpu = s.middleCpuUsPerTxn === undefined ? '' : `, ${s.middleCpuUsPerTxn.toFixed(1)} µs CPU/txn`;
   return (
     `  round ${s.round}/${rounds}  ${s.mode.padEnd(8)} ${String(s.clients).padStart(2)} clients  ` +
-    `${s.target.padEnd(9)}  ${s.tps.toFixed(0).padStart(6)} tps  ${s.latencyMs.toFixed(3)} ms${cpu}`
+    `${s.target.padEnd(nameWidth)}  ${s.tps.toFixed(0).padStart(6)} tps  ${s.latencyMs.toFixed(3)} ms${cpu}`
   );
 }

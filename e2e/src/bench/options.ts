@@ -12,9 +12,9 @@ export interface BenchOptions {
 
 export const usage = `Usage: node e2e/dist/bench/main.js [--seconds N] [--rounds N] [--cpu-prof DIR]
 
-  --seconds N     length of each pgbench run (env BENCH_SECONDS, default 10)
+  --seconds N     length of each pgbench run (env BENCH_SECONDS, default 8)
   --rounds N      interleaved repetitions; medians are reported (env BENCH_ROUNDS, default 3)
-  --cpu-prof DIR  profile the proxy with node --cpu-prof into DIR and print its hottest
+  --cpu-prof DIR  profile the pass-through proxy with node --cpu-prof into DIR and print its hottest
                   functions (env BENCH_CPU_PROF)
 `;
 
@@ -31,7 +31,7 @@ export function readOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOption
   });
   const cpuProf = values['cpu-prof'] ?? env.BENCH_CPU_PROF;
   return {
-    seconds: positiveInteger('seconds', values.seconds ?? env.BENCH_SECONDS ?? '10'),
+    seconds: positiveInteger('seconds', values.seconds ?? env.BENCH_SECONDS ?? '8'),
     rounds: positiveInteger('rounds', values.rounds ?? env.BENCH_ROUNDS ?? '3'),
     cpuProfDir: cpuProf ? resolve(cpuProf) : undefined,
   };

@@ -1,10 +1,12 @@
 import type { HotFunction } from './cpu-profile.js';
+import type { DecisionCost } from './decision-cost.js';
+import { decisionCells, decisionHeader, decisionNote, decisionVerdict } from './decision-report.js';
 import type { Sample } from './matrix.js';
 import type { QueryMode } from './pgbench.js';
 import { median } from './stats.js';
 import type { StreamResult } from './stream.js';
 import { markdownTable, textTable } from './table.js';
-import { type TargetName, targetNames } from './targets.js';
+import { type ProxyTarget, proxyTargets, type TargetName, targetNames } from './targets.js';
 
 /** Medians over the rounds of one (mode, clients, target) cell. */
 export interface Row {
@@ -21,6 +23,7 @@ export interface Row {
 }
 
 export interface Check {
+  target: ProxyTarget;
   goal: string;
   met: boolean;
   detail: string;
@@ -34,6 +37,7 @@ export interface BenchReport {
   rows: Row[];
   checks: Check[];
   stream: StreamResult[];
+  decisionCost: DecisionCost[];
   hotFunctions: HotFunction[] | undefined;
   samples: Sample[];
 }
@@ -75,31 +79,37 @@ export function summarize(samples: readonly Sample[]): Row[] {
 }
 
 export function checkTargets(rows: readonly Row[]): Check[] {
-  const find = (mode: QueryMode, clients: number, target: TargetName) => {
-    const row = rows.find((r) => r.mode === mode && r.clients === clients && r.target === target);
-    if (!row) throw new Error(`no result for ${mode} ${clients} clients ${target}`);
-    return row;
-  };
   const modes = [...new Set(rows.map((r) => r.mode))];
-  const latency = modes.map((mode): Check => {
-    const direct = find(mode, 1, 'direct').latencyMs;
-    const pgwarden = find(mode, 1, 'pgwarden').latencyMs - direct;
-    const pgbouncer = find(mode, 1, 'pgbouncer').latencyMs - direct;
-    return {
-      goal: `${mode}, 1 client: pgwarden's added latency ≤ PgBouncer's`,
-      met: pgwarden <= pgbouncer,
-      detail: `pgwarden ${signedUs(pgwarden)}, PgBouncer ${signedUs(pgbouncer)} per transaction`,
-    };
+  return proxyTargets.flatMap((proxy) => {
+    const latency = modes.map((mode): Check => {
+      const direct = findRow(rows, mode, 1, 'direct').latencyMs;
+      const added = findRow(rows, mode, 1, proxy).latencyMs - direct;
+      const pgbouncer = findRow(rows, mode, 1, 'pgbouncer').latencyMs - direct;
+      return {
+        target: proxy,
+        goal: `${mode}, 1 client: ${proxy}'s added latency ≤ PgBouncer's`,
+        met: added <= pgbouncer,
+        detail: `${proxy} ${signedUs(added)}, PgBouncer ${signedUs(pgbouncer)} per transaction`,
+      };
+    });
+    const throughput = modes.map((mode): Check => {
+      const tps = findRow(rows, mode, 8, proxy).tps;
+      const pgbouncer = findRow(rows, mode, 8, 'pgbouncer').tps;
+      return {
+        target: proxy,
+        goal: `${mode}, 8 clients: ${proxy} TPS ≥ ${throughputFloor.toFixed(2)}× PgBouncer's`,
+        met: tps / pgbouncer >= throughputFloor,
+        detail: `${(tps / pgbouncer).toFixed(2)}× (${tps.toFixed(0)} vs ${pgbouncer.toFixed(0)} tps)`,
+      };
+    });
+    return [...latency, ...throughput];
   });
-  const throughput = modes.map((mode): Check => {
-    const ratio = find(mode, 8, 'pgwarden').tps / find(mode, 8, 'pgbouncer').tps;
-    return {
-      goal: `${mode}, 8 clients: pgwarden TPS ≥ ${throughputFloor.toFixed(2)}× PgBouncer's`,
-      met: ratio >= throughputFloor,
-      detail: `${ratio.toFixed(2)}× (${find(mode, 8, 'pgwarden').tps.toFixed(0)} vs ${find(mode, 8, 'pgbouncer').tps.toFixed(0)} tps)`,
-    };
-  });
-  return [...latency, ...throughput];
+}
+
+function findRow(rows: readonly Row[], mode: QueryMode, clients: number, target: TargetName): Row {
+  const row = rows.find((r) => r.mode === mode && r.clients === clients && r.target === target);
+  if (!row) throw new Error(`no result for ${mode} ${clients} clients ${target}`);
+  return row;
 }
 
 const matrixHeader = [
@@ -150,10 +160,34 @@ function streamCells(stream: readonly StreamResult[]): string[][] {
 }
 
 function verdictLines(checks: readonly Check[]): string[] {
-  const all = checks.every((c) => c.met);
+  return proxyTargets.flatMap((proxy) => {
+    const own = checks.filter((c) => c.target === proxy);
+    return [
+      `Verdict: ${proxy} ${own.every((c) => c.met) ? 'MEETS' : 'DOES NOT MEET'} the pass-through targets.`,
+      ...own.map((c) => `  ${c.met ? 'met    ' : 'NOT met'}  ${c.goal}: ${c.detail}`),
+    ];
+  });
+}
+
+/** What enforcing the bench policy adds to the pass-through proxy, cell by cell. */
+function policyCostLines(rows: readonly Row[]): string[] {
+  const cells = rows.filter((r) => r.target === 'pgwarden');
   return [
-    `Verdict: pgwarden ${all ? 'MEETS' : 'DOES NOT MEET'} the pass-through targets.`,
-    ...checks.map((c) => `  ${c.met ? 'met    ' : 'NOT met'}  ${c.goal}: ${c.detail}`),
+    'Policy on vs off (pgwarden+policy against pgwarden), medians:',
+    ...cells.map((off) => {
+      const on = findRow(rows, off.mode, off.clients, 'pgwarden+policy');
+      const cpu =
+        on.middleCpuUsPerTxn === undefined || off.middleCpuUsPerTxn === undefined
+          ? '—'
+          : signed(on.middleCpuUsPerTxn - off.middleCpuUsPerTxn);
+      return (
+        `  ${off.mode}, ${off.clients} client${off.clients === 1 ? '' : 's'}: ` +
+        `${signedUs(on.latencyMs - off.latencyMs)} latency, ${cpu} µs CPU/txn, ${(on.tps / off.tps).toFixed(2)}× TPS`
+      );
+    }),
+    // Why the modes differ: what the policy costs depends on how often the proxy must parse.
+    'Simple mode inlines a random aid into each statement, so most miss the analysis cache and are parsed; ' +
+      'prepared mode is decided once per connection, at Parse.',
   ];
 }
 
@@ -191,10 +225,16 @@ export function renderText(report: BenchReport): string {
     '',
     ...verdictLines(report.checks),
     '',
+    ...policyCostLines(report.rows),
+    '',
     streamNote(report),
     textTable(streamHeader, streamCells(report.stream)),
+    '',
+    decisionNote(),
+    textTable(decisionHeader, decisionCells(report.decisionCost)),
+    decisionVerdict(report.decisionCost),
     ...(report.hotFunctions
-      ? ['', 'Proxy CPU profile, top self time:', ...hotLines(report.hotFunctions)]
+      ? ['', 'Pass-through proxy CPU profile, top self time:', ...hotLines(report.hotFunctions)]
       : []),
     '',
   ].join('\n');
@@ -208,21 +248,48 @@ export function renderMarkdown(report: BenchReport): string {
     '',
     markdownTable(matrixHeader, matrixCells(report.rows)),
     '',
-    ...verdictLines(report.checks).map((l) => (l.startsWith('  ') ? `- ${l.trim()}` : l)),
+    ...listed(verdictLines(report.checks)),
+    '',
+    ...listed(policyCostLines(report.rows)),
     '',
     streamNote(report),
     '',
     markdownTable(streamHeader, streamCells(report.stream)),
+    '',
+    decisionNote(),
+    '',
+    markdownTable(decisionHeader, decisionCells(report.decisionCost)),
+    '',
+    decisionVerdict(report.decisionCost),
     ...(report.hotFunctions
-      ? ['', '## Proxy CPU profile, top self time', '', '```', ...hotLines(report.hotFunctions), '```']
+      ? [
+          '',
+          '## Pass-through proxy CPU profile, top self time',
+          '',
+          '```',
+          ...hotLines(report.hotFunctions),
+          '```',
+        ]
       : []),
     '',
   ].join('\n');
 }
 
+/** Indented detail lines become list items; the lines they belong to stay paragraphs. */
+function listed(lines: readonly string[]): string[] {
+  return lines.flatMap((l, i) => {
+    if (l.startsWith('  ')) return [`- ${l.trim()}`];
+    // A paragraph right after a list item would continue that item.
+    return lines[i - 1]?.startsWith('  ') ? ['', l] : [l];
+  });
+}
+
 function signedUs(ms: number): string {
-  const us = ms * 1000;
-  return `${us >= 0 ? '+' : ''}${us.toFixed(1)} µs`;
+  return `${signed(ms * 1000)} µs`;
+}
+
+function signed(value: number): string {
+  return `${value >= 0 ? '+' : ''}${value.toFixed(1)}`;
 }
 
 function mib(bytes: number | undefined): string {

@@ -4,9 +4,9 @@ import { run } from '../harness/process.js';
 import { libpqEnv } from '../processes/libpq-env.js';
 import { cpuSeconds, memoryBytes, resetPeakMemory } from './proc.js';
 import { median, rotate } from './stats.js';
-import type { Target, TargetName } from './targets.js';
+import { nameWidth, type Target, type TargetName } from './targets.js';
 
-const streamRows = 1_000_000;
+export const streamRows = 1_000_000;
 const streamSql = `select i, repeat('x', 100) from generate_series(1, ${streamRows}) i`;
 
 export interface StreamResult {
@@ -54,7 +54,7 @@ export async function runStream(
       };
       runs.set(target.name, [...(runs.get(target.name) ?? []), sample]);
       process.stdout.write(
-        `  stream round ${round + 1}/${rounds}  ${target.name.padEnd(9)}  ${seconds.toFixed(2)} s\n`,
+        `  stream round ${round + 1}/${rounds}  ${target.name.padEnd(nameWidth)}  ${seconds.toFixed(2)} s\n`,
       );
     }
   }

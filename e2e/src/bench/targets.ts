@@ -1,7 +1,14 @@
 import type { Endpoint } from './pgbench.js';
 
-export const targetNames = ['direct', 'pgbouncer', 'pgwarden'] as const;
+export const targetNames = ['direct', 'pgbouncer', 'pgwarden', 'pgwarden+policy'] as const;
 export type TargetName = (typeof targetNames)[number];
+
+/** The proxy's configurations, each held to the pass-through targets. */
+export const proxyTargets = ['pgwarden', 'pgwarden+policy'] as const satisfies readonly TargetName[];
+export type ProxyTarget = (typeof proxyTargets)[number];
+
+/** Progress lines align the targets' names in this width. */
+export const nameWidth = Math.max(...targetNames.map((name) => name.length));
 
 /** One way to reach the cluster. */
 export interface Target {
