@@ -29,6 +29,10 @@ export const DEFAULT_FUNCTION_DENY_LIST: readonly { pattern: string; reason: str
   { pattern: 'schema_to_xml*', reason: 'reads every table of a schema named in a string' },
   { pattern: 'database_to_xml*', reason: 'reads every table of the database' },
   { pattern: 'ts_stat', reason: 'runs SQL given as a string, which the policy cannot see' },
+  {
+    pattern: 'ts_rewrite',
+    reason: 'its two-argument form runs SQL given as a string, which the policy cannot see',
+  },
   { pattern: 'crosstab*', reason: 'runs SQL given as a string, which the policy cannot see (tablefunc)' },
   {
     pattern: 'connectby',

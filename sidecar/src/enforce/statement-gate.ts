@@ -98,15 +98,22 @@ export class StatementGate {
       return reason === 'parse' ? parseError(message, position) : unclassifiedError(message);
     }
     const facts: StatementFacts[] = [];
+    // PREPAREs earlier in the same message count for the EXECUTEs after them; they are
+    // remembered for the session only once the whole message is allowed.
+    let preparedHere: Map<string, StatementFacts> | null = null;
     for (const { facts: f } of analysis.statements) {
-      const judged = this.withPrepared(f);
+      const judged = this.withPrepared(f, preparedHere);
       if (judged === undefined) return unknownPreparedError(f.refersTo?.name ?? '');
       facts.push(...judged);
+      if (f.defines?.kind === 'prepared' && f.inner) {
+        preparedHere ??= new Map();
+        preparedHere.set(f.defines.name, f.inner);
+      }
     }
     const decision = this.deps.judge.decideMessage(facts);
     this.deps.decided(decision.outcome, decision.rule);
     if (decision.outcome === 'allow') {
-      this.remember(facts);
+      this.remember(analysis.statements.map((s) => s.facts));
       return null;
     }
     const culprit = facts.find((f) => this.deps.judge.decide(f).rule === decision.rule) ?? null;
@@ -127,10 +134,14 @@ export class StatementGate {
    * the like are judged as themselves and as p. Undefined when p was never
    * prepared through pgwarden.
    */
-  private withPrepared(f: StatementFacts): StatementFacts[] | undefined {
+  private withPrepared(
+    f: StatementFacts,
+    preparedHere: Map<string, StatementFacts> | null,
+  ): StatementFacts[] | undefined {
     const ref = f.refersTo;
     if (ref?.kind !== 'prepared' || f.nodeType === 'DeallocateStmt') return [f];
-    const prepared = ref.name === null ? undefined : this.prepared.get(ref.name);
+    const prepared =
+      ref.name === null ? undefined : (preparedHere?.get(ref.name) ?? this.prepared.get(ref.name));
     if (prepared === undefined) return undefined;
     if (f.nodeType === 'ExecuteStmt') {
       const functions = [...new Set([...prepared.functions, ...f.functions])].sort();

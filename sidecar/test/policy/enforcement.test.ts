@@ -136,6 +136,12 @@ describe('simple Query', () => {
     ],
     ['a client encoding that can hide a quote', "SET client_encoding = 'SJIS'", 'guarded-setting'],
     ['SET NAMES with such an encoding', "SET NAMES 'GBK'", 'guarded-setting'],
+    ['such an encoding under another spelling', "SET client_encoding = 'Windows-932'", 'guarded-setting'],
+    [
+      'switching off triggers and foreign keys',
+      "SET session_replication_role = 'replica'",
+      'guarded-setting',
+    ],
   ])('refuses %s', async (_what, sql, rule) => {
     await expectRefused(await client(), sql, rule);
   });
@@ -278,6 +284,10 @@ describe('limits', () => {
     expect(answer?.code).toBe('E');
     expect(errorFields((answer as { body: Buffer }).body).M).toContain('client encoding SJIS');
     refused.socket.destroy();
+    const respelled = await RawConnection.open(proxy.port);
+    const again = (await respelled.startup({ user: 'a', database: 'b', client_encoding: 'S.J.I.S' })).at(-1);
+    expect(again?.code).toBe('E');
+    respelled.socket.destroy();
     const raw = await RawConnection.open(proxy.port);
     const replies = await raw.startup({ user: 'a', database: 'b', client_encoding: 'LATIN1' });
     expect(replies.at(-1)?.code).toBe('Z');

@@ -18,16 +18,19 @@ export const schemaSql = `
   GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO PUBLIC;
 `;
 
-/** A fingerprint of every table's contents, to prove a refused statement changed nothing. */
-export async function databaseState(cluster: PostgresCluster): Promise<string> {
-  return cluster.psql(`
+/** The query behind {@link databaseState}, for suites that take it over a connection they keep open. */
+export const databaseStateSql = `
     SELECT string_agg(t, '|' ORDER BY t) FROM (
       SELECT 'accounts:' || md5(string_agg(a::text, ',' ORDER BY id)) AS t FROM accounts a
       UNION ALL SELECT 'scratch:' || count(*) FROM scratch
       UNION ALL SELECT 'secrets:' || count(*) FROM secrets
       UNION ALL SELECT 'log:' || count(*) FROM log
       UNION ALL SELECT 'tables:' || count(*) FROM pg_tables WHERE schemaname = 'public'
-    ) s`);
+    ) s`;
+
+/** A fingerprint of every table's contents, to prove a refused statement changed nothing. */
+export async function databaseState(cluster: PostgresCluster): Promise<string> {
+  return cluster.psql(databaseStateSql);
 }
 
 export function startPolicyProxy(cluster: PostgresCluster, policyFile: string): Promise<TestProxy> {

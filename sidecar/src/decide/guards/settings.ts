@@ -59,6 +59,8 @@ function refusal(change: SettingChange, access: AccessMode, limitMs: number | nu
         : null;
     case 'statement_timeout':
       return limitMs === null ? null : timeoutRefusal(change, limitMs);
+    case 'session_replication_role':
+      return 'session_replication_role = replica switches off triggers, foreign-key checks included; it cannot be changed through pgwarden';
     case 'standard_conforming_strings':
     case 'backslash_quote':
       // The classifier reads string literals as PostgreSQL does by default; with backslash
