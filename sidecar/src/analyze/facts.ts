@@ -11,7 +11,7 @@ export const STATEMENT_KINDS = [
   'dcl', // GRANT, REVOKE, CREATE/ALTER/DROP ROLE, ALTER DEFAULT PRIVILEGES, SET ROLE/SESSION AUTHORIZATION
   'procedural', // DO, CALL, CREATE FUNCTION/PROCEDURE: opaque code
   'admin', // VACUUM, ANALYZE, CLUSTER, REINDEX, CHECKPOINT, LOAD, ALTER SYSTEM, CREATE DATABASE, replication…
-  'transaction', // BEGIN, COMMIT, ROLLBACK, SAVEPOINT, PREPARE TRANSACTION…
+  'transaction', // BEGIN, COMMIT, ROLLBACK, SAVEPOINT, SET TRANSACTION (two-phase commit is admin: it outlives the session)
   'session', // SET, RESET, DISCARD, LISTEN, UNLISTEN, NOTIFY, EXECUTE, DEALLOCATE, CLOSE, LOCK (PREPARE and DECLARE take the kind of what they wrap)
   'utility', // reserved: the classifier gives every statement type one of the kinds above
 ] as const;

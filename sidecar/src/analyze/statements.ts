@@ -121,11 +121,22 @@ export function lockKind(_stmt: unknown, draft: Draft): StatementKind {
   return 'session';
 }
 
+/**
+ * Two-phase commit hands a transaction, its writes and its locks, to the
+ * server beyond the session: it outlives every decision pgwarden can make, so
+ * PREPARE TRANSACTION and COMMIT/ROLLBACK PREPARED are admin, not transaction.
+ */
+const TWO_PHASE = new Set([
+  'TRANS_STMT_PREPARE',
+  'TRANS_STMT_COMMIT_PREPARED',
+  'TRANS_STMT_ROLLBACK_PREPARED',
+]);
+
 export function transactionKind(stmt: TransactionStmt, draft: Draft): StatementKind {
   const facts = transactionFacts(stmt);
   draft.settings.push(...facts.settings);
   draft.transactionReadWrite = facts.transactionReadWrite;
-  return 'transaction';
+  return TWO_PHASE.has(stmt.kind ?? '') ? 'admin' : 'transaction';
 }
 
 export function variableSetKind(stmt: VariableSetStmt, draft: Draft): StatementKind {

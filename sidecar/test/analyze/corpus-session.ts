@@ -315,9 +315,10 @@ export const SESSION: CorpusRow[] = [
   { sql: 'SAVEPOINT s1', kind: 'transaction' },
   { sql: 'RELEASE SAVEPOINT s1', kind: 'transaction' },
   { sql: 'ROLLBACK TO SAVEPOINT s1', kind: 'transaction' },
-  { sql: "PREPARE TRANSACTION 'tx1'", kind: 'transaction', nodeType: 'TransactionStmt' },
-  { sql: "COMMIT PREPARED 'tx1'", kind: 'transaction' },
-  { sql: "ROLLBACK PREPARED 'tx1'", kind: 'transaction' },
+  // Two-phase commit outlives the session: admin, not transaction.
+  { sql: "PREPARE TRANSACTION 'tx1'", kind: 'admin', nodeType: 'TransactionStmt' },
+  { sql: "COMMIT PREPARED 'tx1'", kind: 'admin' },
+  { sql: "ROLLBACK PREPARED 'tx1'", kind: 'admin' },
   { sql: 'SET CONSTRAINTS ALL DEFERRED', kind: 'transaction', nodeType: 'ConstraintsSetStmt' },
 
   // LISTEN / NOTIFY
@@ -337,7 +338,7 @@ export const SESSION: CorpusRow[] = [
   { sql: 'ROLLBACK; DROP TABLE users', kind: ['transaction', 'ddl'] },
   { sql: 'END; TRUNCATE audit', kind: ['transaction', 'ddl'] },
   { sql: 'ABORT; UPDATE t SET a = 1', kind: ['transaction', 'write'] },
-  { sql: "COMMIT PREPARED 'x'; DELETE FROM t", kind: ['transaction', 'write'] },
+  { sql: "COMMIT PREPARED 'x'; DELETE FROM t", kind: ['admin', 'write'] },
   { sql: 'BEGIN; UPDATE accounts SET balance = 0; COMMIT', kind: ['transaction', 'write', 'transaction'] },
   { sql: 'SELECT * FROM t; SET ROLE admin; SELECT * FROM secrets', kind: ['read', 'dcl', 'read'] },
   { sql: 'SELECT 1;;; SELECT 2;', kind: ['read', 'read'], statements: ['SELECT 1', 'SELECT 2'] },
