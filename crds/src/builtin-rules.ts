@@ -20,6 +20,6 @@ export const BUILTIN_RULES = {
   'parse-error': 'Denies SQL that does not parse: pgwarden decides from the parse tree, never from the text.',
   'unclassified-statement': 'Denies a statement type the classifier does not know (fail closed).',
   'function-call-protocol':
-    'Denies the FunctionCall protocol message, which calls a function by OID without SQL the policy could see.',
+    'A FunctionCall protocol message names its function by OID: pgwarden looks the name up in the catalog and decides the message as `SELECT schema.function(…)`, so the deny list and the rules apply. This rule denies it when the OID names no function or the lookup fails.',
 } as const satisfies Record<string, string>;
 export type BuiltinRuleName = keyof typeof BUILTIN_RULES;

@@ -39,6 +39,7 @@ export class PolicyEnforcement {
     readonly policy: CompiledPolicy,
     private readonly judge: StatementJudge,
     private readonly analyze: (sql: string) => Analysis,
+    private readonly functionName: (oid: number) => Promise<string | null>,
   ) {
     const perMinute = policy.limits.queriesPerMinute;
     this.limiter = perMinute ? new RateLimiter(perMinute) : null;
@@ -54,6 +55,7 @@ export class PolicyEnforcement {
         queriesPerMinute: this.policy.limits.queriesPerMinute ?? 0,
         log,
         decided: (outcome, rule) => metrics.decisions.inc({ outcome, rule }),
+        functionName: this.functionName,
       },
       substitution,
     );
@@ -83,9 +85,16 @@ export class PolicyEnforcement {
       }
       params.set(name, value);
     }
-    if (this.policy.access === 'read-only') params.set('default_transaction_read_only', 'on');
-    const timeout = this.policy.limits.statementTimeoutMs;
-    if (timeout) params.set('statement_timeout', String(timeout));
+    for (const [name, value] of pinnedSessionSettings(this.policy)) params.set(name, value);
     return params;
   }
+}
+
+/** Settings the policy pins on every upstream session it governs. */
+export function pinnedSessionSettings(policy: CompiledPolicy): Map<string, string> {
+  const pinned = new Map<string, string>();
+  if (policy.access === 'read-only') pinned.set('default_transaction_read_only', 'on');
+  if (policy.limits.statementTimeoutMs)
+    pinned.set('statement_timeout', String(policy.limits.statementTimeoutMs));
+  return pinned;
 }

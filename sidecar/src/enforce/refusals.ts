@@ -57,13 +57,12 @@ export function unknownPreparedError(name: string): PgError {
   });
 }
 
-export function functionCallError(): PgError {
+export function functionCallError(oid: number): PgError {
   return new PgError({
     severity: 'ERROR',
     code: '42501',
-    message:
-      'pgwarden: denied by rule "function-call-protocol": the FunctionCall protocol message bypasses SQL and cannot be decided',
-    hint: 'Call the function from a SELECT instead, where the policy can see it.',
+    message: `pgwarden: denied by rule "function-call-protocol": the function with OID ${oid} called by a FunctionCall message could not be identified`,
+    hint: 'pgwarden decides a FunctionCall by the function it calls; call it from a SELECT instead, or check that the function exists.',
   });
 }
 

@@ -33,6 +33,8 @@ export interface GateDeps {
   log: Logger;
   /** Counts each decided message. */
   decided(outcome: 'allow' | 'deny' | 'approve', rule: string): void;
+  /** "schema.name" of a function by OID (FunctionCall messages); null when unknown or the lookup failed. */
+  functionName(oid: number): Promise<string | null>;
 }
 
 /**
@@ -85,9 +87,31 @@ export class StatementGate {
     this.substitution.countReadyProducer();
   }
 
-  onFunctionCall(): Buffer {
-    this.deps.log.warn('FunctionCall message refused');
-    return this.substitution.standInQuery(functionCallError());
+  /**
+   * FunctionCall names its function by OID, so deciding it takes a catalog
+   * lookup; the relay holds everything the client sends after it until this
+   * settles. It is judged as `SELECT schema.function(…)` would be.
+   */
+  async onFunctionCall(buf: Buffer, start: number, end: number): Promise<Buffer | null> {
+    const limited = this.rateLimited();
+    if (limited) return this.substitution.standInQuery(limited);
+    const oid = this.reader.reset(buf, start + 5, end).int32() >>> 0;
+    const name = await this.deps.functionName(oid);
+    if (name === null) return this.substitution.standInQuery(functionCallError(oid));
+    const facts = functionCallFacts(name);
+    const decision = this.deps.judge.decideMessage([facts]);
+    this.deps.decided(decision.outcome, decision.rule);
+    if (decision.outcome === 'allow') {
+      this.substitution.countReadyProducer();
+      return null;
+    }
+    this.deps.log.info(
+      { rule: decision.rule, outcome: decision.outcome, function: name },
+      'FunctionCall refused',
+    );
+    return this.substitution.standInQuery(
+      refusalError({ outcome: decision.outcome, rule: decision.rule, message: decision.message }, facts),
+    );
   }
 
   /** The error to answer with, or null when every statement of the SQL is allowed. */
@@ -164,4 +188,24 @@ export class StatementGate {
     const wait = this.deps.limiter?.take() ?? 0;
     return wait > 0 ? rateLimitError(this.deps.queriesPerMinute, wait) : null;
   }
+}
+
+/** A FunctionCall is what `SELECT schema.function(arguments)` would be: a read that calls that function. */
+function functionCallFacts(name: string): StatementFacts {
+  return {
+    kind: 'read',
+    nodeType: 'FunctionCall',
+    tablesRead: [],
+    tablesWritten: [],
+    functions: [name],
+    locksRows: false,
+    dataModifyingCte: false,
+    explainAnalyze: false,
+    copy: null,
+    settings: [],
+    transactionReadWrite: null,
+    inner: null,
+    refersTo: null,
+    defines: null,
+  };
 }

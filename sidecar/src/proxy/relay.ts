@@ -8,7 +8,7 @@ import type { Logger } from '../observe/log.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
 import { BackendCode, FrontendCode } from '../wire/codes.js';
 import { decodeErrorFields, PgError } from '../wire/error-response.js';
-import { type FrameVisitor, MessageFramer } from '../wire/framer.js';
+import { DROP, type FrameVisitor, MessageFramer } from '../wire/framer.js';
 import { checkFrontendHeader, type MessageLimits } from '../wire/frontend-check.js';
 import { Outbox } from '../wire/outbox.js';
 
@@ -45,6 +45,8 @@ export class Relay {
   private ended = false;
   private upstreamSentFatal = false;
   private clientTerminated = false;
+  /** Client messages received while an asynchronous decision is pending, in order; null when none is. */
+  private held: Buffer[] | null = null;
   /** Proxy CPU time spent on the current request cycle, in ms. */
   private cycleCpuMs = 0;
   private cycleDone = false;
@@ -156,49 +158,101 @@ export class Relay {
       onHeader: (code, length) => {
         checkFrontendHeader(code, length, limits);
         counts.count(code);
-        return code !== FrontendCode.CopyData;
+        // While a decision is pending every message is held whole, CopyData included.
+        return code !== FrontendCode.CopyData || this.held !== null;
       },
       onMessage: (code, buf, start, end) => {
-        switch (code) {
-          case FrontendCode.Query:
-          case FrontendCode.FunctionCall:
-            this.pending++;
-            break;
-          case FrontendCode.Sync:
-            this.pending++;
-            this.unsynced = false;
-            break;
-          case FrontendCode.Parse:
-          case FrontendCode.Bind:
-          case FrontendCode.Describe:
-          case FrontendCode.Execute:
-          case FrontendCode.Close:
-          case FrontendCode.Flush:
-            this.unsynced = true;
-            break;
-          case FrontendCode.Terminate:
-            this.clientTerminated = true;
-            break;
+        if (this.held !== null) {
+          this.held.push(Buffer.from(buf.subarray(start, end)));
+          return DROP;
         }
-        const gate = this.enforcement?.gate;
-        if (!gate) return undefined;
-        switch (code) {
-          case FrontendCode.Query:
-            return gate.onQuery(buf, start, end) ?? undefined;
-          case FrontendCode.Parse:
-            return gate.onParse(buf, start, end) ?? undefined;
-          case FrontendCode.Execute:
-            return gate.onExecute() ?? undefined;
-          case FrontendCode.Sync:
-            gate.onSync();
-            return undefined;
-          case FrontendCode.FunctionCall:
-            return gate.onFunctionCall();
-          default:
-            return undefined;
-        }
+        return this.admit(code, buf, start, end);
       },
     };
+  }
+
+  /** Tracks the session state a client message changes and asks the gate; returns its replacement, if any. */
+  private admit(code: number, buf: Buffer, start: number, end: number): Buffer | undefined {
+    switch (code) {
+      case FrontendCode.Query:
+      case FrontendCode.FunctionCall:
+        this.pending++;
+        break;
+      case FrontendCode.Sync:
+        this.pending++;
+        this.unsynced = false;
+        break;
+      case FrontendCode.Parse:
+      case FrontendCode.Bind:
+      case FrontendCode.Describe:
+      case FrontendCode.Execute:
+      case FrontendCode.Close:
+      case FrontendCode.Flush:
+        this.unsynced = true;
+        break;
+      case FrontendCode.Terminate:
+        this.clientTerminated = true;
+        break;
+    }
+    const gate = this.enforcement?.gate;
+    if (!gate) return undefined;
+    switch (code) {
+      case FrontendCode.Query:
+        return gate.onQuery(buf, start, end) ?? undefined;
+      case FrontendCode.Parse:
+        return gate.onParse(buf, start, end) ?? undefined;
+      case FrontendCode.Execute:
+        return gate.onExecute() ?? undefined;
+      case FrontendCode.Sync:
+        gate.onSync();
+        return undefined;
+      case FrontendCode.FunctionCall:
+        this.hold(gate.onFunctionCall(buf, start, end), Buffer.from(buf.subarray(start, end)));
+        return DROP;
+      default:
+        return undefined;
+    }
+  }
+
+  /**
+   * An asynchronous decision: nothing the client sends after `message` may
+   * overtake it, so reading stops and what was already received is held until
+   * the decision settles, then replayed in order.
+   */
+  private hold(decision: Promise<Buffer | null>, message: Buffer): void {
+    this.held = [];
+    this.client.pause();
+    decision.then(
+      (replacement) => this.release(replacement ?? message),
+      (err: unknown) => this.protocolError(err),
+    );
+  }
+
+  private release(decided: Buffer): void {
+    const held = this.held ?? [];
+    this.held = null;
+    if (this.ended) return;
+    this.toUpstream.push(decided);
+    try {
+      for (const message of held) {
+        // admit() of a held FunctionCall starts a new hold: the rest waits for that one.
+        const heldAgain = this.held as Buffer[] | null;
+        if (heldAgain !== null) {
+          heldAgain.push(message);
+          continue;
+        }
+        const out = this.admit(message[0] as number, message, 0, message.length) ?? message;
+        if (out.length > 0) this.toUpstream.push(out);
+      }
+    } catch (err) {
+      this.protocolError(err);
+      return;
+    }
+    const resume = () => {
+      if (this.held === null) this.client.resume();
+    };
+    if (this.toUpstream.flush()) resume();
+    else this.upstream.once('drain', resume);
   }
 
   private upstreamVisitor(): FrameVisitor {

@@ -5,11 +5,12 @@ import { analyze, ensureParserLoaded } from '../analyze/parser.js';
 import type { ProxyConfig } from '../config/proxy-config.js';
 import { describeEndpoint } from '../config/upstream-url.js';
 import { PolicyEngine } from '../decide/engine.js';
-import { PolicyEnforcement } from '../enforce/policy-enforcement.js';
+import { PolicyEnforcement, pinnedSessionSettings } from '../enforce/policy-enforcement.js';
 import { ProxyErrors } from '../errors/proxy-errors.js';
 import type { Logger } from '../observe/log.js';
 import { ProxyMetrics } from '../observe/metrics.js';
 import { CancelRegistry } from '../session/cancel.js';
+import { CatalogLookup } from '../session/catalog.js';
 import { scramVerifier } from '../session/scram.js';
 import { handleClient, type ProxyContext } from './client-connection.js';
 import type { Relay } from './relay.js';
@@ -32,6 +33,9 @@ export async function startProxy(config: Readonly<ProxyConfig>, log: Logger): Pr
   let draining = false;
   let nextConnId = 1;
   const metrics = new ProxyMetrics();
+  const catalog = config.policy
+    ? new CatalogLookup(config.upstream, pinnedSessionSettings(config.policy), log)
+    : null;
   const ctx: ProxyContext = {
     config,
     log,
@@ -39,9 +43,7 @@ export async function startProxy(config: Readonly<ProxyConfig>, log: Logger): Pr
     cancels: new CancelRegistry(),
     clientVerifier: config.clientAuth.password ? scramVerifier(config.clientAuth.password.reveal()) : null,
     sessions,
-    enforcement: config.policy
-      ? new PolicyEnforcement(config.policy, new PolicyEngine(config.policy), analyze)
-      : null,
+    enforcement: policyEnforcement(config, catalog),
     isDraining: () => draining,
     active: { count: 0 },
   };
@@ -98,10 +100,21 @@ export async function startProxy(config: Readonly<ProxyConfig>, log: Logger): Pr
       for (const s of sessions) s.terminate(ProxyErrors.shuttingDown(), 'shutdown');
     }
     for (const socket of open) socket.destroy();
+    catalog?.close();
     await closed;
     if (admin) await new Promise<void>((resolve) => admin?.server.close(() => resolve()));
     log.info('drained');
   }
 
   return { address, adminAddress: admin?.address ?? null, metrics, drain };
+}
+
+function policyEnforcement(
+  config: Readonly<ProxyConfig>,
+  catalog: CatalogLookup | null,
+): PolicyEnforcement | null {
+  if (!config.policy || !catalog) return null;
+  return new PolicyEnforcement(config.policy, new PolicyEngine(config.policy), analyze, (oid) =>
+    catalog.functionName(oid),
+  );
 }

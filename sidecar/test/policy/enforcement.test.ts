@@ -245,14 +245,40 @@ describe('prepared statements', () => {
     raw.socket.destroy();
   });
 
-  it('the FunctionCall message is refused', async () => {
+  it('a FunctionCall is decided as SELECT of the function its OID names, and what follows it waits', async () => {
+    const oidOf = async (signature: string) =>
+      Number(await cluster().psql(`SELECT '${signature}'::regprocedure::oid`));
+    const abs = await oidOf('abs(integer)');
+    const readFile = await oidOf('pg_read_file(text)');
+    const int4 = (n: number) => {
+      const b = Buffer.alloc(4);
+      b.writeInt32BE(n);
+      return b;
+    };
     const raw = await RawConnection.open(proxy.port);
     await raw.startup();
-    raw.write(msg.functionCall(2_245 /* any oid */, []));
-    const replies = await raw.untilReady();
-    const error = errorFields((replies[0] as { body: Buffer }).body);
-    expect(error.C).toBe('42501');
-    expect(error.M).toContain('function-call-protocol');
+    raw.write(
+      Buffer.concat([
+        msg.functionCall(abs, [int4(-7)]),
+        queryMessage('SELECT 1'),
+        msg.functionCall(readFile, [Buffer.from('/etc/passwd')]),
+        msg.functionCall(2_000_000_000, []),
+        queryMessage('SELECT 2'),
+      ]),
+    );
+    const seen: string[] = [];
+    for (let ready = 0; ready < 5; ) {
+      const m = await raw.next();
+      if (!m) throw new Error('closed');
+      if (m.code === 'V') seen.push(`V:${m.body.readInt32BE(4)}`);
+      else if (m.code === 'E') seen.push(`E:${errorFields(m.body).M?.match(/rule "([^"]+)"/)?.[1]}`);
+      else if (m.code === 'D') seen.push(`D:${m.body.toString('utf8', 6)}`);
+      else if (m.code === 'Z') {
+        seen.push('Z');
+        ready++;
+      }
+    }
+    expect(seen.join(' ')).toBe('V:7 Z D:1 Z E:function-deny-list Z E:function-call-protocol Z D:2 Z');
     raw.socket.destroy();
   });
 });
