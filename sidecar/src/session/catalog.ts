@@ -43,7 +43,7 @@ export class CatalogLookup {
   }
 
   private firstValue(sql: string): Promise<string | null> {
-    const run = this.queue.then(() => this.query(sql));
+    const run = this.queue.then(() => withTimeout(this.query(sql), this.target.endpoint.connectTimeoutMs));
     this.queue = run.catch(() => undefined);
     return run.catch((err: Error) => {
       this.log.warn({ reason: err.message }, 'catalog lookup failed');
@@ -77,4 +77,13 @@ export class CatalogLookup {
       }
     }
   }
+}
+
+/** A lookup that hangs must not hold the client's session forever: it fails (and refuses) instead. */
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
