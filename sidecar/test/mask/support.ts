@@ -1,0 +1,22 @@
+import type { Span } from '../../src/mask/spans.js';
+
+/** The substrings a detector found, in order: tables state expectations as text, not offsets. */
+export function matched(text: string, spans: readonly Span[]): string[] {
+  return spans.map((s) => text.slice(s.start, s.end));
+}
+
+/** The Luhn check digit that completes `payload`: generates valid card numbers. */
+export function luhnCheckDigit(payload: string): string {
+  let sum = 0;
+  for (let i = 0; i < payload.length; i++) {
+    // Counting from the right of the completed number, the check digit is position 1,
+    // so the payload's last digit is doubled.
+    let d = Number(payload[payload.length - 1 - i]);
+    if (i % 2 === 0) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+  }
+  return String((10 - (sum % 10)) % 10);
+}
