@@ -13,7 +13,9 @@ build: setup
 	@pnpm run --silent build
 
 test: build
-	@pnpm exec vitest run
+	@mkdir -p .cache
+	@status=0; pnpm exec vitest run --reporter=default --reporter=json --outputFile.json=.cache/vitest.json || status=$$?; \
+	node scripts/test-summary.mjs .cache/vitest.json; exit $$status
 
 lint: setup
 	@pnpm exec biome check .
