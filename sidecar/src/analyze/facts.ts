@@ -67,6 +67,22 @@ export interface StatementFacts {
   defines: { kind: 'prepared' | 'cursor'; name: string } | null;
 }
 
+/** Every fact at its empty value: the base for facts built outside the classifier (FunctionCall, tests). */
+export const BLANK_FACTS: Readonly<Omit<StatementFacts, 'kind' | 'nodeType'>> = Object.freeze({
+  tablesRead: [],
+  tablesWritten: [],
+  functions: [],
+  locksRows: false,
+  dataModifyingCte: false,
+  explainAnalyze: false,
+  copy: null,
+  settings: [],
+  transactionReadWrite: null,
+  inner: null,
+  refersTo: null,
+  defines: null,
+});
+
 /** One statement of a message: its text slice and its facts. */
 export interface AnalyzedStatement {
   sql: string;

@@ -1,4 +1,4 @@
-import type { Analysis, StatementFacts } from '../analyze/facts.js';
+import { type Analysis, BLANK_FACTS, type StatementFacts } from '../analyze/facts.js';
 import type { Logger } from '../observe/log.js';
 import type { PgError } from '../wire/error-response.js';
 import { MessageReader, ProtocolViolation } from '../wire/reader.js';
@@ -192,20 +192,5 @@ export class StatementGate {
 
 /** A FunctionCall is what `SELECT schema.function(arguments)` would be: a read that calls that function. */
 function functionCallFacts(name: string): StatementFacts {
-  return {
-    kind: 'read',
-    nodeType: 'FunctionCall',
-    tablesRead: [],
-    tablesWritten: [],
-    functions: [name],
-    locksRows: false,
-    dataModifyingCte: false,
-    explainAnalyze: false,
-    copy: null,
-    settings: [],
-    transactionReadWrite: null,
-    inner: null,
-    refersTo: null,
-    defines: null,
-  };
+  return { ...BLANK_FACTS, kind: 'read', nodeType: 'FunctionCall', functions: [name] };
 }

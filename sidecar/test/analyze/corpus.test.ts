@@ -1,25 +1,12 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { StatementFacts } from '../../src/analyze/facts.js';
+import { BLANK_FACTS, type StatementFacts } from '../../src/analyze/facts.js';
 import { STATEMENT_TABLE } from '../../src/analyze/kinds.js';
 import { analyze, ensureParserLoaded } from '../../src/analyze/parser.js';
 import { CORPUS, type CorpusRow } from './corpus.js';
 
 beforeAll(() => ensureParserLoaded());
 
-const EMPTY = {
-  tablesRead: [],
-  tablesWritten: [],
-  functions: [],
-  locksRows: false,
-  dataModifyingCte: false,
-  explainAnalyze: false,
-  copy: null,
-  settings: [],
-  transactionReadWrite: null,
-  inner: null,
-  refersTo: null,
-  defines: null,
-};
+const EMPTY = BLANK_FACTS;
 
 /** The facts a row expects, with everything it leaves out at its empty value. */
 function expected(row: CorpusRow): Record<string, unknown> {

@@ -1,24 +1,8 @@
-import type { StatementFacts } from '../../src/analyze/facts.js';
+import { BLANK_FACTS, type StatementFacts } from '../../src/analyze/facts.js';
 
 /** Facts of a plain statement of `kind` with nothing special about it, overridden by `more`. */
 export function facts(kind: StatementFacts['kind'], more: Partial<StatementFacts> = {}): StatementFacts {
-  return {
-    kind,
-    nodeType: 'TestStmt',
-    tablesRead: [],
-    tablesWritten: [],
-    functions: [],
-    locksRows: false,
-    dataModifyingCte: false,
-    explainAnalyze: false,
-    copy: null,
-    settings: [],
-    transactionReadWrite: null,
-    inner: null,
-    refersTo: null,
-    defines: null,
-    ...more,
-  };
+  return { ...BLANK_FACTS, kind, nodeType: 'TestStmt', ...more };
 }
 
 /** A SET of `name` to `value` (null: RESET / DEFAULT). */
