@@ -7,6 +7,7 @@ export * from './function-deny-list.js';
 export * from './k8s.js';
 export * from './name-pattern.js';
 export * from './policy.js';
+export * from './recording.js';
 export * from './statement-kinds.js';
 export * from './upstream.js';
 export * from './validate-policy.js';

@@ -11,6 +11,8 @@ export type {
 export { startPostgres } from './harness/postgres.js';
 export type { RunOptions, RunResult } from './harness/process.js';
 export { run } from './harness/process.js';
+export type { S3Server } from './harness/s3.js';
+export { s3ServerBinary, startS3 } from './harness/s3.js';
 export type { TestPki } from './harness/tls.js';
 export { createTestPki } from './harness/tls.js';
 export { usePostgres } from './harness/vitest.js';

@@ -6,12 +6,14 @@ import { createLogger } from '../observe/log.js';
 import { startProxy } from '../proxy/server.js';
 import { runPolicyCommand } from './policy-command.js';
 import { proxyHelp, readProxyOptions } from './proxy-command.js';
+import { runReplayCommand } from './replay-command.js';
 
 const USAGE = `Usage: pgwarden <command> [options]
 
 Commands:
   proxy      Run the Postgres proxy (pgwarden proxy --help)
   policy     Test SQL against a policy file (pgwarden policy --help)
+  replay     List, print and verify session recordings (pgwarden replay --help)
   version    Print the version
   help       Show this help
 `;
@@ -50,6 +52,8 @@ async function main(argv: string[]): Promise<number> {
       return runProxy(rest);
     case 'policy':
       return runPolicyCommand(rest);
+    case 'replay':
+      return runReplayCommand(rest);
     case 'version':
     case '--version':
       process.stdout.write(`pgwarden ${version()}\n`);

@@ -1,0 +1,494 @@
+import type {
+  APPROVAL_PHASES,
+  RecordedColumn,
+  RecordedFacts,
+  RecordingEvent,
+  SessionEndReason,
+  SessionTotals,
+  STATEMENT_PROTOCOLS,
+  StatementKind,
+} from '@pgwarden/crds';
+import { backoffDelay, pause } from './backoff.js';
+import { type EncodedChunk, encodeChunk } from './chunk.js';
+import type { RecordingRefusal } from './refusal.js';
+import { scrubCredentials, scrubNullable } from './scrub.js';
+import type { SpoolHead } from './spool.js';
+import { countEvent, emptyTotals } from './totals.js';
+
+/** A parameter or cell as text, already masked by the proxy; null is SQL NULL. */
+export type Cell = string | null;
+
+export interface StatementInput {
+  text: string;
+  protocol: (typeof STATEMENT_PROTOCOLS)[number];
+  /** Named prepared statement; omitted or null for the unnamed one. */
+  preparedName?: string | null;
+  /** Bind parameters as text, post-mask. */
+  parameters?: readonly Cell[];
+}
+
+/** The classifier's facts, structurally (sidecar/src/analyze/facts.ts StatementFacts fits). */
+export interface FactsInput {
+  kind: StatementKind;
+  tablesRead: readonly string[];
+  tablesWritten: readonly string[];
+  functions: readonly string[];
+  locksRows: boolean;
+  settings: readonly { name: string }[];
+}
+
+export interface DecisionInput {
+  outcome: 'allow' | 'deny' | 'approve';
+  rule: string;
+  message?: string | null;
+  facts?: FactsInput | null;
+}
+
+export interface ResultInput {
+  commandTag: string | null;
+  rows: number;
+  durationMs: number;
+  bytes: number;
+}
+
+export interface MessageInput {
+  statementId?: number | null;
+  source: 'upstream' | 'pgwarden';
+  severity: string;
+  code: string;
+  message: string;
+  detail?: string | null;
+  hint?: string | null;
+}
+
+export interface ApprovalInput {
+  phase: (typeof APPROVAL_PHASES)[number];
+  request?: string | null;
+  approver?: string | null;
+  reason?: string | null;
+}
+
+export interface RecorderLimits {
+  includeRows: boolean;
+  rowCap: number;
+  rowBytes: number;
+  chunkBytes: number;
+  /** Events buffered or being written per session before further ones are dropped. */
+  maxPendingBytes: number;
+  failClosed: boolean;
+}
+
+/** What a session needs from the process-wide recorder. */
+export interface SessionHost {
+  readonly limits: RecorderLimits;
+  readonly stopping: AbortSignal;
+  /** False while the spool is full and failClosed is off: events wait in memory (bounded), then drop. */
+  spoolAccepting(): boolean;
+  writeChunk(chunk: EncodedChunk, head: SpoolHead): Promise<void>;
+  writeSucceeded(): void;
+  writeFailed(err: unknown): void;
+  /** Set while close() has given up on writes that keep failing. */
+  abandoning(): boolean;
+  refusal(): RecordingRefusal | null;
+  overloaded(session: SessionRecorder, on: boolean): void;
+  internalError(err: unknown, where: string): void;
+  ended(session: SessionRecorder): void;
+}
+
+interface PendingRows {
+  statementId: number;
+  columns: RecordedColumn[];
+  rows: Cell[][];
+  bytes: number;
+  /** The byte budget ran out: no more rows for this result. */
+  full: boolean;
+}
+
+const WRITE_RETRY = { baseMs: 50, maxMs: 5_000 };
+
+/**
+ * The recording of one client session. Every method returns at once and never
+ * throws: events are serialized into an in-memory buffer that becomes a chunk
+ * when it reaches the chunk size, on the recorder's flush tick, and at
+ * sessionEnd. Chunks are written one after another (each names its
+ * predecessor's hash). Memory per session is bounded by maxPendingBytes plus
+ * one result's rows (rowBytes); beyond it events are dropped and a gap event
+ * says how many, and the session refuses statements while failClosed is on.
+ */
+export class SessionRecorder {
+  private nextSeq = 0;
+  private nextStatement = 1;
+  private lines: string[] = [];
+  private bufferedBytes = 0;
+  private inflightBytes = 0;
+  private chunkFirstEvent = 0;
+  private firstAt = '';
+  private lastAt = '';
+  private chunkSeq = 0;
+  private prevSha: string | null = null;
+  private tail: Promise<void> = Promise.resolve();
+  private readonly totals: SessionTotals = emptyTotals();
+  private pendingRows: PendingRows | null = null;
+  private dropped = 0;
+  private dropReason: 'spool-full' | 'overload' = 'overload';
+  private isOverloaded = false;
+  private ended = false;
+  private failure: RecordingRefusal | null = null;
+
+  constructor(
+    readonly recordingId: string,
+    private readonly host: SessionHost,
+  ) {}
+
+  /** True once sessionEnd was called (or the recorder closed the session). */
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  /**
+   * Null when the next statement may run; otherwise the error the proxy sends
+   * instead of running it (the spool is full, writes fail, this session's
+   * events are being dropped). Always null with failClosed off.
+   */
+  refusal(): RecordingRefusal | null {
+    if (this.failure) return this.failure;
+    const global = this.host.refusal();
+    if (global || !this.host.limits.failClosed || !this.isOverloaded) return global;
+    return {
+      cause: 'overload',
+      code: '53400',
+      message: 'pgwarden: the session recording cannot keep up; statement refused',
+      hint: 'Retry shortly; the recording is catching up.',
+    };
+  }
+
+  /** Nothing of this session can be recorded: it records nothing and refuses every statement. */
+  fail(refusal: RecordingRefusal): void {
+    this.failure = refusal;
+    this.ended = true;
+    this.host.ended(this);
+  }
+
+  /** Records the session start; the recorder calls it once, before returning the session. */
+  start(event: Omit<Extract<RecordingEvent, { type: 'session-start' }>, 'seq' | 'at'>): void {
+    this.guard('sessionStart', () => this.push(event));
+  }
+
+  /** Records a statement the client sent; returns its id for the events that follow (0 if recording failed). */
+  statement(input: StatementInput): number {
+    const id = this.nextStatement++;
+    this.guard('statement', () =>
+      this.push({
+        type: 'statement',
+        statementId: id,
+        protocol: input.protocol,
+        text: scrubCredentials(String(input.text)),
+        preparedName: input.preparedName ?? null,
+        parameters: (input.parameters ?? []).map(cell),
+      }),
+    );
+    return id;
+  }
+
+  decision(statementId: number, input: DecisionInput): void {
+    this.guard('decision', () =>
+      this.push({
+        type: 'decision',
+        statementId,
+        outcome: input.outcome,
+        rule: String(input.rule),
+        message: scrubNullable(input.message),
+        facts: input.facts ? recordedFacts(input.facts) : null,
+      }),
+    );
+  }
+
+  /** The columns of a result about to stream (RowDescription). Ends the rows of any previous result. */
+  columns(statementId: number, columns: readonly RecordedColumn[]): void {
+    this.guard('columns', () => {
+      this.emitRows(null);
+      if (!this.host.limits.includeRows) return;
+      this.pendingRows = {
+        statementId,
+        columns: columns.map((c) => ({
+          name: String(c.name),
+          typeOid: count(c.typeOid),
+          masked: c.masked === true,
+        })),
+        rows: [],
+        bytes: 0,
+        full: false,
+      };
+    });
+  }
+
+  /**
+   * Whether rows of this result are still recorded: lets the proxy skip
+   * turning DataRows into text once the cap is reached.
+   */
+  wantsRows(statementId: number): boolean {
+    const p = this.pendingRows;
+    return p !== null && p.statementId === statementId && !p.full && p.rows.length < this.host.limits.rowCap;
+  }
+
+  /** Result rows as the client receives them (post-mask). Rows past the cap are not kept; result() counts them. */
+  rows(statementId: number, batch: readonly (readonly Cell[])[]): void {
+    this.guard('rows', () => {
+      const p = this.pendingRows;
+      if (p === null || p.statementId !== statementId) return;
+      const { rowCap, rowBytes } = this.host.limits;
+      for (const row of batch) {
+        if (p.full || p.rows.length >= rowCap) return;
+        const kept = row.map(cell);
+        let size = 8;
+        for (const v of kept) size += v === null ? 4 : v.length + 4;
+        if (p.bytes + size > rowBytes) {
+          p.full = true;
+          return;
+        }
+        p.bytes += size;
+        p.rows.push(kept);
+      }
+    });
+  }
+
+  /** The statement completed (CommandComplete, or an error ended it): summary after its rows. */
+  result(statementId: number, input: ResultInput): void {
+    this.guard('result', () => {
+      const rows = count(input.rows);
+      if (this.pendingRows?.statementId === statementId) this.emitRows(rows);
+      this.push({
+        type: 'result',
+        statementId,
+        commandTag: input.commandTag === null ? null : String(input.commandTag),
+        rows,
+        durationMs: Math.max(0, Number(input.durationMs) || 0),
+        bytes: count(input.bytes),
+      });
+    });
+  }
+
+  /** An ErrorResponse sent to the client, post-mask. */
+  error(input: MessageInput): void {
+    this.guard('error', () => this.push({ type: 'error', ...message(input) }));
+  }
+
+  /** A NoticeResponse sent to the client, post-mask. */
+  notice(input: MessageInput): void {
+    this.guard('notice', () => this.push({ type: 'notice', ...message(input) }));
+  }
+
+  approval(statementId: number, input: ApprovalInput): void {
+    this.guard('approval', () =>
+      this.push({
+        type: 'approval',
+        statementId,
+        phase: input.phase,
+        request: input.request ?? null,
+        approver: input.approver ?? null,
+        reason: scrubNullable(input.reason),
+      }),
+    );
+  }
+
+  /**
+   * Seals the recording: the session-end event goes into a final chunk. Only
+   * the first call counts. The returned promise resolves once the final chunk
+   * is in the spool; the proxy need not wait for it.
+   */
+  sessionEnd(reason: SessionEndReason, message?: string | null): Promise<void> {
+    if (this.ended) return this.tail;
+    this.ended = true;
+    try {
+      this.emitRows(null);
+      this.push(
+        { type: 'session-end', reason, message: scrubNullable(message), totals: { ...this.totals } },
+        true,
+      );
+      const done = this.cut(true);
+      done.then(
+        () => this.host.ended(this),
+        () => this.host.ended(this),
+      );
+      return done;
+    } catch (err) {
+      this.host.internalError(err, 'sessionEnd');
+      this.host.ended(this);
+      return Promise.resolve();
+    }
+  }
+
+  /** Writes what is buffered as a chunk; resolves once every event so far is fsync'd in the spool. */
+  flush(): Promise<void> {
+    if (this.lines.length > 0 && this.host.spoolAccepting()) return this.cut(false);
+    return this.tail;
+  }
+
+  private guard(where: string, record: () => void): void {
+    if (this.ended) return;
+    try {
+      record();
+    } catch (err) {
+      this.host.internalError(err, where);
+    }
+  }
+
+  /** The kept rows of the pending result as one event; `total` is the result's row count when known. */
+  private emitRows(total: number | null): void {
+    const p = this.pendingRows;
+    if (p === null) return;
+    this.pendingRows = null;
+    const omittedRows = Math.max(0, (total ?? p.rows.length) - p.rows.length);
+    this.push({
+      type: 'rows',
+      statementId: p.statementId,
+      columns: p.columns,
+      rows: p.rows,
+      truncated: p.full || omittedRows > 0,
+      omittedRows,
+    });
+  }
+
+  private push(event: DistributiveOmit<RecordingEvent, 'seq' | 'at'>, force = false): void {
+    const limits = this.host.limits;
+    if (!force && this.bufferedBytes + this.inflightBytes >= limits.maxPendingBytes) {
+      this.dropped += 1;
+      this.dropReason = this.host.spoolAccepting() ? 'overload' : 'spool-full';
+      this.setOverloaded(true);
+      return;
+    }
+    if (this.dropped > 0) {
+      const gap = { type: 'gap' as const, dropped: this.dropped, reason: this.dropReason };
+      this.dropped = 0;
+      this.append(gap);
+    }
+    this.append(event);
+    if (this.bufferedBytes >= limits.chunkBytes && this.host.spoolAccepting()) void this.cut(false);
+  }
+
+  private append(partial: DistributiveOmit<RecordingEvent, 'seq' | 'at'>): void {
+    const at = new Date().toISOString();
+    // seq and at first: a reader sees them at the start of every line.
+    const event = { seq: this.nextSeq, at, ...partial } as RecordingEvent;
+    const line = JSON.stringify(event);
+    if (this.lines.length === 0) {
+      this.firstAt = at;
+      this.chunkFirstEvent = this.nextSeq;
+    }
+    this.nextSeq += 1;
+    this.lastAt = at;
+    this.lines.push(line);
+    this.bufferedBytes += line.length + 1;
+    countEvent(this.totals, event);
+  }
+
+  private cut(final: boolean): Promise<void> {
+    if (this.lines.length === 0) return this.tail;
+    const lines = this.lines;
+    const bytes = this.bufferedBytes;
+    const head = {
+      firstEvent: this.chunkFirstEvent,
+      firstAt: this.firstAt,
+      lastAt: this.lastAt,
+      nextEvent: this.nextSeq,
+      totals: { ...this.totals },
+    };
+    this.lines = [];
+    this.bufferedBytes = 0;
+    this.inflightBytes += bytes;
+    const job = this.tail.then(() => this.write(lines, bytes, head, final));
+    this.tail = job;
+    return job;
+  }
+
+  /** Retries until the chunk is in the spool: a chunk number, once given out, must not be skipped. */
+  private async write(
+    lines: string[],
+    bytes: number,
+    head: { firstEvent: number; firstAt: string; lastAt: string; nextEvent: number; totals: SessionTotals },
+    final: boolean,
+  ): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const chunk = await encodeChunk({
+          recordingId: this.recordingId,
+          seq: this.chunkSeq,
+          firstEvent: head.firstEvent,
+          prevSha256: this.prevSha,
+          final,
+          firstAt: head.firstAt,
+          lastAt: head.lastAt,
+          lines,
+        });
+        await this.host.writeChunk(chunk, {
+          recordingId: this.recordingId,
+          seq: this.chunkSeq,
+          sha256: chunk.sha256,
+          nextEvent: head.nextEvent,
+          lastAt: head.lastAt,
+          totals: head.totals,
+          sealed: final,
+        });
+        this.chunkSeq += 1;
+        this.prevSha = chunk.sha256;
+        this.inflightBytes -= bytes;
+        this.host.writeSucceeded();
+        if (
+          this.isOverloaded &&
+          this.inflightBytes + this.bufferedBytes < this.host.limits.maxPendingBytes / 2
+        ) {
+          this.setOverloaded(false);
+        }
+        return;
+      } catch (err) {
+        this.host.writeFailed(err);
+        if (this.host.abandoning()) {
+          this.inflightBytes -= bytes;
+          return;
+        }
+        await pause(backoffDelay(attempt, WRITE_RETRY), this.host.stopping);
+      }
+    }
+  }
+
+  private setOverloaded(on: boolean): void {
+    if (this.isOverloaded === on) return;
+    this.isOverloaded = on;
+    this.host.overloaded(this, on);
+  }
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+function cell(value: unknown): Cell {
+  return value === null || value === undefined ? null : String(value);
+}
+
+function count(n: unknown): number {
+  const v = Math.trunc(Number(n));
+  return Number.isFinite(v) && v > 0 ? v : 0;
+}
+
+function message(input: MessageInput) {
+  const code = /^[0-9A-Z]{5}$/.test(input.code) ? input.code : 'XX000';
+  return {
+    statementId: input.statementId ?? null,
+    source: input.source,
+    severity: String(input.severity) || 'ERROR',
+    code,
+    message: scrubCredentials(String(input.message)),
+    detail: scrubNullable(input.detail),
+    hint: scrubNullable(input.hint),
+  };
+}
+
+function recordedFacts(f: FactsInput): RecordedFacts {
+  return {
+    kind: f.kind,
+    tablesRead: [...f.tablesRead],
+    tablesWritten: [...f.tablesWritten],
+    functions: [...f.functions],
+    locksRows: f.locksRows === true,
+    settings: f.settings.map((s) => s.name),
+  };
+}

@@ -1,0 +1,76 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type RecordingSettings, type RecordingSettingsInput, RecordingSettingsSchema } from '@pgwarden/crds';
+import { afterEach } from 'vitest';
+import type { SessionRecorder, SessionStartInput } from '../../src/record/index.js';
+import type { RecordingStore } from '../../src/record/sinks/sink.js';
+import { ChainVerifier, type VerifyReport } from '../../src/record/verify.js';
+
+export const POLICY_HASH = 'a'.repeat(64);
+
+export function settings(input: Partial<RecordingSettingsInput> & Pick<RecordingSettingsInput, 'sink'>): RecordingSettings {
+  return RecordingSettingsSchema.parse({ flushInterval: '50ms', ...input });
+}
+
+export const START: SessionStartInput = {
+  pod: { namespace: 'agents', name: 'agent-0' },
+  serviceAccount: 'agent',
+  clientAddress: '127.0.0.1:50432',
+  clientUser: 'agent',
+  applicationName: 'psql',
+  policy: { name: 'analytics', hash: POLICY_HASH },
+  upstream: { host: 'db.internal', port: 5432, database: 'app', user: 'pgwarden_app' },
+};
+
+/** Temp directories removed after each test. */
+export function tempDirs(): () => Promise<string> {
+  const made: string[] = [];
+  afterEach(async () => {
+    await Promise.all(made.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+  });
+  return async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pgwarden-record-'));
+    made.push(dir);
+    return dir;
+  };
+}
+
+/** One SELECT with masked rows, one denied DELETE: the events a proxy would record. */
+export function recordSample(s: SessionRecorder, n = 1): void {
+  for (let i = 0; i < n; i++) {
+    const q = s.statement({ protocol: 'simple', text: 'SELECT id, email FROM users ORDER BY id LIMIT 2' });
+    s.decision(q, {
+      outcome: 'allow',
+      rule: 'read-users',
+      facts: {
+        kind: 'read',
+        tablesRead: ['users'],
+        tablesWritten: [],
+        functions: [],
+        locksRows: false,
+        settings: [],
+      },
+    });
+    s.columns(q, [
+      { name: 'id', typeOid: 23, masked: false },
+      { name: 'email', typeOid: 25, masked: true },
+    ]);
+    s.rows(q, [
+      ['1', 'a***@example.com'],
+      ['2', null],
+    ]);
+    s.result(q, { commandTag: 'SELECT 2', rows: 2, durationMs: 1.25, bytes: 64 });
+    const d = s.statement({ protocol: 'extended', text: 'DELETE FROM users WHERE id = $1', parameters: ['7'] });
+    s.decision(d, { outcome: 'deny', rule: 'no-deletes', message: 'deleting is not allowed' });
+    s.error({ statementId: d, source: 'pgwarden', severity: 'ERROR', code: '42501', message: 'pgwarden: denied' });
+  }
+}
+
+export async function verifyStored(store: RecordingStore, id: string): Promise<VerifyReport> {
+  const v = new ChainVerifier(id);
+  for (const name of await store.listChunks(id)) {
+    if ((await v.push(name, await store.readChunk(id, name))) === null) break;
+  }
+  return v.report();
+}
