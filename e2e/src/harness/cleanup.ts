@@ -17,9 +17,6 @@ export interface Guard {
   release(): void;
 }
 
-const live = new Set<ClusterRemains>();
-let exitHookInstalled = false;
-
 /**
  * Makes sure the cluster is stopped and its directory removed even if its owner never calls stop():
  * - on a normal process exit (including process.exit and an uncaught exception), synchronously;
@@ -27,17 +24,30 @@ let exitHookInstalled = false;
  *   SIGKILLs them on timeout; neither runs 'exit' listeners), by a detached reaper process.
  */
 export function guard(remains: ClusterRemains): Guard {
+  return guardWith(remains, eraseSync, reaperScript);
+}
+
+const live = new Set<() => void>();
+let exitHookInstalled = false;
+
+/**
+ * The mechanism behind {@link guard}, for any resource: `erase(remains)` runs on a normal exit;
+ * `script` (CommonJS, `process.argv[1]` = remains as JSON) runs in a detached reaper when its
+ * stdin closes, which the kernel does however the owner dies.
+ */
+export function guardWith<T>(remains: T, erase: (remains: T) => void, script: string): Guard {
   if (!exitHookInstalled) {
     process.on('exit', () => {
-      for (const r of live) eraseSync(r);
+      for (const eraseOne of live) eraseOne();
     });
     exitHookInstalled = true;
   }
-  live.add(remains);
-  const reaper = spawnReaper(remains);
+  const eraseOne = () => erase(remains);
+  live.add(eraseOne);
+  const reaper = spawnReaper(script, JSON.stringify(remains));
   return {
     release() {
-      live.delete(remains);
+      live.delete(eraseOne);
       // Kill before closing the pipe: a closed pipe is the reaper's signal to erase.
       reaper.kill();
       reaper.stdin.destroy();
@@ -69,10 +79,10 @@ process.stdin.on('close', () => {
 }).resume();
 `;
 
-function spawnReaper(remains: ClusterRemains) {
+function spawnReaper(script: string, arg: string) {
   // Detached: its own process group, so the Ctrl+C that kills the test run
   // does not kill the reaper with it.
-  const reaper = spawn(process.execPath, ['-e', reaperScript, JSON.stringify(remains)], {
+  const reaper = spawn(process.execPath, ['-e', script, arg], {
     detached: true,
     stdio: ['pipe', 'ignore', 'ignore'],
     env: {},

@@ -1,12 +1,10 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { describe, expect, it, vi } from 'vitest';
 import { pgBin } from './binaries.js';
+import { isAlive, spawnOwner } from './owner-process.js';
 import { type PostgresCluster, startPostgres } from './postgres.js';
 import { run } from './process.js';
 import { usePostgres } from './vitest.js';
@@ -26,20 +24,6 @@ function tcp(pg: PostgresCluster, role: (typeof roles)[number], extra = 'sslmode
 
 async function postmasterPid(pg: PostgresCluster): Promise<number> {
   return Number.parseInt(await readFile(join(pg.dataDir, 'postmaster.pid'), 'utf8'), 10);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  // A zombie has already exited; it only waits for init to reap it.
-  try {
-    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
 }
 
 describe('a cluster without TLS', () => {
@@ -233,23 +217,9 @@ describe('cluster lifecycle', () => {
     );
   });
 
-  // The owner runs in a child process so it can die for real. Node strips the
-  // types itself; the hook maps the sources' `.js` imports to their `.ts` files.
-  const ownerScript = `
-    import { registerHooks } from 'node:module';
-    import { readFileSync } from 'node:fs';
-    registerHooks({
-      resolve(specifier, context, next) {
-        try {
-          return next(specifier, context);
-        } catch (error) {
-          if (!specifier.startsWith('.') || !specifier.endsWith('.js')) throw error;
-          return next(specifier.replace(/\\.js$/, '.ts'), context);
-        }
-      },
-    });
-    const { startPostgres } = await import(process.argv[1]);
-    const pg = await startPostgres();
+  const ownerBody = `
+    const { readFileSync } = await import('node:fs');
+    const pg = await mod.startPostgres();
     const pid = Number.parseInt(readFileSync(pg.dataDir + '/postmaster.pid', 'utf8'), 10);
     console.log(JSON.stringify({ tempDir: pg.tempDir, pid }));
     if (process.argv[2] === 'exit') process.exit(0);
@@ -259,15 +229,13 @@ describe('cluster lifecycle', () => {
   it.each(['exit', 'SIGKILL'] as const)(
     'cleans up after an owner that ends by %s without stop()',
     async (ending) => {
-      const owner = spawn(
-        process.execPath,
-        ['--input-type=module', '-e', ownerScript, new URL('./postgres.ts', import.meta.url).href, ending],
-        { stdio: ['ignore', 'pipe', 'inherit'] },
-      );
-      const exited = new Promise((resolve) => owner.on('exit', resolve));
+      const {
+        child: owner,
+        report,
+        exited,
+      } = spawnOwner(new URL('./postgres.ts', import.meta.url), ownerBody, ending);
       try {
-        const [line] = await once(createInterface({ input: owner.stdout }), 'line');
-        const { tempDir, pid } = JSON.parse(line) as { tempDir: string; pid: number };
+        const { tempDir, pid } = (await report) as { tempDir: string; pid: number };
         expect(existsSync(tempDir)).toBe(true);
         expect(isAlive(pid)).toBe(true);
 

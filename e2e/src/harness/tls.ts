@@ -82,7 +82,8 @@ function createCa(config: string, base: string, commonName: string): Promise<voi
   ]);
 }
 
-async function openssl(args: string[]): Promise<void> {
+/** Runs the openssl CLI; a failure throws with its stderr. */
+export async function openssl(args: readonly string[]): Promise<void> {
   const result = await run('openssl', args);
   if (result.code !== 0) {
     throw new Error(`openssl ${args.join(' ')} failed (${result.code ?? result.signal}):\n${result.stderr}`);
