@@ -210,7 +210,7 @@ export class Recorder {
     const shipped = await this.drained(Math.max(0, deadline - Date.now()));
     this.giveUp = true;
     this.stop.abort();
-    await this.shipper.stop();
+    await this.shipper.stop(Math.max(100, deadline - Date.now()));
     await Promise.allSettled(seals);
     await this.sink.close();
     await this.spool.close();

@@ -40,9 +40,12 @@ export class Shipper {
     this.loop ??= this.run();
   }
 
-  async stop(): Promise<void> {
+  /** Stops after the chunk in flight, or after waitMs: a hung sink must not hold up shutdown. */
+  async stop(waitMs = 5_000): Promise<void> {
     this.stopping.abort();
-    await this.loop;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.loop, new Promise((r) => (timer = setTimeout(r, waitMs)))]);
+    clearTimeout(timer);
   }
 
   private async run(): Promise<void> {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeChunk } from '../../src/record/chunk.js';
 import { DirStore, Recorder } from '../../src/record/index.js';
-import { recordSample, settings, START, tempDirs, verifyStored } from './support.js';
+import { recordSample, START, settings, tempDirs, verifyStored } from './support.js';
 
 const temp = tempDirs();
 
@@ -31,11 +31,22 @@ describe('a recording in a dir sink', () => {
   it('is complete, in order, sealed, and verifies', async () => {
     const { store, id } = await recording(3);
     const report = await verifyStored(store, id);
-    expect(report).toMatchObject({ ok: true, sealed: true, endReason: 'client-closed', chunks: 4, broken: null });
+    expect(report).toMatchObject({
+      ok: true,
+      sealed: true,
+      endReason: 'client-closed',
+      chunks: 4,
+      broken: null,
+    });
     const events = [];
-    for (const name of await store.listChunks(id)) events.push(...(await decodeChunk(await store.readChunk(id, name))).events);
+    for (const name of await store.listChunks(id))
+      events.push(...(await decodeChunk(await store.readChunk(id, name))).events);
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i));
-    expect(events[0]).toMatchObject({ type: 'session-start', recordingId: id, policy: { name: 'analytics' } });
+    expect(events[0]).toMatchObject({
+      type: 'session-start',
+      recordingId: id,
+      policy: { name: 'analytics' },
+    });
     expect(events.filter((e) => e.type === 'rows')[0]).toMatchObject({
       columns: [{ name: 'id' }, { name: 'email', masked: true }],
       rows: [

@@ -9,7 +9,9 @@ import { ChainVerifier, type VerifyReport } from '../../src/record/verify.js';
 
 export const POLICY_HASH = 'a'.repeat(64);
 
-export function settings(input: Partial<RecordingSettingsInput> & Pick<RecordingSettingsInput, 'sink'>): RecordingSettings {
+export function settings(
+  input: Partial<RecordingSettingsInput> & Pick<RecordingSettingsInput, 'sink'>,
+): RecordingSettings {
   return RecordingSettingsSchema.parse({ flushInterval: '50ms', ...input });
 }
 
@@ -61,9 +63,19 @@ export function recordSample(s: SessionRecorder, n = 1): void {
       ['2', null],
     ]);
     s.result(q, { commandTag: 'SELECT 2', rows: 2, durationMs: 1.25, bytes: 64 });
-    const d = s.statement({ protocol: 'extended', text: 'DELETE FROM users WHERE id = $1', parameters: ['7'] });
+    const d = s.statement({
+      protocol: 'extended',
+      text: 'DELETE FROM users WHERE id = $1',
+      parameters: ['7'],
+    });
     s.decision(d, { outcome: 'deny', rule: 'no-deletes', message: 'deleting is not allowed' });
-    s.error({ statementId: d, source: 'pgwarden', severity: 'ERROR', code: '42501', message: 'pgwarden: denied' });
+    s.error({
+      statementId: d,
+      source: 'pgwarden',
+      severity: 'ERROR',
+      code: '42501',
+      message: 'pgwarden: denied',
+    });
   }
 }
 
