@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DetectorNameSchema, MaskStrategyNameSchema } from './masking.js';
 import { AccessModeSchema, RuleActionSchema } from './policy.js';
 import { StatementKindSchema } from './statement-kinds.js';
 
@@ -35,6 +36,33 @@ export const CompiledRuleSchema = z
   .strict();
 export type CompiledRule = z.output<typeof CompiledRuleSchema>;
 
+export const CompiledMaskingSchema = z
+  .object({
+    columns: z.array(
+      z
+        .object({
+          column: z.string().min(1),
+          strategy: MaskStrategyNameSchema,
+          keepFirst: z.number().int().min(0),
+          keepLast: z.number().int().min(0),
+        })
+        .strict(),
+    ),
+    labels: z
+      .object({ fromComments: z.string().min(1), strategy: MaskStrategyNameSchema })
+      .strict()
+      .nullable(),
+    detectors: z.array(DetectorNameSchema),
+    derived: z.enum(['mask', 'deny']),
+    predicates: z.enum(['deny', 'allow']),
+    hashKeyEnv: z
+      .string()
+      .nullable()
+      .describe('Environment variable holding the hash key; the key itself is never part of a policy.'),
+  })
+  .strict();
+export type CompiledMasking = z.output<typeof CompiledMaskingSchema>;
+
 export const CompiledPolicySchema = z
   .object({
     name: z.string().min(1).describe('metadata.name of the policy.'),
@@ -59,6 +87,7 @@ export const CompiledPolicySchema = z
     allowFunctions: z
       .array(z.string())
       .describe('Patterns exempted from functionDenyList (spec.allowFunctions).'),
+    masking: CompiledMaskingSchema.nullable().describe('null: results pass unmasked.'),
   })
   .strict();
 export type CompiledPolicy = z.output<typeof CompiledPolicySchema>;

@@ -3,6 +3,7 @@ import { BUILTIN_RULES } from './builtin-rules.js';
 import { DurationSchema } from './duration.js';
 import { describeValue } from './field-errors.js';
 import { DnsLabelSchema, DnsSubdomainSchema, LabelSelectorSchema, ObjectMetaSchema } from './k8s.js';
+import { MaskingSchema } from './masking.js';
 import { NamePatternSchema } from './name-pattern.js';
 import { StatementKindSchema } from './statement-kinds.js';
 
@@ -174,7 +175,7 @@ function specSchema<C extends z.ZodType<string | undefined>>(connection: C) {
         'Function name patterns taken off the default function deny list for this policy, e.g. ["pg_advisory_xact_lock"]. The rules still decide statements that call them.',
       ),
       limits: LimitsSchema.optional(),
-      masking: reserved('column masking'),
+      masking: MaskingSchema.optional(),
       approval: reserved('approval settings (approver groups, channels, expiry)'),
       recording: reserved('session recording settings'),
     })

@@ -16,6 +16,8 @@ export interface PgwardenOptions {
   admin: boolean;
   /** Run under `node --cpu-prof`; the profile lands here when the proxy exits. */
   cpuProfDir?: string;
+  /** More environment for the proxy (e.g. the masking hash key a policy names). */
+  env?: Record<string, string>;
 }
 
 export interface PgwardenProcess extends Service {
@@ -42,7 +44,7 @@ export async function startPgwarden(scope: Scope, options: PgwardenOptions): Pro
         ...['--policy', options.policy],
       ],
       // Through the environment rather than argv, so the password stays out of `ps`.
-      env: { ...withoutPgwardenEnv(), PGWARDEN_UPSTREAM: options.upstreamUrl },
+      env: { ...withoutPgwardenEnv(), ...options.env, PGWARDEN_UPSTREAM: options.upstreamUrl },
       // SIGTERM drains: idle sessions close at once, and only a clean exit
       // writes the CPU profile.
       stopSignal: 'SIGTERM',

@@ -1,4 +1,5 @@
 import { collect } from './collect.js';
+import { columnUsage } from './columns.js';
 import { finish, type Nested, newDraft, type Resolver } from './draft.js';
 import type { StatementFacts } from './facts.js';
 import { STATEMENT_TABLE } from './kinds.js';
@@ -17,7 +18,7 @@ export function classifyStatement(statement: unknown): StatementFacts {
     ? (STATEMENT_TABLE[node.type as keyof typeof STATEMENT_TABLE] as Resolver<unknown> | null)
     : null;
   if (resolver === null) throw new UnclassifiedStatement(`${node.type} statements`);
-  const draft = newDraft(node.type, collect(statement));
+  const draft = newDraft(node.type, collect(statement), columnUsage(statement));
   const kind = typeof resolver === 'string' ? resolver : resolver(node.body, draft, nested);
   return finish(kind, draft);
 }

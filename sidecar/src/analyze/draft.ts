@@ -11,6 +11,7 @@ export interface Draft extends Collected {
   inner: StatementFacts | null;
   refersTo: StatementFacts['refersTo'];
   defines: StatementFacts['defines'];
+  columns: StatementFacts['columns'];
 }
 
 /** Classifies a statement nested in another (PREPARE's query, EXPLAIN's target…). */
@@ -22,7 +23,7 @@ export type Nested = (statement: Node | undefined) => StatementFacts;
  */
 export type Resolver<B> = StatementKind | ((body: B, draft: Draft, nested: Nested) => StatementKind);
 
-export function newDraft(nodeType: string, collected: Collected): Draft {
+export function newDraft(nodeType: string, collected: Collected, columns: StatementFacts['columns']): Draft {
   return {
     ...collected,
     nodeType,
@@ -32,6 +33,7 @@ export function newDraft(nodeType: string, collected: Collected): Draft {
     inner: null,
     refersTo: null,
     defines: null,
+    columns,
   };
 }
 
@@ -51,5 +53,6 @@ export function finish(kind: StatementKind, draft: Draft): StatementFacts {
     inner: draft.inner,
     refersTo: draft.refersTo,
     defines: draft.defines,
+    columns: draft.columns,
   };
 }

@@ -3,6 +3,8 @@
  * policy engine decides from these facts alone, never from the SQL text.
  */
 
+import { type ColumnUsage, NO_COLUMN_USAGE } from './columns.js';
+
 /** Statement kinds, from least to most consequential within each family. */
 export const STATEMENT_KINDS = [
   'read', // SELECT, VALUES, TABLE, SHOW, COPY … TO STDOUT, FETCH, EXPLAIN without ANALYZE
@@ -65,6 +67,8 @@ export interface StatementFacts {
   refersTo: { kind: 'prepared' | 'cursor'; name: string | null } | null;
   /** SQL-level prepared statement or cursor this statement defines (PREPARE x, DECLARE x). */
   defines: { kind: 'prepared' | 'cursor'; name: string } | null;
+  /** Where the statement uses columns: what masking resolves against the catalog. */
+  columns: ColumnUsage;
 }
 
 /** Every fact at its empty value: the base for facts built outside the classifier (FunctionCall, tests). */
@@ -81,6 +85,7 @@ export const BLANK_FACTS: Readonly<Omit<StatementFacts, 'kind' | 'nodeType'>> = 
   inner: null,
   refersTo: null,
   defines: null,
+  columns: NO_COLUMN_USAGE,
 });
 
 /** One statement of a message: its text slice and its facts. */

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import {
   type AgentAccessPolicy,
+  type CompiledMasking,
   type CompiledPolicy,
   type CompiledRule,
   DEFAULT_FUNCTION_DENY_LIST,
@@ -14,7 +15,7 @@ import {
 import { canonicalJson } from './canonical-json.js';
 
 /** Sections the schema reserves for later versions; this version cannot enforce them. */
-const RESERVED_SECTIONS = ['masking', 'approval', 'recording'] as const;
+const RESERVED_SECTIONS = ['approval', 'recording'] as const;
 
 /** A valid policy this version cannot enforce as written. */
 export class PolicyCompileError extends Error {
@@ -59,7 +60,27 @@ export function compilePolicy(policy: AgentAccessPolicy): CompiledPolicy {
     },
     functionDenyList: DEFAULT_FUNCTION_DENY_LIST.map((f) => f.pattern),
     allowFunctions: [...(spec.allowFunctions ?? [])],
+    masking: compileMasking(spec.masking),
   });
+}
+
+function compileMasking(masking: AgentAccessPolicy['spec']['masking']): CompiledMasking | null {
+  if (masking === undefined) return null;
+  return {
+    columns: masking.columns.map((c) => ({
+      column: c.column,
+      strategy: c.strategy,
+      keepFirst: c.keepFirst ?? 0,
+      keepLast: c.keepLast ?? 0,
+    })),
+    labels: masking.labels
+      ? { fromComments: masking.labels.fromComments, strategy: masking.labels.strategy }
+      : null,
+    detectors: [...new Set(masking.detectors)],
+    derived: masking.derived,
+    predicates: masking.predicates,
+    hashKeyEnv: masking.hashKey?.env ?? null,
+  };
 }
 
 function compileRule(rule: PolicyRule): CompiledRule {

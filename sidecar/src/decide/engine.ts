@@ -37,7 +37,7 @@ export class PolicyEngine {
 
   constructor(readonly policy: CompiledPolicy) {
     const guards: Guard[] = [
-      settingsGuard(policy.access, policy.limits.statementTimeoutMs),
+      settingsGuard(policy.access, policy.limits.statementTimeoutMs, policy.masking !== null),
       copyGuard,
       functionGuard(policy.functionDenyList, policy.allowFunctions),
     ];

@@ -2,6 +2,7 @@ import type { CompiledPolicy } from '@pgwarden/crds';
 import type { Analysis } from '../analyze/facts.js';
 import { isUnsafeClientEncoding } from '../decide/client-encodings.js';
 import { ProxyErrors } from '../errors/proxy-errors.js';
+import type { Masking } from '../mask/masking.js';
 import type { Logger } from '../observe/log.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
 import type { Enforcement } from '../proxy/relay.js';
@@ -40,6 +41,8 @@ export class PolicyEnforcement {
     private readonly judge: StatementJudge,
     private readonly analyze: (sql: string) => Analysis,
     private readonly functionName: (oid: number) => Promise<string | null>,
+    /** Column masking; null when the policy masks nothing. */
+    readonly masking: Masking | null = null,
   ) {
     const perMinute = policy.limits.queriesPerMinute;
     this.limiter = perMinute ? new RateLimiter(perMinute) : null;
@@ -47,6 +50,7 @@ export class PolicyEnforcement {
 
   forSession(log: Logger, metrics: ProxyMetrics): Enforcement {
     const substitution = new ErrorSubstitution();
+    const masking = this.masking?.forSession() ?? null;
     const gate = new StatementGate(
       {
         analyze: this.analyze,
@@ -56,11 +60,12 @@ export class PolicyEnforcement {
         log,
         decided: (outcome, rule) => metrics.decisions.inc({ outcome, rule }),
         functionName: this.functionName,
+        masking: masking?.check ?? null,
       },
       substitution,
     );
     const maxRows = this.policy.limits.maxRows;
-    return { gate, substitution, rowLimit: maxRows ? new RowLimit(maxRows) : null };
+    return { gate, substitution, rowLimit: maxRows ? new RowLimit(maxRows) : null, masking };
   }
 
   /**
@@ -77,6 +82,12 @@ export class PolicyEnforcement {
           'under a pgwarden policy only formatting parameters may be set at startup',
         );
       }
+      if (name.toLowerCase() === 'client_encoding' && this.masking && !/^(utf-?8|unicode)$/i.test(value)) {
+        throw ProxyErrors.startupParameterRefused(
+          name,
+          `the policy masks columns, which needs client_encoding UTF8, not ${value}; convert in the client`,
+        );
+      }
       if (name.toLowerCase() === 'client_encoding' && isUnsafeClientEncoding(value)) {
         throw ProxyErrors.startupParameterRefused(
           name,
@@ -86,6 +97,8 @@ export class PolicyEnforcement {
       params.set(name, value);
     }
     for (const [name, value] of pinnedSessionSettings(this.policy)) params.set(name, value);
+    // Masking reads and rewrites character data as UTF-8.
+    if (this.masking) params.set('client_encoding', 'UTF8');
     return params;
   }
 }

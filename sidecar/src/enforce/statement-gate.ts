@@ -1,6 +1,8 @@
 import { type Analysis, BLANK_FACTS, type StatementFacts } from '../analyze/facts.js';
+import { type MaskRefusalRule, type MaskVerdict, NO_MASKS } from '../mask/resolve.js';
+import type { AllowedStatement } from '../mask/result-masking.js';
 import type { Logger } from '../observe/log.js';
-import type { PgError } from '../wire/error-response.js';
+import { PgError } from '../wire/error-response.js';
 import { MessageReader, ProtocolViolation } from '../wire/reader.js';
 import type { RateLimiter } from './rate-limit.js';
 import {
@@ -35,7 +37,12 @@ export interface GateDeps {
   decided(outcome: 'allow' | 'deny' | 'approve', rule: string): void;
   /** "schema.name" of a function by OID (FunctionCall messages); null when unknown or the lookup failed. */
   functionName(oid: number): Promise<string | null>;
+  /** The policy's masking, which may refuse statements the rules allowed; null when nothing is masked. */
+  masking: MaskingCheck | null;
 }
+
+/** Resolves a statement's use of masked columns (mask/resolve.ts against the session's catalog). */
+export type MaskingCheck = (facts: StatementFacts) => MaskVerdict;
 
 /**
  * Decides every statement-carrying client message of one session before a byte
@@ -46,6 +53,8 @@ export class StatementGate {
   /** SQL-level PREPAREd statements of this session: EXECUTE is decided as what it executes. */
   private readonly prepared = new Map<string, StatementFacts>();
   private readonly reader = new MessageReader();
+  /** The statements of the last Query or Parse the gate allowed, with their masks; empty after a refusal. */
+  allowed: readonly AllowedStatement[] = [];
 
   constructor(
     private readonly deps: GateDeps,
@@ -53,6 +62,7 @@ export class StatementGate {
   ) {}
 
   onQuery(buf: Buffer, start: number, end: number): Buffer | null {
+    this.allowed = [];
     const limited = this.rateLimited();
     if (limited) return this.substitution.standInQuery(limited);
     const r = this.reader.reset(buf, start + 5, end);
@@ -66,6 +76,7 @@ export class StatementGate {
   }
 
   onParse(buf: Buffer, start: number, end: number): Buffer | null {
+    this.allowed = [];
     const r = this.reader.reset(buf, start + 5, end);
     const name = r.cstring();
     const sql = r.cstring();
@@ -122,6 +133,7 @@ export class StatementGate {
       return reason === 'parse' ? parseError(message, position) : unclassifiedError(message);
     }
     const facts: StatementFacts[] = [];
+    const perStatement: StatementFacts[][] = [];
     // PREPAREs earlier in the same message count for the EXECUTEs after them; they are
     // remembered for the session only once the whole message is allowed.
     let preparedHere: Map<string, StatementFacts> | null = null;
@@ -129,6 +141,7 @@ export class StatementGate {
       const judged = this.withPrepared(f, preparedHere);
       if (judged === undefined) return unknownPreparedError(f.refersTo?.name ?? '');
       facts.push(...judged);
+      perStatement.push(judged);
       if (f.defines?.kind === 'prepared' && f.inner) {
         preparedHere ??= new Map();
         preparedHere.set(f.defines.name, f.inner);
@@ -137,6 +150,9 @@ export class StatementGate {
     const decision = this.deps.judge.decideMessage(facts);
     this.deps.decided(decision.outcome, decision.rule);
     if (decision.outcome === 'allow') {
+      const masked = this.masked(perStatement);
+      if (masked instanceof PgError) return masked;
+      this.allowed = masked;
       this.remember(analysis.statements.map((s) => s.facts));
       return null;
     }
@@ -148,6 +164,52 @@ export class StatementGate {
     return refusalError(
       { outcome: decision.outcome, rule: decision.rule, message: decision.message },
       culprit,
+    );
+  }
+
+  /**
+   * The masks of each allowed statement's result, or the refusal when one uses
+   * masked columns where no rewrite of the result can reach. A statement that
+   * stores what a prepared statement returns (CREATE TABLE … AS EXECUTE p)
+   * stores masked data if p returns any.
+   */
+  private masked(perStatement: readonly StatementFacts[][]): AllowedStatement[] | PgError {
+    const check = this.deps.masking;
+    const allowed: AllowedStatement[] = [];
+    for (const judged of perStatement) {
+      // EXECUTE p is judged as p itself; EXPLAIN EXECUTE p, CREATE TABLE … AS EXECUTE p as [itself, p].
+      const own = judged[0] as StatementFacts;
+      if (!check) {
+        allowed.push({ facts: own, masks: NO_MASKS, innerMasks: null });
+        continue;
+      }
+      const verdicts = judged.map(check);
+      if (own.kind === 'ddl' && judged.length > 1) {
+        const stored = verdicts[1];
+        if (stored?.ok && (stored.masks.outputs?.some((o) => o !== null) || stored.masks.conservative)) {
+          return this.maskingRefusal({ ok: false, rule: 'masking-write', column: 'a masked column' }, own);
+        }
+      }
+      const refused = verdicts.find((v) => !v.ok);
+      if (refused && !refused.ok) return this.maskingRefusal(refused, own);
+      const inner = own.inner && own.defines?.kind === 'cursor' ? check(own.inner) : null;
+      if (inner && !inner.ok) return this.maskingRefusal(inner, own);
+      const result = verdicts[0];
+      allowed.push({
+        facts: own,
+        masks: result?.ok ? result.masks : NO_MASKS,
+        innerMasks: inner?.ok ? inner.masks : null,
+      });
+    }
+    return allowed;
+  }
+
+  private maskingRefusal(verdict: Extract<MaskVerdict, { ok: false }>, facts: StatementFacts): PgError {
+    this.deps.decided('deny', verdict.rule);
+    this.deps.log.info({ rule: verdict.rule, kind: facts.kind }, 'statement refused by masking');
+    return refusalError(
+      { outcome: 'deny', rule: verdict.rule, message: MASKING_MESSAGES[verdict.rule](verdict.column) },
+      facts,
     );
   }
 
@@ -189,6 +251,17 @@ export class StatementGate {
     return wait > 0 ? rateLimitError(this.deps.queriesPerMinute, wait) : null;
   }
 }
+
+const MASKING_MESSAGES: Record<MaskRefusalRule, (column: string) => string> = {
+  'masking-predicates': (c) =>
+    `the statement filters, joins, sorts or groups on masked column ${c}, which would reveal its values; the policy's masking.predicates is deny`,
+  'masking-derived': (c) =>
+    `the statement computes a result from masked column ${c}; the policy's masking.derived is deny, so select the column itself (it is masked) or leave it out`,
+  'masking-write': (c) =>
+    `the statement would store values of masked column ${c} where they could be read unmasked (INSERT … SELECT, UPDATE … SET, CREATE TABLE/VIEW AS)`,
+  'masking-copy': (c) =>
+    `COPY … TO would send masked column ${c} unmasked; leave the column out, or use SELECT, whose results are masked`,
+};
 
 /** A FunctionCall is what `SELECT schema.function(arguments)` would be: a read that calls that function. */
 function functionCallFacts(name: string): StatementFacts {

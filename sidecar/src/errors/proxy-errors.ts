@@ -81,4 +81,11 @@ export const ProxyErrors = {
       message: `pgwarden: lost the connection to upstream ${endpoint}`,
       hint: 'The database closed the connection or became unreachable; reconnect to retry.',
     }),
+  maskingUnavailable: (reason: string) =>
+    new PgError({
+      severity: 'FATAL',
+      code: '58000',
+      message: `pgwarden: cannot read which columns the policy masks (${reason}), so no statement can run`,
+      hint: 'The policy masks columns and pgwarden reads them from the database catalog; check that the database is reachable and reconnect.',
+    }),
 } as const;

@@ -61,6 +61,12 @@ export async function handleClient(socket: Socket, ctx: ProxyContext, connId: nu
     ctx.metrics.connectionsActive.inc();
     const startedAt = Date.now();
     const params = ctx.enforcement ? ctx.enforcement.sessionParameters(hello.params) : hello.params;
+    const masked = ctx.enforcement?.masking?.ready();
+    if (masked) {
+      await masked.catch((err: Error) => {
+        throw ProxyErrors.maskingUnavailable(err.message);
+      });
+    }
     const upstream = await connectUpstream(ctx.config.upstream, params);
     clearTimeout(startupTimer);
     if (ctx.isDraining()) {

@@ -4,6 +4,8 @@ import type { RowLimit } from '../enforce/row-limit.js';
 import type { StatementGate } from '../enforce/statement-gate.js';
 import type { ErrorSubstitution } from '../enforce/substitution.js';
 import { ProxyErrors } from '../errors/proxy-errors.js';
+import type { SessionMasking } from '../mask/masking.js';
+import type { AllowedStatement } from '../mask/result-masking.js';
 import type { Logger } from '../observe/log.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
 import { BackendCode, FrontendCode } from '../wire/codes.js';
@@ -12,6 +14,8 @@ import { DROP, type FrameVisitor, MessageFramer } from '../wire/framer.js';
 import { checkFrontendHeader, type MessageLimits } from '../wire/frontend-check.js';
 import { Outbox } from '../wire/outbox.js';
 
+const NONE_ALLOWED: readonly AllowedStatement[] = Object.freeze([]);
+
 export type RelayEnd = 'client_closed' | 'upstream_closed' | 'protocol_error' | 'shutdown';
 
 /** The policy applied on the data path; null runs the session as a transparent proxy. */
@@ -19,6 +23,7 @@ export interface Enforcement {
   gate: StatementGate;
   substitution: ErrorSubstitution;
   rowLimit: RowLimit | null;
+  masking: SessionMasking | null;
 }
 
 export interface RelayOptions {
@@ -196,22 +201,62 @@ export class Relay {
     }
     const gate = this.enforcement?.gate;
     if (!gate) return undefined;
+    const masking = this.enforcement?.masking ?? null;
+    let replacement: Buffer | null = null;
     switch (code) {
       case FrontendCode.Query:
-        return gate.onQuery(buf, start, end) ?? undefined;
-      case FrontendCode.Parse:
-        return gate.onParse(buf, start, end) ?? undefined;
+      case FrontendCode.Parse: {
+        // Masking decides from the masked columns as they are now: a stale list is read again first.
+        const refresh = masking?.ready() ?? null;
+        if (refresh !== null) {
+          this.unadmit(code);
+          this.defer(refresh, Buffer.from(buf.subarray(start, end)));
+          return DROP;
+        }
+        replacement =
+          code === FrontendCode.Query ? gate.onQuery(buf, start, end) : gate.onParse(buf, start, end);
+        break;
+      }
       case FrontendCode.Execute:
-        return gate.onExecute() ?? undefined;
+        replacement = gate.onExecute();
+        break;
       case FrontendCode.Sync:
         gate.onSync();
-        return undefined;
+        break;
       case FrontendCode.FunctionCall:
+        masking?.results.sent(code, buf, start, end, NONE_ALLOWED);
         this.hold(gate.onFunctionCall(buf, start, end), Buffer.from(buf.subarray(start, end)));
         return DROP;
-      default:
-        return undefined;
     }
+    if (!masking) return replacement ?? undefined;
+    if (replacement !== null) {
+      // A refused message: its stand-in is what PostgreSQL answers.
+      masking.results.sent(replacement[0] as number, replacement, 0, replacement.length, NONE_ALLOWED);
+      return replacement;
+    }
+    return masking.results.sent(code, buf, start, end, gate.allowed);
+  }
+
+  /** Undoes admit()'s bookkeeping for a message that is deferred and will be admitted again. */
+  private unadmit(code: number): void {
+    if (code === FrontendCode.Query) this.pending--;
+  }
+
+  /**
+   * Holds `message` and everything after it until `ready` settles, then admits
+   * them again in order. If it fails, the session ends: a statement must not run
+   * without the masking it needs.
+   */
+  private defer(ready: Promise<void>, message: Buffer): void {
+    this.held = [message];
+    this.client.pause();
+    ready.then(
+      () => this.release(null),
+      (err: unknown) => {
+        this.log.error({ reason: (err as Error).message }, 'masked columns could not be read');
+        this.terminate(ProxyErrors.maskingUnavailable((err as Error).message), 'shutdown');
+      },
+    );
   }
 
   /**
@@ -228,11 +273,12 @@ export class Relay {
     );
   }
 
-  private release(decided: Buffer): void {
+  /** Sends the decided message (null: none, every held message is admitted again), then replays what was held. */
+  private release(decided: Buffer | null): void {
     const held = this.held ?? [];
     this.held = null;
     if (this.ended) return;
-    this.toUpstream.push(decided);
+    if (decided !== null) this.toUpstream.push(decided);
     try {
       for (const message of held) {
         // admit() of a held FunctionCall starts a new hold: the rest waits for that one.
@@ -259,11 +305,16 @@ export class Relay {
     const counts = this.metrics.fromUpstream;
     const substitution = this.enforcement?.substitution ?? null;
     const rowLimit = this.enforcement?.rowLimit ?? null;
+    const masking = this.enforcement?.masking?.results ?? null;
+    // What the current message was wanted whole for (the framer hands over one message at a time).
+    let limited = false;
+    let masked = false;
     return {
       onHeader: (code) => {
         counts.count(code);
-        const limited = rowLimit?.wantsWhole(code) ?? false;
-        return limited || code === BackendCode.ReadyForQuery || code === BackendCode.ErrorResponse;
+        limited = rowLimit?.wantsWhole(code) ?? false;
+        masked = masking?.wantsWhole(code) ?? false;
+        return limited || masked || code === BackendCode.ReadyForQuery || code === BackendCode.ErrorResponse;
       },
       onMessage: (code, buf, start, end) => {
         switch (code) {
@@ -274,13 +325,19 @@ export class Relay {
             substitution?.readyForQuery();
             return undefined;
           case BackendCode.ErrorResponse: {
+            const maskedError = masked ? masking?.received(code, buf, start, end) : undefined;
             const replacement = substitution?.replacementFor(buf, start, end) ?? null;
             if (replacement) return replacement;
             if (isFatal(buf, start)) this.upstreamSentFatal = true;
-            return undefined;
+            return maskedError;
           }
-          default:
-            return rowLimit?.replace(code, buf, start, end);
+          default: {
+            const limit = limited ? rowLimit?.replace(code, buf, start, end) : undefined;
+            // A row the limit dropped or replaced by its notice needs no masking.
+            if (code === BackendCode.DataRow && limit !== undefined) return limit;
+            const mask = masked ? masking?.received(code, buf, start, end) : undefined;
+            return limit ?? mask;
+          }
         }
       },
     };

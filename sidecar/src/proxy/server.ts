@@ -7,6 +7,7 @@ import { describeEndpoint } from '../config/upstream-url.js';
 import { PolicyEngine } from '../decide/engine.js';
 import { PolicyEnforcement, pinnedSessionSettings } from '../enforce/policy-enforcement.js';
 import { ProxyErrors } from '../errors/proxy-errors.js';
+import { Masking } from '../mask/masking.js';
 import type { Logger } from '../observe/log.js';
 import { ProxyMetrics } from '../observe/metrics.js';
 import { CancelRegistry } from '../session/cancel.js';
@@ -43,7 +44,7 @@ export async function startProxy(config: Readonly<ProxyConfig>, log: Logger): Pr
     cancels: new CancelRegistry(),
     clientVerifier: config.clientAuth.password ? scramVerifier(config.clientAuth.password.reveal()) : null,
     sessions,
-    enforcement: policyEnforcement(config, catalog),
+    enforcement: policyEnforcement(config, catalog, log),
     isDraining: () => draining,
     active: { count: 0 },
   };
@@ -112,9 +113,17 @@ export async function startProxy(config: Readonly<ProxyConfig>, log: Logger): Pr
 function policyEnforcement(
   config: Readonly<ProxyConfig>,
   catalog: CatalogLookup | null,
+  log: Logger,
 ): PolicyEnforcement | null {
   if (!config.policy || !catalog) return null;
-  return new PolicyEnforcement(config.policy, new PolicyEngine(config.policy), analyze, (oid) =>
-    catalog.functionName(oid),
+  const masking = config.policy.masking
+    ? new Masking(config.policy.masking, (sql) => catalog.rows(sql), analyze, log)
+    : null;
+  return new PolicyEnforcement(
+    config.policy,
+    new PolicyEngine(config.policy),
+    analyze,
+    (oid) => catalog.functionName(oid),
+    masking,
   );
 }

@@ -5,7 +5,7 @@ import { SocketReader } from '../wire/socket-reader.js';
 import { MessageWriter } from '../wire/writer.js';
 import { connectUpstream, type UpstreamSession, type UpstreamTarget } from './upstream.js';
 
-/** Catalog answers are a row or two; anything bigger is not an answer to our query. */
+/** Catalog answers are rows of names; a single message bigger than this is not an answer to our query. */
 const MAX_CATALOG_MESSAGE = 64 * 1024;
 
 /**
@@ -33,6 +33,23 @@ export class CatalogLookup {
     );
   }
 
+  /**
+   * Every row of a catalog query, values as text (null for NULL). Rejects when
+   * the query fails or times out: callers that depend on the answer fail closed.
+   */
+  rows(sql: string): Promise<(string | null)[][]> {
+    const run = this.queue.then(() => withTimeout(this.query(sql), this.target.endpoint.connectTimeoutMs));
+    this.queue = run.catch(() => undefined);
+    return run.then(
+      (rows) => rows,
+      (err: Error) => {
+        this.log.warn({ reason: err.message }, 'catalog query failed');
+        this.close();
+        throw err;
+      },
+    );
+  }
+
   close(): void {
     const connection = this.connection;
     this.connection = null;
@@ -43,37 +60,38 @@ export class CatalogLookup {
   }
 
   private firstValue(sql: string): Promise<string | null> {
-    const run = this.queue.then(() => withTimeout(this.query(sql), this.target.endpoint.connectTimeoutMs));
-    this.queue = run.catch(() => undefined);
-    return run.catch((err: Error) => {
-      this.log.warn({ reason: err.message }, 'catalog lookup failed');
-      this.close();
-      return null;
-    });
+    return this.rows(sql).then(
+      (rows) => rows[0]?.[0] ?? null,
+      () => null,
+    );
   }
 
-  private async query(sql: string): Promise<string | null> {
+  private async query(sql: string): Promise<(string | null)[][]> {
     this.connection ??= connectUpstream(this.target, this.params).then((session) => {
       const reader = new SocketReader(session.socket);
       return { session, reader };
     });
     const { session, reader } = await this.connection;
-    session.socket.write(new MessageWriter(FrontendCode.Query, sql.length + 8).cstring(sql).finish());
-    let value: string | null = null;
+    session.socket.write(
+      new MessageWriter(FrontendCode.Query, Buffer.byteLength(sql) + 8).cstring(sql).finish(),
+    );
+    const rows: (string | null)[][] = [];
     let failed: string | null = null;
     for (;;) {
       const { code, message } = await reader.readMessage(MAX_CATALOG_MESSAGE);
-      if (code === BackendCode.DataRow && value === null) {
+      if (code === BackendCode.DataRow) {
         const r = this.body.reset(message, 5, message.length);
-        if (r.int16() > 0) {
+        const row: (string | null)[] = [];
+        for (let n = r.int16(); n > 0; n--) {
           const length = r.int32();
-          value = length < 0 ? null : r.bytes(length).toString('utf8');
+          row.push(length < 0 ? null : r.bytes(length).toString('utf8'));
         }
+        rows.push(row);
       } else if (code === BackendCode.ErrorResponse) {
         failed = 'the catalog query failed';
       } else if (code === BackendCode.ReadyForQuery) {
         if (failed) throw new Error(failed);
-        return value;
+        return rows;
       }
     }
   }

@@ -70,13 +70,39 @@ describe('compilePolicy', () => {
   });
 
   it('refuses reserved sections it cannot enforce, and accepts them empty', () => {
-    expect(() => compilePolicy(policy({ rules, masking: { columns: ['users.ssn'] } }))).toThrow(
+    expect(() => compilePolicy(policy({ rules, approval: { approvers: ['dba'] } }))).toThrow(
       PolicyCompileError,
     );
     expect(() => compilePolicy(policy({ rules, recording: { sink: 's3' } }))).toThrow(
       'policy "test-policy" cannot be enforced: spec.recording: is reserved for a later version of pgwarden and cannot be enforced by this one; remove it or upgrade',
     );
-    expect(compilePolicy(policy({ rules, masking: {}, approval: {}, recording: {} })).rules).toHaveLength(2);
+    expect(compilePolicy(policy({ rules, approval: {}, recording: {} })).rules).toHaveLength(2);
+  });
+
+  it('compiles masking with every default resolved', () => {
+    const c = compiled({
+      rules,
+      masking: {
+        columns: [
+          { column: 'public.customers.ssn', strategy: 'partial', keepLast: 4 },
+          { column: '*.email', strategy: 'hash' },
+        ],
+        detectors: ['ssn', 'ssn', 'email'],
+        hashKey: { env: 'MASK_KEY' },
+      },
+    });
+    expect(c.masking).toEqual({
+      columns: [
+        { column: 'public.customers.ssn', strategy: 'partial', keepFirst: 0, keepLast: 4 },
+        { column: '*.email', strategy: 'hash', keepFirst: 0, keepLast: 0 },
+      ],
+      labels: null,
+      detectors: ['ssn', 'email'],
+      derived: 'mask',
+      predicates: 'deny',
+      hashKeyEnv: 'MASK_KEY',
+    });
+    expect(compiled({ rules }).masking).toBeNull();
   });
 });
 

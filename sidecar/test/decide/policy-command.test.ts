@@ -151,10 +151,10 @@ describe('pgwarden policy test', () => {
     const reserved = join(dir, 'reserved.yaml');
     writeFileSync(
       reserved,
-      'apiVersion: pgwarden.io/v1alpha1\nkind: AgentAccessPolicy\nmetadata: {name: p}\nspec: {rules: [], masking: {x: 1}}\n',
+      'apiVersion: pgwarden.io/v1alpha1\nkind: AgentAccessPolicy\nmetadata: {name: p}\nspec: {rules: [], approval: {x: 1}}\n',
     );
     await expect(run('test', '--policy', reserved, '-c', 'SELECT 1')).rejects.toThrow(
-      /spec\.masking: is reserved/,
+      /spec\.approval: is reserved/,
     );
     await expect(run('test', '--policy', READ_ONLY, '-f', join(dir, 'none.sql'))).rejects.toThrow(
       `policy test: cannot read ${join(dir, 'none.sql')}: ENOENT`,

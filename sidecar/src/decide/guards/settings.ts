@@ -24,11 +24,15 @@ const TIME_VALUE = /^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?\s*$/;
  * pgwarden relies on. BEGIN / SET TRANSACTION options (via 'transaction') are
  * left to read-only-access, which knows whether READ WRITE is allowed.
  */
-export function settingsGuard(access: AccessMode, statementTimeoutMs: number | null): Guard {
+export function settingsGuard(
+  access: AccessMode,
+  statementTimeoutMs: number | null,
+  masking: boolean,
+): Guard {
   return (facts) => {
     for (let f: StatementFacts | null = facts; f !== null; f = f.inner) {
       for (const change of f.settings) {
-        const message = refusal(change, access, statementTimeoutMs);
+        const message = refusal(change, access, statementTimeoutMs, masking);
         if (message !== null) return deny(message, facts);
       }
     }
@@ -36,7 +40,12 @@ export function settingsGuard(access: AccessMode, statementTimeoutMs: number | n
   };
 }
 
-function refusal(change: SettingChange, access: AccessMode, limitMs: number | null): string | null {
+function refusal(
+  change: SettingChange,
+  access: AccessMode,
+  limitMs: number | null,
+  masking: boolean,
+): string | null {
   switch (change.name) {
     case 'role':
     case 'session_authorization':
@@ -67,6 +76,10 @@ function refusal(change: SettingChange, access: AccessMode, limitMs: number | nu
       // escapes in plain strings, 'a\' , $$'; DELETE … would be one statement to it and two to the server.
       return `${change.name} changes how the server reads string literals, so the statement pgwarden checked could differ from the one that runs; it cannot be changed through pgwarden`;
     case 'client_encoding':
+      // Masking reads and rewrites character data as UTF-8; the proxy pins UTF8 at startup, so RESET returns to it.
+      if (masking && change.value !== null && !isUtf8Name(change.value)) {
+        return 'the policy masks columns, which needs client_encoding UTF8; convert to other encodings in the client';
+      }
       if (change.value === null) {
         return change.via === 'set_config'
           ? 'client_encoding can only be set to a literal value through pgwarden'
@@ -107,4 +120,9 @@ function timeoutRefusal(change: SettingChange, limitMs: number): string | null {
 
 function deny(message: string, facts: StatementFacts): Decision {
   return decision('deny', RULE, message, facts.kind);
+}
+
+function isUtf8Name(name: string): boolean {
+  const normalised = name.toLowerCase().replace(/[^a-z0-9]/g, '');
+  return normalised === 'utf8' || normalised === 'unicode';
 }
