@@ -41,6 +41,15 @@ const LabelSelectorRequirementSchema = z
       .describe('Label values; required and non-empty for In and NotIn, absent for Exists and DoesNotExist.'),
   })
   .strict()
+  .meta({
+    'x-kubernetes-validations': [
+      {
+        rule: "self.operator in ['In', 'NotIn'] ? has(self.values) && size(self.values) > 0 : !has(self.values)",
+        message: 'In and NotIn need at least one value; Exists and DoesNotExist take no values',
+        fieldPath: '.values',
+      },
+    ],
+  })
   .superRefine((r, ctx) => {
     const needsValues = r.operator === 'In' || r.operator === 'NotIn';
     if (needsValues && (r.values ?? []).length === 0) {
@@ -69,6 +78,15 @@ export const LabelSelectorSchema = z
       .describe('Label requirements a pod must meet, all of them.'),
   })
   .strict()
+  .meta({
+    'x-kubernetes-validations': [
+      {
+        rule: '(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && size(self.matchExpressions) > 0)',
+        message:
+          'an empty selector would select every pod in the namespace; give matchLabels or matchExpressions',
+      },
+    ],
+  })
   .superRefine((s, ctx) => {
     if (Object.keys(s.matchLabels ?? {}).length === 0 && (s.matchExpressions ?? []).length === 0) {
       ctx.addIssue({

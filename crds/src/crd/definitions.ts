@@ -1,0 +1,155 @@
+import type { z } from 'zod';
+import { BUILTIN_RULES } from '../builtin-rules.js';
+import {
+  DATABASE_CONNECTION_KIND,
+  DatabaseConnectionSpecSchema,
+  DatabaseConnectionStatusSchema,
+} from '../database-connection.js';
+import { AgentAccessPolicySpecSchema, POLICY_KIND } from '../policy.js';
+import { AgentAccessPolicyStatusSchema } from '../policy-status.js';
+
+export { API_GROUP, API_VERSION } from '../api-group.js';
+
+export interface PrinterColumn {
+  name: string;
+  type: 'string' | 'integer' | 'number' | 'boolean' | 'date';
+  jsonPath: string;
+  description: string;
+  /** 1: shown only with `kubectl get -o wide`. */
+  priority?: number;
+}
+
+export interface ValidationRule {
+  rule: string;
+  message: string;
+  fieldPath?: string;
+  reason?: 'FieldValueInvalid' | 'FieldValueForbidden' | 'FieldValueRequired' | 'FieldValueDuplicate';
+}
+
+/** Kubernetes-only additions to a field of the generated schema, by path ("spec.rules[].name"). */
+export interface FieldExtension {
+  validations?: ValidationRule[];
+  listMapKeys?: string[];
+  /**
+   * A bound the API server needs to estimate CEL costs: without it, a rule on
+   * each item of a list is priced for as many items as fit in a request.
+   */
+  maxItems?: number;
+}
+
+export interface CrdDefinition {
+  kind: string;
+  plural: string;
+  singular: string;
+  shortNames: string[];
+  description: string;
+  spec: z.ZodType;
+  status: z.ZodType;
+  printerColumns: PrinterColumn[];
+  /**
+   * For schemas whose zod refinements are not annotated with `.meta()` where
+   * they are defined: the CEL equivalent of each, kept next to the CRD it
+   * belongs to. The generator fails when a path no longer exists.
+   */
+  extensions?: Record<string, FieldExtension>;
+}
+
+const ready = (kind: string): PrinterColumn[] => [
+  {
+    name: 'Ready',
+    type: 'string',
+    jsonPath: '.status.conditions[?(@.type=="Ready")].status',
+    description: `Whether the ${kind} is Ready.`,
+  },
+];
+const reason: PrinterColumn = {
+  name: 'Reason',
+  type: 'string',
+  jsonPath: '.status.conditions[?(@.type=="Ready")].reason',
+  description: 'Why it is (not) Ready.',
+  priority: 1,
+};
+const age: PrinterColumn = {
+  name: 'Age',
+  type: 'date',
+  jsonPath: '.metadata.creationTimestamp',
+  description: 'Time since creation.',
+};
+
+const builtinRuleNames = Object.keys(BUILTIN_RULES);
+
+export const CRD_DEFINITIONS: readonly CrdDefinition[] = [
+  {
+    kind: DATABASE_CONNECTION_KIND,
+    plural: 'databaseconnections',
+    singular: 'databaseconnection',
+    shortNames: ['dbconn'],
+    description:
+      'A PostgreSQL database that AgentAccessPolicies grant access to, and the credential the operator uses for it. Agent pods never see the credential: their pgwarden sidecar receives a short-lived grant from the operator.',
+    spec: DatabaseConnectionSpecSchema,
+    status: DatabaseConnectionStatusSchema,
+    printerColumns: [
+      { name: 'Host', type: 'string', jsonPath: '.spec.host', description: 'Database server host.' },
+      {
+        name: 'Port',
+        type: 'integer',
+        jsonPath: '.spec.port',
+        description: 'Database server port.',
+        priority: 1,
+      },
+      { name: 'Database', type: 'string', jsonPath: '.spec.database', description: 'Database name.' },
+      { name: 'TLS', type: 'string', jsonPath: '.spec.tls.mode', description: 'TLS mode.', priority: 1 },
+      ...ready('DatabaseConnection'),
+      {
+        name: 'Version',
+        type: 'string',
+        jsonPath: '.status.serverVersion',
+        description: 'PostgreSQL server version at the last probe.',
+      },
+      reason,
+      age,
+    ],
+  },
+  {
+    kind: POLICY_KIND,
+    plural: 'agentaccesspolicies',
+    singular: 'agentaccesspolicy',
+    shortNames: ['aap', 'agentpolicy'],
+    description:
+      'What AI agents in the bound pods may do to one database: an ordered rule list (default deny) over statement kinds, tables and functions, on top of built-in rules, plus limits. Enforced by the pgwarden sidecar on every statement.',
+    spec: AgentAccessPolicySpecSchema,
+    status: AgentAccessPolicyStatusSchema,
+    printerColumns: [
+      {
+        name: 'Connection',
+        type: 'string',
+        jsonPath: '.spec.connection',
+        description: 'DatabaseConnection the policy grants access to.',
+      },
+      { name: 'Access', type: 'string', jsonPath: '.spec.access', description: 'read-only or read-write.' },
+      ...ready('AgentAccessPolicy'),
+      {
+        name: 'Bound Pods',
+        type: 'integer',
+        jsonPath: '.status.boundPods',
+        description: 'Running pods the policy binds.',
+      },
+      reason,
+      age,
+    ],
+    // The refinements of RuleListSchema (policy.ts): names unique, built-in names reserved.
+    // maxItems lets the API server afford the per-rule CEL check; it belongs in
+    // policy.ts as .max() so standalone files share the bound.
+    extensions: {
+      'spec.rules': { listMapKeys: ['name'], maxItems: 1000 },
+      'spec.rules[].name': {
+        validations: [
+          {
+            rule: `!(self in ${JSON.stringify(builtinRuleNames).replace(/"/g, "'")})`,
+            message: `is the name of a built-in rule (${builtinRuleNames.join(', ')}); choose another name`,
+          },
+        ],
+      },
+    },
+  },
+];

@@ -1,0 +1,36 @@
+import { z } from 'zod';
+import { ConditionListSchema } from './conditions.js';
+
+/** Condition types the operator sets on an AgentAccessPolicy. */
+export const AgentAccessPolicyConditions = {
+  /** The policy compiled with the same compiler the sidecar runs. */
+  Compiled: 'Compiled',
+  /** Compiled, and its DatabaseConnection exists and is Ready. */
+  Ready: 'Ready',
+} as const;
+
+/** The status of an AgentAccessPolicy, written by the operator. */
+export const AgentAccessPolicyStatusSchema = z
+  .object({
+    observedGeneration: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe('metadata.generation of the spec the status describes.'),
+    conditions: ConditionListSchema.optional(),
+    compiledHash: z
+      .string()
+      .max(128)
+      .optional()
+      .describe('Hash of the compiled policy; recordings and grants name the policy version by it.'),
+    boundPods: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe('Number of running pods the policy currently binds.'),
+  })
+  .strict()
+  .describe('Written by the operator.');
+export type AgentAccessPolicyStatus = z.output<typeof AgentAccessPolicyStatusSchema>;
