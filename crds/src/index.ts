@@ -8,6 +8,7 @@ export * from './field-errors.js';
 export * from './freeze.js';
 export * from './function-deny-list.js';
 export * from './k8s.js';
+export * from './masking.js';
 export * from './name-pattern.js';
 export * from './policy.js';
 export * from './policy-status.js';

@@ -15,6 +15,8 @@ export interface ColumnRefFact {
 }
 
 export interface OutputColumnFact {
+  /** Its alias or column name in the first branch, which ORDER BY and GROUP BY may refer to; null when unnamed. */
+  readonly name: string | null;
   /** The column is exactly one column reference (in every UNION branch): a masked one keeps its strategy. */
   readonly direct: boolean;
   readonly refs: readonly ColumnRefFact[];
@@ -55,8 +57,17 @@ export const NO_COLUMN_USAGE: ColumnUsage = Object.freeze({
 });
 
 interface MutableOutput {
+  name: string | null;
   direct: boolean;
   refs: ColumnRefFact[];
+}
+
+/**
+ * ORDER BY 2 / GROUP BY 2 name a result column by position: recorded as a
+ * reference whose name is "#2", which masking resolves to that output.
+ */
+export function positionRef(position: number): ColumnRefFact {
+  return { qualifier: null, name: `#${position}` };
 }
 
 /** Where a reference found under the current node goes. */
@@ -134,7 +145,9 @@ export function columnUsage(statement: unknown): ColumnUsage {
       switch (sink.role) {
         case 'result': {
           const existing = sink.outputs[i];
-          const output = existing ?? { direct: true, refs: [] };
+          const alias =
+            (target?.body.name as string | undefined) ?? (ref && ref.name !== '*' ? ref.name : null);
+          const output = existing ?? { name: alias, direct: true, refs: [] };
           output.direct &&= ref !== null;
           if (!existing) sink.outputs[i] = output;
           push(value, { role: 'output', output });
@@ -144,7 +157,7 @@ export function columnUsage(statement: unknown): ColumnUsage {
           const name = sink.renamed
             ? null
             : ((target?.body.name as string | undefined) ?? (ref && ref.name !== '*' ? ref.name : null));
-          const column = { name, direct: ref !== null && ref.name !== '*', refs: [] };
+          const column = { name, direct: ref !== null && ref.name !== '*', refs: [] as ColumnRefFact[] };
           inner.push(column);
           push(value, { role: 'inner', column });
           break;
@@ -171,6 +184,9 @@ export function columnUsage(statement: unknown): ColumnUsage {
       }
     }
     for (const field of SELECT_FILTER_FIELDS) push(body[field], FILTER);
+    for (const field of ['sortClause', 'groupClause', 'distinctClause'] as const) {
+      for (const position of positions(body[field])) filters.push(positionRef(position));
+    }
     if (Array.isArray(body.fromClause)) for (const item of body.fromClause) fromItem(item);
     withClause(body.withClause);
   };
@@ -367,6 +383,21 @@ function columnRef(value: unknown): ColumnRefFact | null {
     qualifier: parts.length > 1 ? (parts[parts.length - 2] as string) : null,
     name: parts.at(-1) as string,
   };
+}
+
+/** The integer constants of an ORDER BY / GROUP BY / DISTINCT ON list: result columns by position. */
+function positions(list: unknown): number[] {
+  if (!Array.isArray(list)) return [];
+  const out: number[] = [];
+  for (const item of list) {
+    let node = unwrap(item);
+    if (node?.type === 'SortBy') node = unwrap(node.body.node);
+    // An integer constant: { A_Const: { ival: { ival: n } } }.
+    const ival = node?.type === 'A_Const' ? (node.body.ival as Body | undefined) : undefined;
+    const n = Number(ival?.ival);
+    if (Number.isInteger(n) && n > 0) out.push(n);
+  }
+  return out;
 }
 
 function stringList(nodes: unknown): string[] {

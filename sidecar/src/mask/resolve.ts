@@ -126,7 +126,7 @@ export function resolveMasks(
       if (!t) continue;
       const taint = column.direct && !('derived' in t) ? t : { derived: sourceOf(t) };
       innerTaints.set(key, taint);
-      anyInnerTaint ??= { derived: sourceOf(taint) };
+      anyInnerTaint ??= taint;
       changed = true;
     }
     if (!changed) break;
@@ -134,22 +134,37 @@ export function resolveMasks(
 
   const written = firstTaint(usage.writes);
   if (written) return { ok: false, rule: 'masking-write', column: sourceOf(written) };
-  const filtered = firstTaint(usage.filters);
-  if (filtered && mode.predicates === 'deny') {
-    return { ok: false, rule: 'masking-predicates', column: sourceOf(filtered) };
-  }
 
   const starTaint = firstTaint(usage.stars);
+  const outputTaints = (usage.outputs ?? []).map((out) => firstTaint(out.refs));
   let outputs: (OutputMask | null)[] | null = null;
   let derived: string | null = null;
   if (usage.outputs) {
-    outputs = usage.outputs.map((out) => {
-      const t = firstTaint(out.refs);
+    outputs = usage.outputs.map((out, i) => {
+      const t = outputTaints[i] ?? null;
       if (!t) return null;
       if (out.direct && !('derived' in t) && out.refs.length === 1) return { kind: 'column', column: t };
       derived ??= sourceOf(t);
       return { kind: 'derived', source: sourceOf(t) };
     });
+  }
+
+  // ORDER BY 1, ORDER BY alias: a filter on the result column of that position or name.
+  const filterTaint = (ref: ColumnRefFact): Taint => {
+    if (ref.qualifier === null && ref.name.startsWith('#'))
+      return outputTaints[Number(ref.name.slice(1)) - 1] ?? null;
+    const own = resolve(ref);
+    if (own || ref.qualifier !== null) return own;
+    const i = usage.outputs?.findIndex((out) => out.name === ref.name) ?? -1;
+    return i >= 0 ? (outputTaints[i] ?? null) : null;
+  };
+  let filtered: Taint = null;
+  for (const ref of usage.filters) {
+    filtered = filterTaint(ref);
+    if (filtered) break;
+  }
+  if (filtered && mode.predicates === 'deny') {
+    return { ok: false, rule: 'masking-predicates', column: sourceOf(filtered) };
   }
   if (derived === null && anyInnerTaint && 'derived' in anyInnerTaint) derived = anyInnerTaint.derived;
   if (derived === null && starTaint && 'derived' in starTaint && !starTaint.derived.endsWith('.*')) {
