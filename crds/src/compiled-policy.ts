@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DetectorNameSchema, MaskStrategyNameSchema } from './masking.js';
 import { AccessModeSchema, RuleActionSchema } from './policy.js';
+import { RecordingSettingsSchema } from './recording.js';
 import { StatementKindSchema } from './statement-kinds.js';
 
 /**
@@ -88,6 +89,9 @@ export const CompiledPolicySchema = z
       .array(z.string())
       .describe('Patterns exempted from functionDenyList (spec.allowFunctions).'),
     masking: CompiledMaskingSchema.nullable().describe('null: results pass unmasked.'),
+    recording: RecordingSettingsSchema.nullable().describe(
+      'spec.recording with every default filled in; null: sessions are not recorded.',
+    ),
   })
   .strict();
 export type CompiledPolicy = z.output<typeof CompiledPolicySchema>;

@@ -5,6 +5,7 @@ import { describeValue } from './field-errors.js';
 import { DnsLabelSchema, DnsSubdomainSchema, LabelSelectorSchema, ObjectMetaSchema } from './k8s.js';
 import { MaskingSchema } from './masking.js';
 import { NamePatternSchema } from './name-pattern.js';
+import { RecordingSettingsSchema } from './recording.js';
 import { StatementKindSchema } from './statement-kinds.js';
 
 /**
@@ -177,7 +178,7 @@ function specSchema<C extends z.ZodType<string | undefined>>(connection: C) {
       limits: LimitsSchema.optional(),
       masking: MaskingSchema.optional(),
       approval: reserved('approval settings (approver groups, channels, expiry)'),
-      recording: reserved('session recording settings'),
+      recording: RecordingSettingsSchema.optional(),
     })
     .strict()
     .describe('What the bound agents may do to the database.');

@@ -299,7 +299,7 @@ const EnvVarNameSchema = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/);
 
 const DirSinkSchema = z
   .object({
-    type: z.literal('dir'),
+    type: z.literal('dir').describe('dir: a directory; s3: an S3-compatible bucket.'),
     path: z
       .string()
       .startsWith('/', { error: 'must be an absolute path' })
@@ -312,7 +312,7 @@ const DirSinkSchema = z
 
 const S3SinkSchema = z
   .object({
-    type: z.literal('s3'),
+    type: z.literal('s3').describe('dir: a directory; s3: an S3-compatible bucket.'),
     bucket: z.string().min(3).max(63).describe('Bucket name; the bucket must exist.'),
     prefix: z
       .string()
@@ -321,7 +321,10 @@ const S3SinkSchema = z
       .describe('Key prefix, e.g. "recordings/prod/"; recordings are stored under <prefix><recordingId>/.'),
     region: z.string().min(1).default('us-east-1').describe('Region used to sign requests.'),
     endpoint: z
-      .url({ protocol: /^https?$/ })
+      .url({
+        protocol: /^https?$/,
+        error: (issue) => `${describeValue(issue.input)} is not an http:// or https:// URL`,
+      })
       .optional()
       .describe('Endpoint of an S3-compatible store, e.g. https://minio.storage:9000. Omitted: AWS S3.'),
     pathStyle: z

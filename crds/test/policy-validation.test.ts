@@ -122,6 +122,26 @@ describe('AgentAccessPolicy validation messages', () => {
         'spec.masking: must be an object, got "on"',
       ],
     ],
+    [
+      'recording without a sink',
+      document({ rules: [], recording: {} }),
+      ['spec.recording.sink: is required'],
+    ],
+    [
+      'recording settings out of range',
+      document({
+        rules: [],
+        recording: {
+          sink: { type: 's3', bucket: 'rec', endpoint: 'ftp://store', partSize: '1Mi' },
+          spoolCap: '1GB',
+        },
+      }),
+      [
+        'spec.recording.sink.endpoint: "ftp://store" is not an http:// or https:// URL',
+        'spec.recording.sink.partSize: must be at least 5Mi (an S3 limit)',
+        'spec.recording.spoolCap: "1GB" is not a size; use a whole number of bytes, optionally with Ki, Mi or Gi, e.g. 512Mi',
+      ],
+    ],
     ['a document that is not an object', ['a', 'list'], ['must be an object, got a list']],
     [
       'Kubernetes needs the connection',
@@ -161,7 +181,7 @@ describe('AgentAccessPolicy validation messages', () => {
   });
 
   it('accepts the reserved sections empty and server-set metadata', () => {
-    const doc = document({ rules: [], masking: {}, approval: {}, recording: {} });
+    const doc = document({ rules: [], masking: {}, approval: {} });
     const withServerFields = {
       ...doc,
       metadata: { name: 'p', uid: 'abc', resourceVersion: '7' },

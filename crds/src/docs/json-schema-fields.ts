@@ -14,6 +14,8 @@ export interface JsonSchema {
   required?: string[];
   additionalProperties?: boolean | JsonSchema;
   items?: JsonSchema;
+  oneOf?: JsonSchema[];
+  anyOf?: JsonSchema[];
   minItems?: number;
   exclusiveMinimum?: number;
 }
@@ -42,6 +44,48 @@ export function fieldRows(schema: JsonSchema, path = ''): FieldRow[] {
     if (field.properties && Object.keys(field.properties).length > 0)
       rows.push(...fieldRows(field, fieldPath));
     if (field.items?.properties) rows.push(...fieldRows(field.items, `${fieldPath}[]`));
+    const variants = taggedVariants(field);
+    if (variants) rows.push(...variantRows(variants, fieldPath));
+  }
+  return rows;
+}
+
+interface TaggedVariants {
+  tag: string;
+  branches: { value: string; schema: JsonSchema }[];
+}
+
+/** A discriminated union of objects (every branch fixes one field to a constant), e.g. a sink by `type`. */
+function taggedVariants(s: JsonSchema): TaggedVariants | null {
+  const branches = s.oneOf ?? s.anyOf;
+  if (!branches || branches.length < 2 || !branches.every((b) => b.properties)) return null;
+  const first = branches[0]?.properties ?? {};
+  const tag = Object.keys(first).find((name) =>
+    branches.every((b) => b.properties?.[name]?.const !== undefined),
+  );
+  if (tag === undefined) return null;
+  return {
+    tag,
+    branches: branches.map((b) => ({ value: String(b.properties?.[tag]?.const), schema: b })),
+  };
+}
+
+/** The tag as one row listing its values, then each branch's own fields, marked with the tag value they need. */
+function variantRows({ tag, branches }: TaggedVariants, path: string): FieldRow[] {
+  const rows: FieldRow[] = [
+    {
+      path: `${path}.${tag}`,
+      type: branches.map((b) => `\`${b.value}\``).join(' \\| '),
+      required: branches.every((b) => b.schema.required?.includes(tag)),
+      default: undefined,
+      description: branches[0]?.schema.properties?.[tag]?.description ?? '',
+    },
+  ];
+  for (const { value, schema } of branches) {
+    const { [tag]: _tag, ...own } = schema.properties ?? {};
+    for (const row of fieldRows({ ...schema, properties: own }, path)) {
+      rows.push({ ...row, description: `With ${tag} \`${value}\`. ${row.description}`.trim() });
+    }
   }
   return rows;
 }
@@ -49,6 +93,7 @@ export function fieldRows(schema: JsonSchema, path = ''): FieldRow[] {
 function typeOf(s: JsonSchema): string {
   if (s.const !== undefined) return `\`${String(s.const)}\``;
   if (s.enum) return s.enum.map((v) => `\`${String(v)}\``).join(' \\| ');
+  if (taggedVariants(s)) return 'object';
   switch (s.type) {
     case 'array':
       return `list of ${s.items ? typeOf(s.items) : 'any'}`;

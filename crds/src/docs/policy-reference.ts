@@ -31,11 +31,16 @@ function fieldReference(): string {
     fieldRows(schema).map((row) => {
       const notes = [
         row.required ? 'Required.' : '',
-        row.default !== undefined ? `Default \`${row.default}\`.` : '',
+        row.default !== undefined ? `Default \`${defaultText(row.default)}\`.` : '',
       ];
       return [`\`${row.path}\``, row.type, [...notes, row.description].filter((s) => s !== '').join(' ')];
     }),
   );
+}
+
+function defaultText(value: unknown): string {
+  if (value === '') return '""';
+  return typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value);
 }
 
 function table(header: string[], rows: string[][]): string {

@@ -10,12 +10,13 @@ import {
   formatFieldError,
   type PolicyRule,
   parseDurationMs,
+  type RecordingSettings,
   STATEMENT_KINDS,
 } from '@pgwarden/crds';
 import { canonicalJson } from './canonical-json.js';
 
 /** Sections the schema reserves for later versions; this version cannot enforce them. */
-const RESERVED_SECTIONS = ['approval', 'recording'] as const;
+const RESERVED_SECTIONS = ['approval'] as const;
 
 /** A valid policy this version cannot enforce as written. */
 export class PolicyCompileError extends Error {
@@ -36,7 +37,7 @@ export class PolicyCompileError extends Error {
  */
 export function compilePolicy(policy: AgentAccessPolicy): CompiledPolicy {
   const { spec } = policy;
-  // Running without masking or recording that the policy asks for would fail open.
+  // Running without approvals that the policy asks for would fail open.
   const unsupported: FieldError[] = RESERVED_SECTIONS.filter(
     (section) => Object.keys(spec[section] ?? {}).length > 0,
   ).map((section) => ({
@@ -61,7 +62,18 @@ export function compilePolicy(policy: AgentAccessPolicy): CompiledPolicy {
     functionDenyList: DEFAULT_FUNCTION_DENY_LIST.map((f) => f.pattern),
     allowFunctions: [...(spec.allowFunctions ?? [])],
     masking: compileMasking(spec.masking),
+    recording: compileRecording(spec.recording),
   });
+}
+
+/** The validated settings already carry every default; copied so the compiled policy shares nothing with the spec. */
+function compileRecording(recording: AgentAccessPolicy['spec']['recording']): RecordingSettings | null {
+  if (recording === undefined) return null;
+  const { sink } = recording;
+  return {
+    ...recording,
+    sink: sink.type === 's3' ? { ...sink, credentials: { ...sink.credentials } } : { ...sink },
+  };
 }
 
 function compileMasking(masking: AgentAccessPolicy['spec']['masking']): CompiledMasking | null {

@@ -71,12 +71,48 @@ describe('compilePolicy', () => {
 
   it('refuses reserved sections it cannot enforce, and accepts them empty', () => {
     expect(() => compilePolicy(policy({ rules, approval: { approvers: ['dba'] } }))).toThrow(
+      'policy "test-policy" cannot be enforced: spec.approval: is reserved for a later version of pgwarden and cannot be enforced by this one; remove it or upgrade',
+    );
+    expect(() => compilePolicy(policy({ rules, approval: { approvers: ['dba'] } }))).toThrow(
       PolicyCompileError,
     );
-    expect(() => compilePolicy(policy({ rules, recording: { sink: 's3' } }))).toThrow(
-      'policy "test-policy" cannot be enforced: spec.recording: is reserved for a later version of pgwarden and cannot be enforced by this one; remove it or upgrade',
-    );
-    expect(compilePolicy(policy({ rules, approval: {}, recording: {} })).rules).toHaveLength(2);
+    expect(compilePolicy(policy({ rules, approval: {} })).rules).toHaveLength(2);
+  });
+
+  it('compiles recording with every default resolved', () => {
+    const c = compiled({ rules, recording: { sink: { type: 'dir', path: '/recordings' } } });
+    expect(CompiledPolicySchema.parse(c)).toEqual(c);
+    expect(c.recording).toEqual({
+      sink: { type: 'dir', path: '/recordings' },
+      includeRows: true,
+      rowCapPerStatement: 100,
+      rowBytesPerStatement: '1Mi',
+      spoolCap: '1Gi',
+      chunkSize: '1Mi',
+      flushInterval: '1s',
+      failClosed: true,
+    });
+    const s3 = compiled({
+      rules,
+      recording: {
+        sink: { type: 's3', bucket: 'rec', endpoint: 'http://127.0.0.1:7070' },
+        includeRows: false,
+      },
+    });
+    expect(s3.recording?.sink).toEqual({
+      type: 's3',
+      bucket: 'rec',
+      prefix: '',
+      region: 'us-east-1',
+      endpoint: 'http://127.0.0.1:7070',
+      pathStyle: false,
+      credentials: { accessKeyIdEnv: 'AWS_ACCESS_KEY_ID', secretAccessKeyEnv: 'AWS_SECRET_ACCESS_KEY' },
+      multipartThreshold: '8Mi',
+      partSize: '8Mi',
+    });
+    expect(s3.recording?.includeRows).toBe(false);
+    expect(compiled({ rules }).recording).toBeNull();
+    expect(compiled({ rules }).hash).not.toBe(c.hash);
   });
 
   it('compiles masking with every default resolved', () => {
