@@ -16,10 +16,10 @@ function overview(s: DemoSetup): string[] {
     `  proxy metrics           http://127.0.0.1:${s.adminPort}/metrics`,
     '',
     `  policy                  ${s.policyFile}: reads allowed, schema changes denied,`,
-    '                          writes to public.* held for approval',
+    '                          writes to public.* held for approval, PII columns masked',
     '',
-    'Every statement is parsed and decided before it reaches PostgreSQL. The PII is NOT masked yet:',
-    'masking sensitive columns comes in a later version of this same demo.',
+    'Every statement is parsed and decided before it reaches PostgreSQL, and results are masked',
+    'on their way back (spec.masking): the agent never sees the SSNs, e-mails and card numbers.',
   ];
 }
 
@@ -29,7 +29,7 @@ export function interactiveBanner(s: DemoSetup): string {
     '',
     `psql below is connected through the proxy (it asks for user "${clientUser}"; the proxy always uses`,
     `its own upstream role). From another terminal: psql '${connectionUrl(s.proxyPort)}'`,
-    'Try: SELECT * FROM customers;  DROP TABLE orders;  DELETE FROM orders;  Quit with \\q.',
+    'Try: SELECT * FROM customers;  SELECT upper(ssn) FROM customers;  DROP TABLE orders;  Quit with \\q.',
     '',
   ].join('\n');
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +31,8 @@ async function demo(scope: Scope): Promise<void> {
     upstreamUrl: cluster.url('scram', { sslmode: 'disable' }),
     logLevel: 'info',
     admin: true,
+    // The policy's masking.hashKey names this variable; a throwaway key for a throwaway database.
+    env: { PGWARDEN_HASH_KEY: randomBytes(24).toString('base64') },
   });
   const setup: DemoSetup = {
     postgresPort: cluster.port,

@@ -11,8 +11,7 @@ export interface Step {
 
 const tablesExist =
   "SELECT to_regclass('customers') IS NOT NULL AS customers_exists, to_regclass('orders') IS NOT NULL AS orders_exists;";
-const changedEmails =
-  "SELECT count(*) AS changed_emails FROM customers WHERE email LIKE 'nobody%@example.net';";
+const movedCustomers = "SELECT count(*) AS moved_customers FROM customers WHERE city = 'Nowhere';";
 
 /** The scripted session for runs without a terminal. */
 export const walkthrough: readonly Step[] = [
@@ -23,14 +22,33 @@ export const walkthrough: readonly Step[] = [
     expect: [/scram_user/],
   },
   {
-    title: 'Read customer PII (allowed by rule "reads")',
-    note: 'Not masked yet: masking of sensitive columns comes in a later version of pgwarden.',
+    title: 'Read customer PII: masked on the wire',
+    note:
+      'Rule "reads" allows the SELECT; spec.masking rewrites the result before it leaves the proxy:\n' +
+      'ssn partial (last 4), email hash (same input, same output: still joinable), card redacted,\n' +
+      'phone partial. PostgreSQL still holds the real values.',
     statements: [
       'SELECT id, full_name, email, ssn, phone, card_number FROM customers ORDER BY id LIMIT 5;',
       'SELECT c.full_name, count(*) AS orders, round(sum(o.amount_cents) / 100.0, 2) AS total FROM orders o ' +
         'JOIN customers c ON c.id = o.customer_id GROUP BY c.full_name ORDER BY total DESC LIMIT 5;',
     ],
-    expect: [/\(5 rows\)/],
+    expect: [/\(5 rows\)/, /\*\*\*-\*\*-0001/, /h:[0-9a-f]{16}/, /\[redacted\]/],
+  },
+  {
+    title: 'Getting around the masks',
+    note:
+      'A value computed from a masked column is masked too; filtering on one would answer questions\n' +
+      'about it (masking.predicates: deny); a free-text value is caught by the content detectors.',
+    statements: [
+      "SELECT upper(ssn) AS ssn_upper, email || '' AS email_copy, row_to_json(c) AS whole_row FROM customers c LIMIT 1;",
+      "SELECT full_name FROM customers WHERE ssn LIKE '900-12-00%';",
+      "SELECT 'card on file: 4111 1111 1111 1111, mail ada.fictional@example.com' AS note;",
+    ],
+    expect: [
+      /\[redacted\] +\| \[redacted\]/,
+      /denied by rule "masking-predicates"/,
+      /card on file: \[redacted\], mail \[redacted\]/,
+    ],
   },
   {
     title: 'DROP TABLE: blocked',
@@ -43,10 +61,7 @@ export const walkthrough: readonly Step[] = [
     note:
       'Rule "writes-need-approval" holds writes to public.* for approval. Approving single statements\n' +
       'arrives in a later version; until then a held statement is refused with the rule named, never run.',
-    statements: [
-      "UPDATE customers SET email = 'nobody' || id || '@example.net' WHERE city = 'Springfield';",
-      changedEmails,
-    ],
+    statements: ["UPDATE customers SET city = 'Nowhere' WHERE city = 'Springfield';", movedCustomers],
     expect: [/ERROR: {2}pgwarden: statement needs approval by rule "writes-need-approval"/, /^ +0$/m],
   },
   {
