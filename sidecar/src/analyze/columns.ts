@@ -75,15 +75,16 @@ type Sink =
   | { role: 'result'; outputs: MutableOutput[] }
   | { role: 'output'; output: MutableOutput }
   | { role: 'inner'; column: MutableOutput }
-  /** A SELECT whose list is a subquery's or CTE's columns. */
-  | { role: 'subquery'; renamed: boolean }
-  /** A SELECT whose list is not a result (EXPLAIN's statement): only its filters count. */
+  /** A SELECT whose list is a subquery's or CTE's columns; UNION branches share `columns`, merged by position. */
+  | { role: 'subquery'; renamed: boolean; columns?: (MutableOutput & { name: string | null })[] }
+  /** A SELECT whose list is not a result (EXPLAIN's, DECLARE's, PREPARE's statement): only its filters count. */
   | { role: 'plan' }
   | { role: 'filter' }
   | { role: 'write' };
 
 const FILTER: Sink = { role: 'filter' };
 const WRITE: Sink = { role: 'write' };
+const PLAN: Sink = { role: 'plan' };
 
 const SELECT_FILTER_FIELDS = [
   'whereClause',
@@ -120,8 +121,9 @@ export function columnUsage(statement: unknown): ColumnUsage {
         sink.column.refs.push(ref);
         break;
       case 'filter':
-      case 'plan':
         filters.push(ref);
+        break;
+      case 'plan':
         break;
       default:
         writes.push(ref);
@@ -154,16 +156,22 @@ export function columnUsage(statement: unknown): ColumnUsage {
           break;
         }
         case 'subquery': {
+          const direct = ref !== null && ref.name !== '*';
+          const existing = sink.columns?.[i];
+          if (existing) {
+            existing.direct &&= direct;
+            push(value, { role: 'inner', column: existing });
+            break;
+          }
           const name = sink.renamed
             ? null
             : ((target?.body.name as string | undefined) ?? (ref && ref.name !== '*' ? ref.name : null));
-          const column = { name, direct: ref !== null && ref.name !== '*', refs: [] as ColumnRefFact[] };
+          const column = { name, direct, refs: [] as ColumnRefFact[] };
           inner.push(column);
+          if (sink.columns) sink.columns[i] = column;
           push(value, { role: 'inner', column });
           break;
         }
-        case 'plan':
-          break;
         default:
           push(value, sink);
       }
@@ -172,10 +180,13 @@ export function columnUsage(statement: unknown): ColumnUsage {
 
   const select = (body: Body, sink: Sink): void => {
     if (body.op !== undefined && body.op !== 'SETOP_NONE') {
-      push({ SelectStmt: body.larg }, sink);
-      push({ SelectStmt: body.rarg }, sink);
+      // The left branch is popped first, so the leftmost branch names the columns, as in PostgreSQL.
+      const branches = sink.role === 'subquery' ? { ...sink, columns: sink.columns ?? [] } : sink;
+      push({ SelectStmt: body.rarg }, branches);
+      push({ SelectStmt: body.larg }, branches);
     }
-    const listSink = body.intoClause !== undefined && sink.role === 'result' ? WRITE : sink;
+    const stored = body.intoClause !== undefined && (sink.role === 'result' || sink.role === 'plan');
+    const listSink = stored ? WRITE : sink;
     if (Array.isArray(body.targetList)) selectList(body.targetList, listSink);
     if (Array.isArray(body.valuesLists)) {
       for (const row of body.valuesLists) {
@@ -221,11 +232,13 @@ export function columnUsage(statement: unknown): ColumnUsage {
         push(node.body.quals, FILTER);
         for (const name of stringList(node.body.usingClause)) filters.push({ qualifier: null, name });
         return;
-      case 'RangeFunction': {
-        // A function in FROM yields columns of unknown names computed from its arguments.
+      case 'RangeFunction':
+      case 'RangeTableFunc':
+      case 'JsonTable': {
+        // A function, XMLTABLE or JSON_TABLE in FROM yields columns of unknown names computed from its arguments.
         const column = { name: null, direct: false, refs: [] };
         inner.push(column);
-        push(node.body.functions, { role: 'inner', column });
+        push(node.type === 'RangeFunction' ? node.body.functions : node.body, { role: 'inner', column });
         return;
       }
       default:
@@ -296,11 +309,15 @@ export function columnUsage(statement: unknown): ColumnUsage {
       case 'DeclareCursorStmt':
       case 'PrepareStmt':
         // Their rows come later (FETCH, EXECUTE), through the nested statement's facts; its filters count now.
-        push(b.query, { role: 'plan' });
+        push(b.query, PLAN);
         return;
-      case 'ExplainStmt':
-        push(b.query, { role: 'plan' });
+      case 'ExplainStmt': {
+        // EXPLAIN ANALYZE runs its statement: CREATE TABLE AS and DML still store what they read.
+        const query = unwrap(b.query);
+        if (query && query.type !== 'SelectStmt') top(query, () => PLAN);
+        else push(b.query, PLAN);
         return;
+      }
       default:
         // CREATE TABLE AS, CREATE VIEW, CALL, DO, SET…: whatever they read goes somewhere else.
         push(b, WRITE);
@@ -344,11 +361,14 @@ export function columnUsage(statement: unknown): ColumnUsage {
       case 'RangeSubselect':
       case 'JoinExpr':
       case 'RangeFunction':
+      case 'RangeTableFunc':
+      case 'JsonTable':
         fromItem(value);
         continue;
       case 'FuncCall':
         push(b.args, sink);
-        push(b.agg_order, FILTER);
+        // WITHIN GROUP (ORDER BY x): mode() and percentile_disc() return values of x.
+        push(b.agg_order, b.agg_within_group === true ? sink : FILTER);
         push(b.agg_filter, FILTER);
         push(b.over, FILTER);
         continue;

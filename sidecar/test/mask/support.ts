@@ -1,3 +1,5 @@
+import type { StatementFacts } from '../../src/analyze/facts.js';
+import type { Analyzer } from '../../src/analyze/parser.js';
 import type { Span } from '../../src/mask/spans.js';
 
 /** The substrings a detector found, in order: tables state expectations as text, not offsets. */
@@ -19,4 +21,12 @@ export function luhnCheckDigit(payload: string): string {
     sum += d;
   }
   return String((10 - (sum % 10)) % 10);
+}
+
+/** The facts of a SQL text holding exactly one statement. */
+export function statementFacts(analyze: Analyzer, sql: string): StatementFacts {
+  const analysis = analyze(sql);
+  if (!analysis.ok) throw new Error(`${sql}: ${analysis.error.message}`);
+  if (analysis.statements.length !== 1) throw new Error(`${sql}: ${analysis.statements.length} statements`);
+  return (analysis.statements[0] as { facts: StatementFacts }).facts;
 }
