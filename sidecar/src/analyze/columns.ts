@@ -31,7 +31,7 @@ export interface InnerColumnFact {
 }
 
 export interface ColumnUsage {
-  /** Every relation named anywhere in the statement, with its alias. */
+  /** Every relation named anywhere in the statement, with its alias; a subquery in FROM is here under its alias, with an empty name. */
   readonly relations: readonly { readonly name: string; readonly alias: string | null }[];
   /** The result's columns by position (SELECT list, VALUES, RETURNING); null when the statement returns no rows. */
   readonly outputs: readonly OutputColumnFact[] | null;
@@ -222,6 +222,8 @@ export function columnUsage(statement: unknown): ColumnUsage {
         return;
       case 'RangeSubselect': {
         const alias = node.body.alias as Body | undefined;
+        // Named so that a whole-row reference to it (row_to_json(s)) is known as one.
+        if (typeof alias?.aliasname === 'string') relations.push({ name: '', alias: alias.aliasname });
         const renamed = Array.isArray(alias?.colnames) && alias.colnames.length > 0;
         push(node.body.subquery, { role: 'subquery', renamed });
         return;

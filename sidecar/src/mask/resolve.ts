@@ -75,6 +75,8 @@ export function resolveMasks(
       .filter((r) => (r.alias ?? bareName(r.name)) === qualifier || r.name === qualifier)
       .flatMap((r) => r.entries);
   const all = relations.flatMap((r) => r.entries);
+  const isRelation = (name: string): boolean =>
+    relations.some((r) => (r.alias ?? bareName(r.name)) === name || r.name === name);
   const innerTaints = new Map<string, Taint>();
   let anyInnerTaint: Taint = null;
 
@@ -92,7 +94,10 @@ export function resolveMasks(
         const column = e.columns.get(ref.name);
         if (column) return column;
       }
-      return innerTaints.get(ref.name) ?? innerTaints.get('') ?? null;
+      const inner = innerTaints.get(ref.name) ?? innerTaints.get('') ?? null;
+      if (inner) return inner;
+      // A whole row of a CTE or subquery (row_to_json(x)): whatever its columns carry.
+      return anyInnerTaint && isRelation(ref.name) ? { derived: sourceOf(anyInnerTaint) } : null;
     }
     const entries = named(ref.qualifier);
     for (const e of entries) {
@@ -124,7 +129,9 @@ export function resolveMasks(
       if (innerTaints.has(key)) continue;
       const t = firstTaint(column.refs);
       if (!t) continue;
-      const taint = column.direct && !('derived' in t) ? t : { derived: sourceOf(t) };
+      // As for outputs: a column of UNION branches that are different columns is derived.
+      const direct = column.direct && column.refs.length === 1 && !('derived' in t);
+      const taint = direct ? t : { derived: sourceOf(t) };
       innerTaints.set(key, taint);
       anyInnerTaint ??= taint;
       changed = true;

@@ -284,4 +284,11 @@ describe('relations', () => {
       { name: 'orders', alias: null },
     ]);
   });
+
+  it('a subquery in FROM is listed under its alias with an empty name', () => {
+    expect(usage('SELECT s FROM (SELECT ssn FROM customers) s').relations).toEqual([
+      { name: '', alias: 's' },
+      { name: 'customers', alias: null },
+    ]);
+  });
 });

@@ -1,6 +1,8 @@
 import type { StatementFacts } from '../../src/analyze/facts.js';
 import type { Analyzer } from '../../src/analyze/parser.js';
+import type { RelationEntry } from '../../src/mask/sensitive-catalog.js';
 import type { Span } from '../../src/mask/spans.js';
+import type { MaskStrategy } from '../../src/mask/strategies.js';
 
 /** The substrings a detector found, in order: tables state expectations as text, not offsets. */
 export function matched(text: string, spans: readonly Span[]): string[] {
@@ -29,4 +31,18 @@ export function statementFacts(analyze: Analyzer, sql: string): StatementFacts {
   if (!analysis.ok) throw new Error(`${sql}: ${analysis.error.message}`);
   if (analysis.statements.length !== 1) throw new Error(`${sql}: ${analysis.statements.length} statements`);
   return (analysis.statements[0] as { facts: StatementFacts }).facts;
+}
+
+/** A catalog entry: `attributes` by attnum - 1, `masked` the strategies of the masked ones. */
+export function maskedRelation(
+  oid: number,
+  qualified: string,
+  attributes: readonly string[],
+  masked: Readonly<Record<string, MaskStrategy>>,
+  filtersOn: string | null = null,
+): RelationEntry {
+  const columns = new Map(
+    Object.entries(masked).map(([name, strategy]) => [name, { name: `${qualified}.${name}`, strategy }]),
+  );
+  return { oid, qualified, columns, attributes, filtersOn };
 }
