@@ -6,6 +6,7 @@ import { startPgwarden } from '../processes/pgwarden.js';
 import { runScript, type Scope } from '../processes/scope.js';
 import { hottestFunctions, newestProfile } from './cpu-profile.js';
 import { measureDecisionCost } from './decision-cost.js';
+import { runMaskedStream } from './masked-stream.js';
 import { runMatrix } from './matrix.js';
 import { readOptions, usage } from './options.js';
 import { initPgbench } from './pgbench.js';
@@ -77,6 +78,8 @@ async function bench(scope: Scope): Promise<void> {
   const samples = await runMatrix(cluster, targets, options);
   process.stdout.write('Streaming 1M rows through each path…\n');
   const stream = await runStream(cluster, targets, options.rounds);
+  process.stdout.write('Streaming 1M rows of a table with masked columns…\n');
+  const maskedStream = await runMaskedStream(scope, cluster, targets[2] as Target, options.rounds);
 
   let hotFunctions: BenchReport['hotFunctions'];
   if (options.cpuProfDir) {
@@ -106,6 +109,7 @@ async function bench(scope: Scope): Promise<void> {
     rows,
     checks: checkTargets(rows),
     stream,
+    maskedStream,
     decisionCost,
     hotFunctions,
     samples,

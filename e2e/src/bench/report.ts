@@ -1,6 +1,7 @@
 import type { HotFunction } from './cpu-profile.js';
 import type { DecisionCost } from './decision-cost.js';
 import { decisionCells, decisionHeader, decisionNote, decisionVerdict } from './decision-report.js';
+import type { MaskedStreamReport } from './masked-stream.js';
 import type { Sample } from './matrix.js';
 import type { QueryMode } from './pgbench.js';
 import { median } from './stats.js';
@@ -37,6 +38,7 @@ export interface BenchReport {
   rows: Row[];
   checks: Check[];
   stream: StreamResult[];
+  maskedStream: MaskedStreamReport;
   decisionCost: DecisionCost[];
   hotFunctions: HotFunction[] | undefined;
   samples: Sample[];
@@ -199,6 +201,14 @@ function streamNote(report: BenchReport): string {
   );
 }
 
+function maskedStreamLines(m: MaskedStreamReport): string[] {
+  const verdict = m.maskedVsPassThrough >= 0.7 ? 'meets' : 'DOES NOT MEET';
+  return [
+    'Masked stream: 1M rows of a table with 2 masked columns (hash, partial) and all 6 detectors on a free-text column, psql into /dev/null:',
+    `  throughput pgwarden+masking = ${m.maskedVsPassThrough.toFixed(2)}× pgwarden without a policy (${verdict} the ≥ 0.7× target), ${m.maskedVsDirect.toFixed(2)}× direct.`,
+  ];
+}
+
 function hotLines(hot: readonly HotFunction[]): string[] {
   return hot.map(
     (h) => `${(h.share * 100).toFixed(1).padStart(5)}%  ${h.selfMs.toFixed(0).padStart(7)} ms  ${h.frame}`,
@@ -230,6 +240,9 @@ export function renderText(report: BenchReport): string {
     streamNote(report),
     textTable(streamHeader, streamCells(report.stream)),
     '',
+    ...maskedStreamLines(report.maskedStream),
+    textTable(streamHeader, streamCells(report.maskedStream.results)),
+    '',
     decisionNote(),
     textTable(decisionHeader, decisionCells(report.decisionCost)),
     decisionVerdict(report.decisionCost),
@@ -255,6 +268,10 @@ export function renderMarkdown(report: BenchReport): string {
     streamNote(report),
     '',
     markdownTable(streamHeader, streamCells(report.stream)),
+    '',
+    ...listed(maskedStreamLines(report.maskedStream)),
+    '',
+    markdownTable(streamHeader, streamCells(report.maskedStream.results)),
     '',
     decisionNote(),
     '',

@@ -4,13 +4,16 @@ import { run } from '../harness/process.js';
 import { libpqEnv } from '../processes/libpq-env.js';
 import { cpuSeconds, memoryBytes, resetPeakMemory } from './proc.js';
 import { median, rotate } from './stats.js';
-import { nameWidth, type Target, type TargetName } from './targets.js';
+import { nameWidth, type Target } from './targets.js';
 
 export const streamRows = 1_000_000;
 const streamSql = `select i, repeat('x', 100) from generate_series(1, ${streamRows}) i`;
 
+/** A path a result is streamed through: a benchmark target, or one only streams use (masking). */
+export type StreamTarget = Pick<Target, 'endpoint' | 'middlePid'> & { readonly name: string };
+
 export interface StreamResult {
-  target: TargetName;
+  target: string;
   /** Median wall time of psql reading the whole result. */
   seconds: number;
   /** Peak resident set of the middle process while streaming (max over rounds). */
@@ -30,14 +33,12 @@ export interface StreamResult {
  */
 export async function runStream(
   cluster: PostgresCluster,
-  targets: readonly Target[],
+  targets: readonly StreamTarget[],
   rounds: number,
+  sql: string = streamSql,
 ): Promise<StreamResult[]> {
-  const runs = new Map<
-    TargetName,
-    { seconds: number; cpu: number | undefined; peak: number | undefined }[]
-  >();
-  const before = new Map<TargetName, number | undefined>();
+  const runs = new Map<string, { seconds: number; cpu: number | undefined; peak: number | undefined }[]>();
+  const before = new Map<string, number | undefined>();
   let peakIsStreamOnly = true;
   for (let round = 0; round < rounds; round++) {
     for (const target of rotate(targets, round)) {
@@ -46,7 +47,7 @@ export async function runStream(
         before.set(target.name, pid === undefined ? undefined : memoryBytes(pid, 'VmRSS'));
       if (pid !== undefined) peakIsStreamOnly = resetPeakMemory(pid) && peakIsStreamOnly;
       const cpuBefore = pid !== undefined ? cpuSeconds(pid) : 0;
-      const seconds = await timePsql(cluster, target);
+      const seconds = await timePsql(cluster, target, sql);
       const sample = {
         seconds,
         cpu: pid !== undefined ? cpuSeconds(pid) - cpuBefore : undefined,
@@ -73,14 +74,14 @@ export async function runStream(
   });
 }
 
-async function timePsql(cluster: PostgresCluster, target: Target): Promise<number> {
+async function timePsql(cluster: PostgresCluster, target: StreamTarget, sql: string): Promise<number> {
   const { port, user } = target.endpoint;
   const started = performance.now();
   const result = await run(
     cluster.binPath('psql'),
     [
       ...['-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-o', '/dev/null'],
-      ...['-h', '127.0.0.1', '-p', String(port), '-U', user, '-d', 'app', '-c', streamSql],
+      ...['-h', '127.0.0.1', '-p', String(port), '-U', user, '-d', 'app', '-c', sql],
     ],
     { env: libpqEnv(target.endpoint.password), timeoutMs: 300_000 },
   );
