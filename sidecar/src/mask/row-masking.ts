@@ -107,7 +107,9 @@ export function maskDataRow(
     if (pos > end) throw new Error('DataRow is shorter than its values');
     const column = plan.columns[i];
     let masked: Buffer | null | undefined;
-    if (column?.strategy) masked = maskValue(column.strategy, value, column.format, column.typeOid);
+    // NULL stays NULL under every strategy: not a change, so a row of NULLs is forwarded as it is.
+    if (value !== null && column?.strategy)
+      masked = maskValue(column.strategy, value, column.format, column.typeOid);
     else if (value !== null && column?.detect)
       masked = detectInValue(value, column.typeOid, column.format, detectors);
     if (masked !== undefined && parts === null) {
