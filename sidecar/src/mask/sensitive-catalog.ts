@@ -52,7 +52,9 @@ export class SensitiveCatalog {
     return this.byName.get(name.toLowerCase()) ?? NONE;
   }
 
+  /** Adds a relation; adding one that is already there changes nothing. */
   add(entry: RelationEntry): void {
+    if (this.byOid.has(entry.oid)) return;
     this.byOid.set(entry.oid, entry);
     const [schema, table] = splitQualified(entry.qualified);
     for (const key of [`${schema}.${table}`, table]) {
@@ -130,8 +132,36 @@ export async function loadSensitiveCatalog(
     entry.columns.set(columnName, { name: `${qualified}.${columnName}`, strategy });
     catalog.add(entry);
   }
+  await addInheritingTables(query, catalog);
   await addDependentViews(query, catalog, mode, analyze);
   return catalog;
+}
+
+/**
+ * Partitions and inheritance children of masked tables mask the same columns
+ * (by name: a child's column numbers may differ), so reading a partition
+ * directly is no way around a rule written for its parent.
+ */
+async function addInheritingTables(query: CatalogQuery, catalog: SensitiveCatalog): Promise<void> {
+  const parents = catalog.oids();
+  if (parents.length === 0) return;
+  const rows = await query(
+    `WITH RECURSIVE kids(root, child) AS (
+       SELECT i.inhparent, i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent IN (${parents.join(', ')})
+       UNION SELECT k.root, i.inhrelid FROM kids k JOIN pg_catalog.pg_inherits i ON i.inhparent = k.child)
+     SELECT k.root, c.oid, n.nspname, c.relname,
+       (SELECT pg_catalog.array_to_json(pg_catalog.array_agg(x.attname ORDER BY x.attnum))::text FROM pg_catalog.pg_attribute x WHERE x.attrelid = c.oid AND x.attnum > 0)
+     FROM kids k JOIN pg_catalog.pg_class c ON c.oid = k.child JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace`,
+  );
+  for (const [root, oid, schema, table, attributes] of rows) {
+    const parent = catalog.entry(Number(root));
+    if (!parent) continue;
+    const entry = catalog.entry(Number(oid)) ?? newEntry(Number(oid), `${schema}.${table}`, attributes);
+    for (const [name, column] of parent.columns) {
+      if (entry.attributes.includes(name) && !entry.columns.has(name)) entry.columns.set(name, column);
+    }
+    catalog.add(entry);
+  }
 }
 
 function newEntry(oid: number, qualified: string, attributes: string | null | undefined): RelationEntry {
@@ -146,8 +176,9 @@ async function addDependentViews(
   mode: MaskingMode,
   analyze: Analyzer,
 ): Promise<void> {
+  // Views are analysed again whenever a relation they read gained masked columns, until nothing
+  // changes (masked columns only ever get added, so this ends); a view a rule names is analysed too.
   let frontier = catalog.oids();
-  const seen = new Set(frontier);
   for (let depth = 0; frontier.length > 0 && depth < MAX_VIEW_DEPTH; depth++) {
     const rows = await query(
       `SELECT DISTINCT v.oid, n.nspname, v.relname, pg_catalog.pg_get_viewdef(v.oid),
@@ -163,13 +194,12 @@ async function addDependentViews(
     frontier = [];
     for (const [oid, schema, name, definition, attributes] of rows) {
       const viewOid = Number(oid);
-      if (seen.has(viewOid)) continue;
-      seen.add(viewOid);
       const entry = catalog.entry(viewOid) ?? newEntry(viewOid, `${schema}.${name}`, attributes);
+      const before = { columns: entry.columns.size, filtersOn: entry.filtersOn };
       exposeMaskedColumns(entry, definition ?? '', catalog, mode, analyze);
-      if (entry.columns.size > 0 || entry.filtersOn !== null) {
+      if (entry.columns.size > before.columns || entry.filtersOn !== before.filtersOn) {
         catalog.add(entry);
-        frontier.push(viewOid);
+        if (!frontier.includes(viewOid)) frontier.push(viewOid);
       }
     }
   }

@@ -1,4 +1,7 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { usePostgres } from '@pgwarden/e2e';
 import type pg from 'pg';
@@ -65,11 +68,16 @@ const schema = `
   CREATE TABLE patients (id int PRIMARY KEY, name text, dob date);
   CREATE TABLE orders (id int PRIMARY KEY, customer_id int REFERENCES customers, email text, note text);
   CREATE TABLE scratch (id int, note text);
+  CREATE TABLE events (id int, ssn text) PARTITION BY RANGE (id);
+  CREATE TABLE events_low PARTITION OF events FOR VALUES FROM (0) TO (7);
+  CREATE TABLE events_high (ssn text, id int);
+  ALTER TABLE events ATTACH PARTITION events_high FOR VALUES FROM (7) TO (100);
   ${people
     .map(
       (p) =>
         `INSERT INTO customers VALUES (${p.id}, '${p.name}', '${p.email}', '${p.ssn}', '${p.phone}', '${p.card}', 'City ${p.id}', '${p.notes}', '{"contact": "${p.contact}", "card": "${p.profileCard}"}', '${p.key}', ${p.loyalty});
-         INSERT INTO orders VALUES (${p.id}, ${p.id}, '${p.email}', 'order ${p.id}');`,
+         INSERT INTO orders VALUES (${p.id}, ${p.id}, '${p.email}', 'order ${p.id}');
+         INSERT INTO events VALUES (${p.id}, '${p.ssn}');`,
     )
     .join('\n')}
   ${dobs.map((dob, i) => `INSERT INTO patients VALUES (${i + 1}, 'Patient ${i + 1}', '${dob}');`).join('\n')}
@@ -159,6 +167,9 @@ class ByteTap {
 const cluster = usePostgres();
 let proxy: TestProxy;
 let tap: ByteTap;
+/** The same policy without content detectors: what column rules and the statement analysis stop alone. */
+let rulesOnlyProxy: TestProxy;
+let rulesOnlyTap: ByteTap;
 const pool = new ClientPool();
 const forbidden = needles();
 
@@ -168,18 +179,23 @@ beforeAll(async () => {
   proxy = await startTestProxy(cluster(), { policy });
   tap = new ByteTap(proxy.port);
   await tap.start();
+  const rulesOnly = join(mkdtempSync(join(tmpdir(), 'pgwarden-leakage-')), 'rules-only.yaml');
+  writeFileSync(rulesOnly, readFileSync(policy, 'utf8').replace(/^ {4}detectors: .*$/m, '    detectors: []'));
+  rulesOnlyProxy = await startTestProxy(cluster(), { policy: rulesOnly });
+  rulesOnlyTap = new ByteTap(rulesOnlyProxy.port);
+  await rulesOnlyTap.start();
 });
 afterEach(() => pool.endAll());
 afterAll(async () => {
   await tap?.stop();
   await proxy?.drain(1000);
+  await rulesOnlyTap?.stop();
+  await rulesOnlyProxy?.drain(1000);
 });
 
 /** Fails with the probe and the leaked value's label when any forbidden bytes were received. */
-function expectNoLeak(received: Buffer, what: string): void {
-  const leaked = forbidden
-    .filter((n) => n.bytes.length > 0 && received.includes(n.bytes))
-    .map((n) => n.label);
+function expectNoLeak(received: Buffer, what: string, needles = forbidden): void {
+  const leaked = needles.filter((n) => n.bytes.length > 0 && received.includes(n.bytes)).map((n) => n.label);
   expect(leaked, `${what} leaked`).toEqual([]);
 }
 
@@ -298,6 +314,37 @@ describe('leakage corpus', () => {
     const again = await c.query({ name: 'same', text: 'SELECT upper(ssn) AS u FROM customers' });
     expect(again.rows.every((r) => r.u === '[redacted]')).toBe(true);
     expectNoLeak(tap.take(), 'prepared twice');
+  });
+});
+
+describe('leakage corpus with the detectors off: column rules and the analysis alone', () => {
+  const probes = LEAK_PROBES.filter((p) => !p.detectorsOnly);
+  // No rule names the profile document's contents: without detectors they pass, by design.
+  const ruled = forbidden.filter((n) => !n.label.startsWith('profile'));
+
+  it('node-postgres, simple protocol', async () => {
+    for (const probe of probes) {
+      const c = await pool.pg(rulesOnlyTap.url());
+      const error = await c.query(probe.sql).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      await c.end();
+      expectOutcome(probe, outcomeOf(error), 'pg simple, rules only');
+      expectNoLeak(rulesOnlyTap.take(), `pg simple, rules only: ${probe.sql}`, ruled);
+    }
+  });
+
+  it('node-postgres, extended protocol with binary results', async () => {
+    const c = await pool.pg(rulesOnlyTap.url());
+    for (const probe of probes.filter((p) => !p.simpleOnly)) {
+      const error = await c.query({ text: probe.sql, queryMode: 'extended', binary: true }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expectOutcome(probe, outcomeOf(error), 'pg binary, rules only');
+      expectNoLeak(rulesOnlyTap.take(), `pg binary, rules only: ${probe.sql}`, ruled);
+    }
   });
 });
 
