@@ -237,8 +237,9 @@ export class ResultMasking {
       case BackendCode.ReadyForQuery:
         this.endResult();
         if (head?.kind === 'query' || head?.kind === 'sync' || head?.kind === 'function') this.queue.shift();
-        // The end of a transaction closes every portal a Bind made.
-        this.portals.clear();
+        // Portals are kept: inside a transaction block they outlive Sync (JDBC fetches a
+        // named portal in parts, one Execute + Sync each), and the client's Describe is
+        // not repeated. A Bind of the same name replaces the entry, a Close removes it.
         return;
     }
   }
