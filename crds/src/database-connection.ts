@@ -173,11 +173,6 @@ export const DatabaseConnectionStatusSchema = z
       .optional()
       .describe('Result of SELECT version() at the last successful probe.'),
     tls: z.boolean().optional().describe('Whether the last successful probe ran over TLS.'),
-    lastProbeTime: z
-      .string()
-      .meta({ format: 'date-time' })
-      .optional()
-      .describe('When the operator last probed the database (RFC 3339).'),
   })
   .strict()
   .describe('Written by the operator.');

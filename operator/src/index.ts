@@ -1,0 +1,4 @@
+export { DatabaseConnectionController } from './database-connection/controller.js';
+export { probeDatabase } from './database-connection/probe.js';
+export { reconcileDatabaseConnection } from './database-connection/reconcile.js';
+export { kubeClients } from './kube/clients.js';

@@ -1,0 +1,37 @@
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
+import { API_GROUP, API_VERSION } from '@pgwarden/crds';
+
+/** The API clients the reconcilers use, from one kubeconfig. */
+export interface KubeClients {
+  config: KubeConfig;
+  core: CoreV1Api;
+  custom: CustomObjectsApi;
+}
+
+/** From a kubeconfig file, or (no path) KUBECONFIG / in-cluster service account, as kubectl does. */
+export function kubeClients(kubeconfigPath?: string): KubeClients {
+  const config = new KubeConfig();
+  if (kubeconfigPath) config.loadFromFile(kubeconfigPath);
+  else config.loadFromDefault();
+  return { config, core: config.makeApiClient(CoreV1Api), custom: config.makeApiClient(CustomObjectsApi) };
+}
+
+/** A pgwarden resource's coordinates for CustomObjectsApi. */
+export function resource(plural: string) {
+  return { group: API_GROUP, version: API_VERSION, plural };
+}
+
+/** Requests options for a JSON merge patch (RFC 7386), e.g. of a status. */
+export const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+/** The HTTP status of a failed API call, if it came from the API server. */
+export function apiStatus(error: unknown): number | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'number' ? code : undefined;
+}

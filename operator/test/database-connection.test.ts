@@ -1,0 +1,196 @@
+import { fileURLToPath } from 'node:url';
+import { freePort, usePostgres } from '@pgwarden/e2e';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { useControlPlane } from '../../e2e/src/control-plane/vitest.js';
+import { DatabaseConnectionController } from '../src/database-connection/controller.js';
+import { kubeClients } from '../src/kube/clients.js';
+
+// The DatabaseConnection reconciler against a real kube-apiserver and a real
+// PostgreSQL: the controller runs in this process, everything it talks to is real.
+
+const ns = 'db';
+const manifests = fileURLToPath(new URL('../../crds/manifests/', import.meta.url));
+
+interface Condition {
+  type: string;
+  status: string;
+  reason: string;
+  message: string;
+  observedGeneration: number;
+}
+interface Stored {
+  metadata: { generation: number; resourceVersion: string };
+  status?: { observedGeneration?: number; serverVersion?: string; tls?: boolean; conditions?: Condition[] };
+}
+
+describe('DatabaseConnection reconciler', () => {
+  const k8s = useControlPlane();
+  const pg = usePostgres({ tls: true });
+  let controller: DatabaseConnectionController | undefined;
+
+  const apply = (object: unknown) => k8s().kubectlOk(['apply', '-f', '-'], { input: JSON.stringify(object) });
+  const secret = (name: string, data: Record<string, string>) =>
+    apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: ns }, stringData: data });
+  const connection = (name: string, spec: Record<string, unknown>) =>
+    apply({
+      apiVersion: 'pgwarden.io/v1alpha1',
+      kind: 'DatabaseConnection',
+      metadata: { name, namespace: ns },
+      spec: {
+        host: '127.0.0.1',
+        port: pg().port,
+        database: pg().database,
+        tls: { mode: 'disable' },
+        credentials: { static: { secretRef: { name: 'scram-role' } } },
+        probeInterval: '1h',
+        connectTimeout: '5s',
+        ...spec,
+      },
+    });
+  const get = async (name: string) =>
+    JSON.parse(await k8s().kubectlOk(['get', 'dbconn', name, '-n', ns, '-o', 'json'])) as Stored;
+  const condition = (stored: Stored, type: string) => stored.status?.conditions?.find((c) => c.type === type);
+  /** Waits until Ready has this reason (and the status describes the current generation). */
+  const waitForReason = (name: string, reason: string) =>
+    vi.waitFor(
+      async () => {
+        const stored = await get(name);
+        expect(condition(stored, 'Ready')?.reason).toBe(reason);
+        expect(stored.status?.observedGeneration).toBe(stored.metadata.generation);
+        return stored;
+      },
+      { timeout: 20_000, interval: 200 },
+    );
+
+  beforeAll(async () => {
+    await k8s().kubectlOk(['apply', '-f', manifests]);
+    await k8s().kubectlOk([
+      'wait',
+      '--for=condition=Established',
+      'crd',
+      '-l',
+      'app.kubernetes.io/part-of=pgwarden',
+    ]);
+    await k8s().kubectlOk(['create', 'namespace', ns]);
+    const { user, password } = pg().users.scram;
+    await secret('scram-role', { username: user, password });
+    await secret('pg-ca', { 'ca.crt': pg().tls?.caPem ?? '' });
+    await secret('wrong-ca', { 'ca.crt': pg().tls?.wrongCaPem ?? '' });
+    controller = new DatabaseConnectionController({
+      clients: kubeClients(k8s().kubeconfig),
+      backoffMs: () => 200,
+      log: (event, fields) => process.stderr.write(`${event} ${JSON.stringify(fields)}\n`),
+    });
+    await controller.start();
+  });
+  afterAll(async () => {
+    await controller?.stop();
+  });
+
+  it('reports Ready and Reachable with the server version, for the current generation', async () => {
+    await connection('plain', {});
+    const stored = await waitForReason('plain', 'Connected');
+    const version = await pg().psql('SHOW server_version');
+    expect(stored.status).toMatchObject({ serverVersion: version, tls: false });
+    expect(condition(stored, 'Ready')).toMatchObject({ status: 'True', message: `PostgreSQL ${version}` });
+    expect(condition(stored, 'Reachable')).toMatchObject({ status: 'True', reason: 'Connected' });
+    expect(condition(stored, 'Ready')?.observedGeneration).toBe(stored.metadata.generation);
+
+    const row = await k8s().kubectlOk(['get', 'dbconn', 'plain', '-n', ns, '--no-headers']);
+    expect(
+      row
+        .trim()
+        .split(/\s{2,}/)
+        .slice(0, 5),
+    ).toEqual(['plain', '127.0.0.1', 'app', 'True', version]);
+  });
+
+  it('verifies the server certificate against the CA Secret (verify-full)', async () => {
+    await connection('verified', { tls: { mode: 'verify-full', caSecretRef: { name: 'pg-ca' } } });
+    const stored = await waitForReason('verified', 'Connected');
+    expect(stored.status?.tls).toBe(true);
+    expect(condition(stored, 'Ready')?.message).toMatch(/over TLS$/);
+  });
+
+  it('refuses a server certificate another CA signed', async () => {
+    await connection('wrong-ca', { tls: { mode: 'verify-full', caSecretRef: { name: 'wrong-ca' } } });
+    const stored = await waitForReason('wrong-ca', 'TlsVerificationFailed');
+    expect(condition(stored, 'Reachable')).toMatchObject({
+      status: 'False',
+      reason: 'TlsVerificationFailed',
+    });
+    expect(condition(stored, 'Ready')?.message).toContain('server certificate not accepted');
+  });
+
+  it('reports a wrong password, and re-probes as soon as the Secret is fixed', async () => {
+    await secret('stale-role', { username: pg().users.scram.user, password: 'wrong' });
+    await connection('rotated', { credentials: { static: { secretRef: { name: 'stale-role' } } } });
+    const failed = await waitForReason('rotated', 'AuthenticationFailed');
+    expect(condition(failed, 'Ready')?.message).toContain(`refused role "${pg().users.scram.user}"`);
+    // probeInterval is 1h: only the Secret watch can bring this back in time.
+    await secret('stale-role', { username: pg().users.scram.user, password: pg().users.scram.password });
+    await waitForReason('rotated', 'Connected');
+  });
+
+  it('waits for a missing Secret and probes when it appears', async () => {
+    await connection('early', { credentials: { static: { secretRef: { name: 'later-role' } } } });
+    const waiting = await waitForReason('early', 'SecretNotFound');
+    expect(condition(waiting, 'Reachable')).toMatchObject({ status: 'Unknown', reason: 'SecretNotFound' });
+    expect(condition(waiting, 'Ready')?.message).toBe(`Secret ${ns}/later-role not found`);
+    await secret('later-role', { username: pg().users.scram.user, password: pg().users.scram.password });
+    await waitForReason('early', 'Connected');
+  });
+
+  it('names a missing key and an unreachable port', async () => {
+    await secret('no-password', { username: 'x' });
+    await connection('keyless', { credentials: { static: { secretRef: { name: 'no-password' } } } });
+    const keyless = await waitForReason('keyless', 'SecretKeyMissing');
+    expect(condition(keyless, 'Ready')?.message).toBe(`Secret ${ns}/no-password has no key "password"`);
+
+    await connection('nowhere', { port: await freePort() });
+    const nowhere = await waitForReason('nowhere', 'ConnectionRefused');
+    expect(condition(nowhere, 'Reachable')?.status).toBe('False');
+  });
+
+  it('re-probes on a spec change (new generation)', async () => {
+    await connection('moving', { database: 'no_such_db' });
+    await waitForReason('moving', 'DatabaseNotFound');
+    await connection('moving', {});
+    const stored = await waitForReason('moving', 'Connected');
+    expect(stored.metadata.generation).toBe(2);
+  });
+
+  it('re-probes every probeInterval, and writes only when something changed', async () => {
+    await connection('watched', { probeInterval: '1s' });
+    const ready = await waitForReason('watched', 'Connected');
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect((await get('watched')).metadata.resourceVersion).toBe(ready.metadata.resourceVersion);
+
+    await pg().kill();
+    try {
+      const down = await waitForReason('watched', 'ConnectionRefused');
+      // The last version seen stays visible while the server is down.
+      expect(down.status?.serverVersion).toBe(ready.status?.serverVersion);
+    } finally {
+      await pg().start();
+    }
+    await waitForReason('watched', 'Connected');
+  });
+
+  it('keeps watching across a kube-apiserver restart', async () => {
+    await secret('restart-role', { username: pg().users.scram.user, password: 'wrong' });
+    await connection('survivor', { credentials: { static: { secretRef: { name: 'restart-role' } } } });
+    await waitForReason('survivor', 'AuthenticationFailed');
+    await k8s().stopApiServer();
+    await k8s().startApiServer();
+    // Only a re-established Secret watch notices this (probeInterval is 1h).
+    await secret('restart-role', { username: pg().users.scram.user, password: pg().users.scram.password });
+    await vi.waitFor(
+      async () => expect(condition(await get('survivor'), 'Ready')?.reason).toBe('Connected'),
+      {
+        timeout: 60_000,
+        interval: 500,
+      },
+    );
+  });
+});
