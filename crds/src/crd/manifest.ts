@@ -85,7 +85,8 @@ function extend(root: Schema, path: string, extension: FieldExtension): void {
     ];
   }
   if (extension.maxItems !== undefined) {
-    if (node.type !== 'array') throw new StructuralSchemaError(`extension for ${path}: maxItems needs a list`);
+    if (node.type !== 'array')
+      throw new StructuralSchemaError(`extension for ${path}: maxItems needs a list`);
     node.maxItems = extension.maxItems;
   }
   if (extension.listMapKeys) {
