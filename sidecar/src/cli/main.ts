@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
 import { ConfigError } from '../config/config-error.js';
 import { loadProxyConfig, type ProxyOptions } from '../config/proxy-config.js';
 import { createLogger } from '../observe/log.js';
 import { startProxy } from '../proxy/server.js';
+import { sidecarVersion } from '../version.js';
 import { runPolicyCommand } from './policy-command.js';
 import { proxyHelp, readProxyOptions } from './proxy-command.js';
 import { runReplayCommand } from './replay-command.js';
@@ -17,13 +17,6 @@ Commands:
   version    Print the version
   help       Show this help
 `;
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
-}
 
 async function runProxy(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -56,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
       return runReplayCommand(rest);
     case 'version':
     case '--version':
-      process.stdout.write(`pgwarden ${version()}\n`);
+      process.stdout.write(`pgwarden ${sidecarVersion()}\n`);
       return 0;
     case undefined:
     case 'help':

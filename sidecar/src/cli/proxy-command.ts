@@ -77,6 +77,12 @@ export const PROXY_OPTIONS: readonly OptionSpec[] = [
     help: 'On SIGTERM, how long in-flight work may finish (default 30s).',
   },
   {
+    key: 'spoolDir',
+    flag: 'spool-dir',
+    value: 'DIR',
+    help: "Local directory where session recordings wait (fsync'd) until the sink has them; required when the policy has spec.recording. One proxy per directory; in Kubernetes an emptyDir or a PVC.",
+  },
+  {
     key: 'logLevel',
     flag: 'log-level',
     value: 'LEVEL',

@@ -24,6 +24,7 @@ export const ProxyOptionsSchema = z
     maxMessageSize: ByteSize.prefault('64MiB'),
     maxCopyDataSize: ByteSize.prefault('1GiB'),
     drainTimeout: Duration.prefault('30s'),
+    spoolDir: z.string().min(1, { error: 'must not be empty' }).optional(),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   })
   .strict();
@@ -45,6 +46,8 @@ export interface ProxyConfig {
   maxMessageBytes: number;
   maxCopyDataBytes: number;
   drainTimeoutMs: number;
+  /** Local directory for recording chunks before they ship; set whenever the policy records. */
+  spoolDir: string | null;
   logLevel: string;
 }
 
@@ -58,16 +61,23 @@ export function loadProxyConfig(options: ProxyOptions): Readonly<ProxyConfig> {
     : undefined;
   const upstream = parseUpstreamUrl(o.upstream, upstreamPassword);
   const clientAuth = resolveClientAuth(o.clientAuth, o.clientPasswordFile, o.listen.host);
+  const policy = o.policy === 'none' ? null : loadCompiledPolicy(o.policy);
+  if (policy?.recording && !o.spoolDir) {
+    throw new ConfigError(
+      `spool-dir: policy "${policy.name}" records sessions (spec.recording), which needs --spool-dir DIR (env PGWARDEN_SPOOL_DIR): a local directory where recording chunks wait until the sink has them`,
+    );
+  }
   return Object.freeze({
     listen: o.listen,
     adminListen: o.adminListen === 'off' ? null : o.adminListen,
     upstream,
-    policy: o.policy === 'none' ? null : loadCompiledPolicy(o.policy),
+    policy,
     clientAuth,
     maxConnections: o.maxConnections,
     maxMessageBytes: o.maxMessageSize,
     maxCopyDataBytes: Math.max(o.maxCopyDataSize, o.maxMessageSize),
     drainTimeoutMs: o.drainTimeout,
+    spoolDir: o.spoolDir ?? null,
     logLevel: o.logLevel,
   });
 }

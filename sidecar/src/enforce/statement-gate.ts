@@ -44,6 +44,16 @@ export interface GateDeps {
 /** Resolves a statement's use of masked columns (mask/resolve.ts against the session's catalog). */
 export type MaskingCheck = (facts: StatementFacts) => MaskVerdict;
 
+/** How the gate decided the last message it judged, as a session recording shows it. */
+export interface GateDecision {
+  outcome: 'allow' | 'deny' | 'approve';
+  rule: string;
+  /** What the agent was told (deny, approve); null when allowed. */
+  message: string | null;
+  /** The facts of every statement judged; empty when the SQL could not be analysed. */
+  facts: readonly StatementFacts[];
+}
+
 /**
  * Decides every statement-carrying client message of one session before a byte
  * of it goes upstream. Returns null to forward the message unchanged, or the
@@ -55,6 +65,8 @@ export class StatementGate {
   private readonly reader = new MessageReader();
   /** The statements of the last Query or Parse the gate allowed, with their masks; empty after a refusal. */
   allowed: readonly AllowedStatement[] = [];
+  /** The decision on the last Query, Parse, Execute or FunctionCall; null for an Execute that only ran what its Parse decided. */
+  lastDecision: GateDecision | null = null;
 
   constructor(
     private readonly deps: GateDeps,
@@ -63,6 +75,7 @@ export class StatementGate {
 
   onQuery(buf: Buffer, start: number, end: number): Buffer | null {
     this.allowed = [];
+    this.lastDecision = null;
     const limited = this.rateLimited();
     if (limited) return this.substitution.standInQuery(limited);
     const r = this.reader.reset(buf, start + 5, end);
@@ -77,6 +90,7 @@ export class StatementGate {
 
   onParse(buf: Buffer, start: number, end: number): Buffer | null {
     this.allowed = [];
+    this.lastDecision = null;
     const r = this.reader.reset(buf, start + 5, end);
     const name = r.cstring();
     const sql = r.cstring();
@@ -90,6 +104,7 @@ export class StatementGate {
 
   /** Execute runs what its Parse already had decided; only the rate limit applies here. */
   onExecute(): Buffer | null {
+    this.lastDecision = null;
     const limited = this.rateLimited();
     return limited ? this.substitution.standInParse(`pgwarden_limit_${Date.now()}`, limited) : null;
   }
@@ -104,14 +119,20 @@ export class StatementGate {
    * settles. It is judged as `SELECT schema.function(…)` would be.
    */
   async onFunctionCall(buf: Buffer, start: number, end: number): Promise<Buffer | null> {
+    this.lastDecision = null;
     const limited = this.rateLimited();
     if (limited) return this.substitution.standInQuery(limited);
     const oid = this.reader.reset(buf, start + 5, end).int32() >>> 0;
     const name = await this.deps.functionName(oid);
-    if (name === null) return this.substitution.standInQuery(functionCallError(oid));
+    if (name === null) {
+      const error = functionCallError(oid);
+      this.decidedAs('deny', 'function-call-protocol', error.message, []);
+      return this.substitution.standInQuery(error);
+    }
     const facts = functionCallFacts(name);
     const decision = this.deps.judge.decideMessage([facts]);
     this.deps.decided(decision.outcome, decision.rule);
+    this.decidedAs(decision.outcome, decision.rule, decision.message, [facts]);
     if (decision.outcome === 'allow') {
       this.substitution.countReadyProducer();
       return null;
@@ -130,6 +151,7 @@ export class StatementGate {
     const analysis = this.deps.analyze(sql);
     if (!analysis.ok) {
       const { reason, message, position } = analysis.error;
+      this.decidedAs('deny', reason === 'parse' ? 'parse-error' : 'unclassified-statement', message, []);
       return reason === 'parse' ? parseError(message, position) : unclassifiedError(message);
     }
     const facts: StatementFacts[] = [];
@@ -139,7 +161,11 @@ export class StatementGate {
     let preparedHere: Map<string, StatementFacts> | null = null;
     for (const { facts: f } of analysis.statements) {
       const judged = this.withPrepared(f, preparedHere);
-      if (judged === undefined) return unknownPreparedError(f.refersTo?.name ?? '');
+      if (judged === undefined) {
+        const error = unknownPreparedError(f.refersTo?.name ?? '');
+        this.decidedAs('deny', 'unknown-prepared-statement', error.message, [f]);
+        return error;
+      }
       facts.push(...judged);
       perStatement.push(judged);
       if (f.defines?.kind === 'prepared' && f.inner) {
@@ -149,6 +175,7 @@ export class StatementGate {
     }
     const decision = this.deps.judge.decideMessage(facts);
     this.deps.decided(decision.outcome, decision.rule);
+    this.decidedAs(decision.outcome, decision.rule, decision.message, facts);
     if (decision.outcome === 'allow') {
       const masked = this.masked(perStatement);
       if (masked instanceof PgError) return masked;
@@ -206,6 +233,7 @@ export class StatementGate {
 
   private maskingRefusal(verdict: Extract<MaskVerdict, { ok: false }>, facts: StatementFacts): PgError {
     this.deps.decided('deny', verdict.rule);
+    this.decidedAs('deny', verdict.rule, MASKING_MESSAGES[verdict.rule](verdict.column), [facts]);
     this.deps.log.info({ rule: verdict.rule, kind: facts.kind }, 'statement refused by masking');
     return refusalError(
       { outcome: 'deny', rule: verdict.rule, message: MASKING_MESSAGES[verdict.rule](verdict.column) },
@@ -248,7 +276,19 @@ export class StatementGate {
 
   private rateLimited(): PgError | null {
     const wait = this.deps.limiter?.take() ?? 0;
-    return wait > 0 ? rateLimitError(this.deps.queriesPerMinute, wait) : null;
+    if (wait <= 0) return null;
+    const error = rateLimitError(this.deps.queriesPerMinute, wait);
+    this.decidedAs('deny', 'queries-per-minute', error.message, []);
+    return error;
+  }
+
+  private decidedAs(
+    outcome: GateDecision['outcome'],
+    rule: string,
+    message: string,
+    facts: readonly StatementFacts[],
+  ): void {
+    this.lastDecision = { outcome, rule, message: outcome === 'allow' ? null : message, facts };
   }
 }
 

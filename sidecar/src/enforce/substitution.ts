@@ -23,6 +23,8 @@ export class ErrorSubstitution {
   /** ReadyForQuery messages the upstream will send for what was forwarded so far. */
   private readyExpected = 0;
   private readyReceived = 0;
+  /** Errors swapped so far: a change across one message tells that this message was swapped. */
+  replaced = 0;
 
   /** Call for every message forwarded upstream that the server answers with ReadyForQuery (Query, Sync, FunctionCall). */
   countReadyProducer(): void {
@@ -56,6 +58,7 @@ export class ErrorSubstitution {
     const message = decodeErrorFields(buf, start, end).get('M') ?? '';
     if (!message.includes(head.token)) return null;
     this.pending.shift();
+    this.replaced++;
     return head.error.encode();
   }
 

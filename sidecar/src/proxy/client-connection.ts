@@ -1,10 +1,13 @@
 import type { Socket } from 'node:net';
+import type { SessionEndReason } from '@pgwarden/crds';
 import type { ProxyConfig } from '../config/proxy-config.js';
 import { describeEndpoint } from '../config/upstream-url.js';
 import type { PolicyEnforcement } from '../enforce/policy-enforcement.js';
 import { ProxyErrors, UpstreamFailure } from '../errors/proxy-errors.js';
 import type { Logger } from '../observe/log.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
+import type { Recorder } from '../record/recorder.js';
+import { SessionTap } from '../record/session-tap.js';
 import { type CancelRegistry, forwardCancel } from '../session/cancel.js';
 import { acceptClient, encodeAuthenticationOk, encodeBackendKeyData } from '../session/client-handshake.js';
 import type { ScramVerifier } from '../session/scram.js';
@@ -12,7 +15,7 @@ import { connectUpstream } from '../session/upstream.js';
 import { PgError } from '../wire/error-response.js';
 import { ProtocolViolation } from '../wire/reader.js';
 import { ConnectionClosed, SocketReader } from '../wire/socket-reader.js';
-import { Relay } from './relay.js';
+import { Relay, type RelayEnd } from './relay.js';
 
 /** ReadyForQuery, idle: the first one the client sees comes from the proxy. */
 const READY_IDLE = Buffer.from([0x5a, 0, 0, 0, 5, 0x49]);
@@ -34,6 +37,8 @@ export interface ProxyContext {
   isDraining(): boolean;
   /** The policy; null when the proxy runs without one (--policy none). */
   enforcement: PolicyEnforcement | null;
+  /** Records every session; null when the policy records nothing. */
+  recorder: Recorder | null;
   /** Sessions counted against --max-connections. */
   active: { count: number };
 }
@@ -87,16 +92,19 @@ export async function handleClient(socket: Socket, ctx: ProxyContext, connId: nu
       { clientUser: hello.clientUser, application: hello.params.get('application_name') },
       'session started',
     );
+    const tap = startRecording(ctx, socket, hello.clientUser, hello.params.get('application_name'));
     const relay = new Relay(socket, upstream.socket, {
       limits: ctx.config,
       metrics: ctx.metrics,
       log,
       upstreamName: describeEndpoint(ctx.config.upstream.endpoint),
       enforcement: ctx.enforcement?.forSession(log, ctx.metrics) ?? null,
+      recording: tap,
     });
     ctx.sessions.add(relay);
     relay.start(reader.detach(), upstream.leftover);
     const end = await relay.finished;
+    void tap?.end(RECORDED_END[end]);
     ctx.sessions.delete(relay);
     ctx.cancels.release(key);
     ctx.metrics.connectionsTotal.inc({ outcome: end === 'protocol_error' ? 'protocol_error' : 'ok' });
@@ -110,6 +118,34 @@ export async function handleClient(socket: Socket, ctx: ProxyContext, connId: nu
       ctx.metrics.connectionsActive.dec();
     }
   }
+}
+
+/** How a relay's end reads in a recording. */
+const RECORDED_END: Record<RelayEnd, SessionEndReason> = {
+  client_closed: 'client-closed',
+  upstream_closed: 'upstream-closed',
+  protocol_error: 'error',
+  shutdown: 'shutdown',
+};
+
+/** The session's recording, started with who connected and where to; never a credential. */
+function startRecording(
+  ctx: ProxyContext,
+  socket: Socket,
+  clientUser: string | null | undefined,
+  applicationName: string | undefined,
+): SessionTap | null {
+  const policy = ctx.enforcement?.policy;
+  if (!ctx.recorder || !policy) return null;
+  const { host, port, database, user } = ctx.config.upstream.endpoint;
+  const session = ctx.recorder.sessionStart({
+    clientAddress: `${socket.remoteAddress}:${socket.remotePort}`,
+    clientUser: clientUser ?? null,
+    applicationName: applicationName ?? null,
+    policy: { name: policy.name, hash: policy.hash },
+    upstream: { host, port, database, user },
+  });
+  return new SessionTap(session);
 }
 
 function refuse(socket: Socket, err: unknown, ctx: ProxyContext, log: Logger): void {

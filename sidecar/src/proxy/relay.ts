@@ -8,6 +8,7 @@ import type { SessionMasking } from '../mask/masking.js';
 import type { AllowedStatement } from '../mask/result-masking.js';
 import type { Logger } from '../observe/log.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
+import { type SessionTap, type TapVerdict, tapUpstream } from '../record/session-tap.js';
 import { BackendCode, FrontendCode } from '../wire/codes.js';
 import { decodeErrorFields, PgError } from '../wire/error-response.js';
 import { DROP, type FrameVisitor, MessageFramer } from '../wire/framer.js';
@@ -32,6 +33,8 @@ export interface RelayOptions {
   log: Logger;
   upstreamName: string;
   enforcement: Enforcement | null;
+  /** The session's recording; null when the policy records nothing. */
+  recording?: SessionTap | null;
 }
 
 /**
@@ -67,6 +70,9 @@ export class Relay {
   private readonly log: Logger;
   private readonly upstreamName: string;
   private readonly enforcement: Enforcement | null;
+  private readonly tap: SessionTap | null;
+  /** Names the stand-ins of Executes the recording refused. */
+  private unrecorded = 0;
 
   constructor(
     private readonly client: Socket,
@@ -78,10 +84,17 @@ export class Relay {
     this.log = options.log;
     this.upstreamName = options.upstreamName;
     this.enforcement = options.enforcement;
+    this.tap = options.recording ?? null;
     this.toUpstream = new Outbox(upstream);
     this.toClient = new Outbox(client);
     this.clientFramer = new MessageFramer(this.clientVisitor(), this.toUpstream);
-    this.upstreamFramer = new MessageFramer(this.upstreamVisitor(), this.toClient);
+    const upstreamVisitor = this.upstreamVisitor();
+    this.upstreamFramer = new MessageFramer(
+      this.tap
+        ? tapUpstream(upstreamVisitor, this.tap, this.enforcement?.substitution ?? null)
+        : upstreamVisitor,
+      this.toClient,
+    );
     this.finished = new Promise((resolve) => {
       this.resolveFinished = resolve;
     });
@@ -203,6 +216,7 @@ export class Relay {
     if (!gate) return undefined;
     const masking = this.enforcement?.masking ?? null;
     let replacement: Buffer | null = null;
+    let verdict: TapVerdict = null;
     switch (code) {
       case FrontendCode.Query:
       case FrontendCode.Parse: {
@@ -213,21 +227,49 @@ export class Relay {
           this.defer(refresh, Buffer.from(buf.subarray(start, end)));
           return DROP;
         }
-        replacement =
-          code === FrontendCode.Query ? gate.onQuery(buf, start, end) : gate.onParse(buf, start, end);
+        replacement = this.unrecordable(code, buf, start);
+        if (replacement !== null) verdict = 'recording-refused';
+        else {
+          replacement =
+            code === FrontendCode.Query ? gate.onQuery(buf, start, end) : gate.onParse(buf, start, end);
+          verdict = gate.lastDecision;
+        }
         break;
       }
       case FrontendCode.Execute:
-        replacement = gate.onExecute();
+        replacement = this.unrecordable(code, buf, start);
+        if (replacement !== null) verdict = 'recording-refused';
+        else {
+          replacement = gate.onExecute();
+          verdict = gate.lastDecision;
+        }
         break;
       case FrontendCode.Sync:
         gate.onSync();
         break;
-      case FrontendCode.FunctionCall:
+      case FrontendCode.FunctionCall: {
         masking?.results.sent(code, buf, start, end, NONE_ALLOWED);
-        this.hold(gate.onFunctionCall(buf, start, end), Buffer.from(buf.subarray(start, end)));
+        const refused = this.unrecordable(code, buf, start);
+        if (refused !== null) {
+          this.tap?.sent(code, buf, start, end, 'recording-refused');
+          return refused;
+        }
+        const message = Buffer.from(buf.subarray(start, end));
+        const decided = gate.onFunctionCall(buf, start, end);
+        const tap = this.tap;
+        this.hold(
+          tap
+            ? decided.then((r) => {
+                tap.sent(code, message, 0, message.length, gate.lastDecision);
+                return r;
+              })
+            : decided,
+          message,
+        );
         return DROP;
+      }
     }
+    this.tap?.sent(code, buf, start, end, verdict);
     if (!masking) return replacement ?? undefined;
     if (replacement !== null) {
       // A refused message: its stand-in is what PostgreSQL answers.
@@ -235,6 +277,26 @@ export class Relay {
       return replacement;
     }
     return masking.results.sent(code, buf, start, end, gate.allowed);
+  }
+
+  /**
+   * Fail closed: when the recording cannot take another statement (spool full,
+   * writes failing), the message is replaced by a stand-in that fails with the
+   * recorder's error, as the gate does for a refused statement.
+   */
+  private unrecordable(code: number, buf: Buffer, start: number): Buffer | null {
+    const error = this.tap?.refusal() ?? null;
+    const substitution = this.enforcement?.substitution;
+    if (error === null || !substitution) return null;
+    if (code === FrontendCode.Query || code === FrontendCode.FunctionCall) {
+      return substitution.standInQuery(error);
+    }
+    // A Parse keeps its name, so a later Bind to it fails as it would in PostgreSQL.
+    const name =
+      code === FrontendCode.Parse
+        ? buf.toString('utf8', start + 5, Math.max(start + 5, buf.indexOf(0, start + 5)))
+        : `pgwarden_unrecorded_${++this.unrecorded}`;
+    return substitution.standInParse(name, error);
   }
 
   /** Undoes admit()'s bookkeeping for a message that is deferred and will be admitted again. */

@@ -10,9 +10,11 @@ import { ProxyErrors } from '../errors/proxy-errors.js';
 import { Masking } from '../mask/masking.js';
 import type { Logger } from '../observe/log.js';
 import { ProxyMetrics } from '../observe/metrics.js';
+import { Recorder } from '../record/recorder.js';
 import { CancelRegistry } from '../session/cancel.js';
 import { CatalogLookup } from '../session/catalog.js';
 import { scramVerifier } from '../session/scram.js';
+import { sidecarVersion } from '../version.js';
 import { handleClient, type ProxyContext } from './client-connection.js';
 import type { Relay } from './relay.js';
 
@@ -34,6 +36,8 @@ export async function startProxy(config: Readonly<ProxyConfig>, log: Logger): Pr
   let draining = false;
   let nextConnId = 1;
   const metrics = new ProxyMetrics();
+  // Before listening: a spool another sidecar holds, or a sink that cannot be set up, stops the start.
+  const recorder = await openRecorder(config, log);
   const catalog = config.policy
     ? new CatalogLookup(config.upstream, pinnedSessionSettings(config.policy), log)
     : null;
@@ -45,6 +49,7 @@ export async function startProxy(config: Readonly<ProxyConfig>, log: Logger): Pr
     clientVerifier: config.clientAuth.password ? scramVerifier(config.clientAuth.password.reveal()) : null,
     sessions,
     enforcement: policyEnforcement(config, catalog, log),
+    recorder,
     isDraining: () => draining,
     active: { count: 0 },
   };
@@ -55,7 +60,10 @@ export async function startProxy(config: Readonly<ProxyConfig>, log: Logger): Pr
     void handleClient(socket, ctx, nextConnId++);
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err) => {
+      void recorder?.close({ shipTimeoutMs: 0 });
+      reject(err);
+    });
     server.listen({ host: config.listen.host, port: config.listen.port, backlog: 1024 }, () => {
       server.off('error', reject);
       resolve();
@@ -103,11 +111,42 @@ export async function startProxy(config: Readonly<ProxyConfig>, log: Logger): Pr
     for (const socket of open) socket.destroy();
     catalog?.close();
     await closed;
+    if (recorder) {
+      // Every session has been sealed; give the shipper a bounded time to empty the spool.
+      const { shipped } = await recorder.close({
+        shipTimeoutMs: Math.min(timeoutMs, RECORDING_SHIP_TIMEOUT_MS),
+      });
+      log.info({ shipped }, 'recordings sealed');
+    }
     if (admin) await new Promise<void>((resolve) => admin?.server.close(() => resolve()));
     log.info('drained');
   }
 
   return { address, adminAddress: admin?.address ?? null, metrics, drain };
+}
+
+/** How long a drain waits for the spool to ship; what is left ships at the next start. */
+const RECORDING_SHIP_TIMEOUT_MS = 10_000;
+
+async function openRecorder(config: Readonly<ProxyConfig>, log: Logger): Promise<Recorder | null> {
+  const settings = config.policy?.recording;
+  if (!settings) {
+    if (config.spoolDir)
+      log.warn({ spoolDir: config.spoolDir }, 'the policy records nothing; --spool-dir is unused');
+    return null;
+  }
+  if (!config.spoolDir) throw new Error('recording needs a spool directory');
+  const recorder = await Recorder.open({
+    settings,
+    spoolDir: config.spoolDir,
+    sidecarVersion: sidecarVersion(),
+    log: log.child({ component: 'recorder' }),
+  });
+  log.info(
+    { spoolDir: config.spoolDir, sink: settings.sink.type, includeRows: settings.includeRows },
+    'recording sessions',
+  );
+  return recorder;
 }
 
 function policyEnforcement(

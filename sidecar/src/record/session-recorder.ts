@@ -206,6 +206,10 @@ export class SessionRecorder {
   /** The columns of a result about to stream (RowDescription). Ends the rows of any previous result. */
   columns(statementId: number, columns: readonly RecordedColumn[]): void {
     this.guard('columns', () => {
+      // The same result described again before its first row (a Describe after Bind): replace, not a new result.
+      const p = this.pendingRows;
+      if (p !== null && p.statementId === statementId && p.rows.length === 0 && !p.full)
+        this.pendingRows = null;
       this.emitRows(null);
       if (!this.host.limits.includeRows) return;
       this.pendingRows = {
@@ -229,6 +233,18 @@ export class SessionRecorder {
   wantsRows(statementId: number): boolean {
     const p = this.pendingRows;
     return p !== null && p.statementId === statementId && !p.full && p.rows.length < this.host.limits.rowCap;
+  }
+
+  /** The proxy changed these columns (by index) in rows of the pending result: they are shown as masked. */
+  maskedColumns(statementId: number, indexes: readonly number[]): void {
+    this.guard('maskedColumns', () => {
+      const p = this.pendingRows;
+      if (p === null || p.statementId !== statementId) return;
+      for (const i of indexes) {
+        const column = p.columns[i];
+        if (column) column.masked = true;
+      }
+    });
   }
 
   /** Result rows as the client receives them (post-mask). Rows past the cap are not kept; result() counts them. */

@@ -1,26 +1,13 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { run } from '@pgwarden/e2e';
 import { describe, expect, it } from 'vitest';
-import { runReplayCommand } from '../../src/cli/replay-command.js';
 import { Recorder } from '../../src/record/index.js';
-import { recordSample, START, settings, tempDirs } from './support.js';
+import { recordSample, replay, START, settings, tempDirs } from './support.js';
 
 const temp = tempDirs();
 const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
-
-async function replay(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let o = '';
-  let e = '';
-  out.on('data', (d) => (o += d));
-  err.on('data', (d) => (e += d));
-  const code = await runReplayCommand(args, { out, err, env: {} });
-  return { code, out: o, err: e };
-}
 
 async function recorded() {
   const sinkDir = await temp();

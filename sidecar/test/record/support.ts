@@ -1,8 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { type RecordingSettings, type RecordingSettingsInput, RecordingSettingsSchema } from '@pgwarden/crds';
 import { afterEach } from 'vitest';
+import { runReplayCommand } from '../../src/cli/replay-command.js';
 import type { SessionRecorder, SessionStartInput } from '../../src/record/index.js';
 import type { RecordingStore } from '../../src/record/sinks/sink.js';
 import { ChainVerifier, type VerifyReport } from '../../src/record/verify.js';
@@ -85,4 +87,19 @@ export async function verifyStored(store: RecordingStore, id: string): Promise<V
     if ((await v.push(name, await store.readChunk(id, name))) === null) break;
   }
   return v.report();
+}
+
+/** Runs `pgwarden replay` in-process and collects what it prints. */
+export async function replay(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number; out: string; err: string }> {
+  const out = new PassThrough();
+  const err = new PassThrough();
+  let o = '';
+  let e = '';
+  out.on('data', (d) => (o += d));
+  err.on('data', (d) => (e += d));
+  const code = await runReplayCommand(args, { out, err, env });
+  return { code, out: o, err: e };
 }
