@@ -44,6 +44,20 @@ export interface ColumnUsage {
   readonly writes: readonly ColumnRefFact[];
   /** COPY of a relation: its name and column list (empty: every column). */
   readonly copiedRelation: { readonly name: string; readonly columns: readonly string[] } | null;
+  /** COPY … TO: how its rows are written; null for every other statement. */
+  readonly copyFormat: CopyFormat | null;
+}
+
+/** The row format of COPY … TO, from its options (PostgreSQL's defaults where absent). */
+export interface CopyFormat {
+  readonly kind: 'text' | 'csv' | 'binary';
+  readonly delimiter: string;
+  /** The string that stands for NULL: \N in text, an empty unquoted field in CSV. */
+  readonly nullString: string;
+  readonly quote: string;
+  readonly escape: string;
+  /** HEADER: the first row holds column names. */
+  readonly header: boolean;
 }
 
 export const NO_COLUMN_USAGE: ColumnUsage = Object.freeze({
@@ -54,6 +68,7 @@ export const NO_COLUMN_USAGE: ColumnUsage = Object.freeze({
   filters: Object.freeze([]),
   writes: Object.freeze([]),
   copiedRelation: null,
+  copyFormat: null,
 });
 
 interface MutableOutput {
@@ -107,6 +122,7 @@ export function columnUsage(statement: unknown): ColumnUsage {
   const writes: ColumnRefFact[] = [];
   let outputs: MutableOutput[] | null = null;
   let copiedRelation: ColumnUsage['copiedRelation'] = null;
+  let copyFormat: CopyFormat | null = null;
 
   const stack: { value: unknown; sink: Sink }[] = [];
   const push = (value: unknown, sink: Sink): void => {
@@ -296,6 +312,7 @@ export function columnUsage(statement: unknown): ColumnUsage {
         withClause(b.withClause);
         return;
       case 'CopyStmt':
+        if (!b.is_from) copyFormat = copyFormatOf(b.options);
         if (b.relation) {
           relation(b.relation as Body);
           if (!b.is_from) {
@@ -387,6 +404,39 @@ export function columnUsage(statement: unknown): ColumnUsage {
     filters,
     writes,
     copiedRelation,
+    copyFormat,
+  };
+}
+
+function copyFormatOf(options: unknown): CopyFormat {
+  const set = new Map<string, string | boolean>();
+  for (const option of Array.isArray(options) ? options : []) {
+    const def = unwrap(option);
+    if (def?.type !== 'DefElem') continue;
+    const arg = unwrap(def.body.arg);
+    let value: string | boolean = true;
+    if (arg?.type === 'String') value = String(arg.body.sval ?? '');
+    else if (arg?.type === 'Boolean') value = arg.body.boolval === true;
+    else if (arg?.type === 'Integer') value = Number(arg.body.ival ?? 0) !== 0;
+    set.set(String(def.body.defname), value);
+  }
+  const format = String(set.get('format') ?? 'text').toLowerCase();
+  const kind = format === 'csv' ? 'csv' : format === 'binary' ? 'binary' : 'text';
+  const text = (name: string, fallback: string) => {
+    const v = set.get(name);
+    return typeof v === 'string' ? v : fallback;
+  };
+  const header = set.get('header');
+  const quote = text('quote', '"');
+  return {
+    kind,
+    delimiter: text('delimiter', kind === 'csv' ? ',' : '\t'),
+    nullString: text('null', kind === 'csv' ? '' : '\\N'),
+    quote,
+    escape: text('escape', quote),
+    header:
+      kind !== 'binary' &&
+      (header === true || (typeof header === 'string' && /^(true|on|1|match)$/i.test(header))),
   };
 }
 

@@ -1,6 +1,13 @@
-import type { ColumnRefFact, ColumnUsage } from '../analyze/columns.js';
+import type { ColumnRefFact, ColumnUsage, CopyFormat } from '../analyze/columns.js';
 import type { StatementFacts } from '../analyze/facts.js';
-import type { MaskedColumn, RelationEntry, SensitiveCatalog } from './sensitive-catalog.js';
+import type { CopyColumnMask } from './copy-rows.js';
+import {
+  isDroppedColumn,
+  type MaskedColumn,
+  type RelationEntry,
+  type SensitiveCatalog,
+} from './sensitive-catalog.js';
+import type { MaskStrategy } from './strategies.js';
 
 /**
  * A statement's use of masked columns, resolved against the catalog: which of
@@ -33,6 +40,14 @@ export interface StatementMasks {
   readonly touched: boolean;
   /** A masked column the statement filters on (when predicates are allowed), for views' lineage. */
   readonly filtersOn: string | null;
+  /** COPY … TO in text or CSV format with masked columns: how to rewrite its rows; null otherwise. */
+  readonly copy: CopyMasks | null;
+}
+
+/** The masked fields of COPY … TO rows, by position. */
+export interface CopyMasks {
+  readonly format: CopyFormat;
+  readonly columns: readonly (CopyColumnMask | null)[];
 }
 
 export type MaskRefusalRule = 'masking-predicates' | 'masking-derived' | 'masking-write' | 'masking-copy';
@@ -46,6 +61,7 @@ export const NO_MASKS: StatementMasks = Object.freeze({
   conservative: false,
   touched: false,
   filtersOn: null,
+  copy: null,
 });
 const UNMASKED: MaskVerdict = Object.freeze({ ok: true, masks: NO_MASKS });
 
@@ -188,30 +204,69 @@ export function resolveMasks(
     conservative: stars && (anyInnerTaint !== null || (outputs?.some((o) => o !== null) ?? false)),
     touched: touched || all.some((e) => e.columns.size > 0),
     filtersOn: filtered ? sourceOf(filtered) : null,
+    copy: null,
   };
 
-  if (facts.copy?.direction === 'to') {
-    const copied = copyTaint(usage, catalog);
-    const exposed =
-      copied ??
-      (masks.outputs?.find((o) => o !== null) ? 'a masked column' : null) ??
-      (starTaint ? sourceOf(starTaint) : null);
-    if (exposed) return { ok: false, rule: 'masking-copy', column: exposed };
+  if (facts.copy?.direction === 'to' && usage.copyFormat) {
+    const copy = copyMasks(usage, usage.copyFormat, catalog, masks, starTaint);
+    if (typeof copy === 'string') return { ok: false, rule: 'masking-copy', column: copy };
+    return { ok: true, masks: { ...masks, copy } };
   }
   return { ok: true, masks };
 }
 
-/** COPY of a relation: the first masked column it copies. */
-function copyTaint(usage: ColumnUsage, catalog: SensitiveCatalog): string | null {
+const TEXT_TYPE = 25;
+
+/**
+ * How COPY … TO rows are masked, or the masked column that makes it impossible
+ * (binary format; a * whose columns pgwarden cannot place; a relation name that
+ * denotes differently shaped tables in several schemas).
+ */
+function copyMasks(
+  usage: ColumnUsage,
+  format: CopyFormat,
+  catalog: SensitiveCatalog,
+  masks: StatementMasks,
+  starTaint: Taint,
+): CopyMasks | null | string {
+  let columns: (CopyColumnMask | null)[];
   const copied = usage.copiedRelation;
-  if (!copied) return null;
-  for (const entry of catalog.relations(copied.name)) {
-    for (const [name, column] of entry.columns) {
-      if (copied.columns.length === 0 || copied.columns.includes(name)) return column.name;
+  if (copied) {
+    const entries = catalog.relations(copied.name);
+    const masked = entries.filter((e) => e.columns.size > 0);
+    if (masked.length === 0) return null;
+    const [entry] = masked as [RelationEntry];
+    const names =
+      copied.columns.length > 0 ? copied.columns : entry.attributes.filter((n) => !isDroppedColumn(n));
+    if (masked.some((e) => e.attributes.join() !== entry.attributes.join())) {
+      return `${copied.name} (several tables of that name: schema-qualify it)`;
     }
+    columns = names.map((name) => {
+      const column = entry.columns.get(name);
+      if (!column) return null;
+      return { strategy: column.strategy, typeOid: entry.types[entry.attributes.indexOf(name)] ?? TEXT_TYPE };
+    });
+  } else {
+    if (masks.outputs === null) {
+      // A * in COPY (SELECT * …): its columns cannot be placed without a RowDescription.
+      return starTaint || masks.conservative
+        ? `${starTaint ? sourceOf(starTaint) : 'a masked column'} (list the columns instead of *)`
+        : null;
+    }
+    columns = masks.outputs.map((out) => {
+      if (out === null) return null;
+      if (out.kind === 'derived') return { strategy: REDACT, typeOid: TEXT_TYPE };
+      return { strategy: out.column.strategy, typeOid: out.column.typeOid ?? TEXT_TYPE };
+    });
   }
-  return null;
+  const first = columns.find((c) => c !== null);
+  if (!first) return null;
+  if (format.kind === 'binary')
+    return 'a masked column (binary COPY cannot be masked: use FORMAT text or csv)';
+  return { format, columns };
 }
+
+const REDACT: MaskStrategy = Object.freeze({ strategy: 'redact' });
 
 function sourceOf(t: NonNullable<Taint>): string {
   return 'derived' in t ? t.derived : t.name;

@@ -4,8 +4,9 @@ import { BackendCode, FrontendCode } from '../wire/codes.js';
 import { DROP } from '../wire/framer.js';
 import { MessageReader } from '../wire/reader.js';
 import { MessageWriter } from '../wire/writer.js';
+import { maskCopyRow } from './copy-rows.js';
 import { maskErrorResponse } from './error-masking.js';
-import type { StatementMasks } from './resolve.js';
+import type { CopyMasks, StatementMasks } from './resolve.js';
 import { maskDataRow, maskDetectedText, planResult, type ResultPlan } from './row-masking.js';
 import type { SensitiveCatalog } from './sensitive-catalog.js';
 
@@ -46,6 +47,7 @@ const UNKNOWN_SOURCE: StatementMasks = Object.freeze({
   conservative: true,
   touched: true,
   filtersOn: null,
+  copy: null,
 });
 
 /**
@@ -68,6 +70,8 @@ export class ResultMasking {
   /** The result being streamed: its rows are rewritten under this plan. */
   private plan: ResultPlan | null = null;
   private copyOut = false;
+  /** The COPY … TO being streamed, when its rows have masked fields; its header row is not data. */
+  private copy: { masks: CopyMasks; headerPending: boolean } | null = null;
   private readonly reader = new MessageReader();
 
   constructor(private readonly deps: ResultMaskingDeps) {}
@@ -145,7 +149,7 @@ export class ResultMasking {
       case BackendCode.DataRow:
         return this.activePlan() !== null;
       case BackendCode.CopyData:
-        return this.copyOut && this.deps.detectors.length > 0;
+        return this.copyOut && (this.copy !== null || this.deps.detectors.length > 0);
       case BackendCode.RowDescription:
       case BackendCode.NoData:
       case BackendCode.ErrorResponse:
@@ -228,11 +232,15 @@ export class ResultMasking {
         if (head?.kind === 'execute') this.queue.shift();
         else if (head?.kind === 'query') head.index++;
         return;
-      case BackendCode.CopyOutResponse:
+      case BackendCode.CopyOutResponse: {
         this.copyOut = true;
+        const masks = this.currentStatement()?.masks.copy ?? null;
+        this.copy = masks ? { masks, headerPending: masks.format.header } : null;
         return;
+      }
       case BackendCode.CopyDone:
         this.copyOut = false;
+        this.copy = null;
         return;
       case BackendCode.ReadyForQuery:
         this.endResult();
@@ -320,6 +328,7 @@ export class ResultMasking {
   private endResult(): void {
     this.plan = null;
     this.copyOut = false;
+    this.copy = null;
   }
 
   /** The plan of the rows arriving now: an Execute's comes from its portal's RowDescription. */
@@ -332,12 +341,18 @@ export class ResultMasking {
   /** Whether the statement answering now referenced masked columns (unknown: assume it did). */
   private touched(): boolean {
     const head = this.queue[0];
-    let statement: AllowedStatement | null | undefined;
-    if (head?.kind === 'query') statement = head.statements[head.index];
-    else if (head?.kind === 'execute') statement = this.portals.get(head.portal)?.statement;
-    else if (head?.kind === 'parse') statement = head.statement;
-    else return true;
+    if (head?.kind !== 'query' && head?.kind !== 'execute' && head?.kind !== 'parse') return true;
+    const statement = this.currentStatement();
     return statement ? this.masksOf(statement).touched : true;
+  }
+
+  /** The statement whose answer is arriving now, when pgwarden knows it. */
+  private currentStatement(): AllowedStatement | null {
+    const head = this.queue[0];
+    if (head?.kind === 'query') return head.statements[head.index] ?? null;
+    if (head?.kind === 'execute') return this.portals.get(head.portal)?.statement ?? null;
+    if (head?.kind === 'parse') return head.statement;
+    return null;
   }
 
   private portal(name: string): Portal {
@@ -351,7 +366,18 @@ export class ResultMasking {
 
   private maskCopyData(buf: Buffer, start: number, end: number): Buffer | undefined {
     const text = buf.toString('utf8', start + 5, end);
-    const masked = maskDetectedText(text, this.deps.detectors);
+    let masked: string;
+    const copy = this.copy;
+    if (copy && !copy.headerPending) {
+      // One row per CopyData, ending in a newline.
+      const newline = text.endsWith('\n') ? '\n' : '';
+      const row = newline ? text.slice(0, -1) : text;
+      const rewritten = maskCopyRow(row, copy.masks.format, copy.masks.columns, this.deps.detectors);
+      masked = rewritten === undefined ? text : rewritten + newline;
+    } else {
+      if (copy) copy.headerPending = false;
+      masked = maskDetectedText(text, this.deps.detectors);
+    }
     if (masked === text) return undefined;
     const body = Buffer.from(masked);
     const out = Buffer.allocUnsafe(5 + body.length);

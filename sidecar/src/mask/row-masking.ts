@@ -73,11 +73,11 @@ const CONSERVATIVE: OutputMask = Object.freeze({ kind: 'derived', source: '' });
 
 /**
  * Types whose text form cannot hold what a detector looks for (at most 10 digits
- * in a row, or a fixed shape): bool, int2, int4, oid, float4, float8, date, time,
- * timestamp, timestamptz, interval, timetz, uuid. int8 and numeric can hold a card
+ * in a row, or a fixed shape): bool, int2, int4, oid, date, time,
+ * timestamp, timestamptz, interval, timetz, uuid. int8, numeric and floats can print a card
  * number and are scanned.
  */
-const FIXED_FORMAT_TYPES = new Set([16, 21, 23, 26, 700, 701, 1082, 1083, 1114, 1184, 1186, 1266, 2950]);
+const FIXED_FORMAT_TYPES = new Set([16, 21, 23, 26, 1082, 1083, 1114, 1184, 1186, 1266, 2950]);
 
 function isCharacterData(typeOid: number): boolean {
   const family = typeFamily(typeOid);

@@ -3,11 +3,18 @@ import type { ColumnRules } from './column-rules.js';
 import { type MaskingMode, resolveMasks } from './resolve.js';
 import type { MaskStrategy } from './strategies.js';
 
+/** PostgreSQL's name for a dropped column: it keeps its attnum but is no column of the relation. */
+export function isDroppedColumn(name: string): boolean {
+  return name === '' || name.startsWith('........pg.dropped.');
+}
+
 /** A column whose values are masked, and why (for errors and logs; never a value). */
 export interface MaskedColumn {
   /** schema.table.column */
   readonly name: string;
   readonly strategy: MaskStrategy;
+  /** The column's type, where the catalog gave it (COPY rows have no RowDescription to tell). */
+  readonly typeOid?: number;
 }
 
 /** What a view exposes of masked columns: a strategy per masked column and whether it filters on one. */
@@ -15,8 +22,10 @@ interface RelationEntry {
   readonly oid: number;
   readonly qualified: string;
   readonly columns: Map<string, MaskedColumn>;
-  /** Column names by attnum - 1, for COPY and views. */
+  /** Column names by attnum - 1, for COPY and views (dropped columns keep their placeholder names). */
   readonly attributes: readonly string[];
+  /** Column type OIDs by attnum - 1, where known (tables): a masked COPY field keeps a value of its type. */
+  readonly types: readonly number[];
   /** A view whose rows depend on a masked column (WHERE ssn LIKE …): reading it is an oracle. */
   filtersOn: string | null;
 }
@@ -113,7 +122,8 @@ export async function loadSensitiveCatalog(
   if (conditions.length === 0) return catalog;
   const rows = await query(
     `SELECT c.oid, n.nspname, c.relname, a.attname, ${rules.label ? `coalesce(pg_catalog.col_description(c.oid, a.attnum) ILIKE ${literal(`%${rules.label}%`)}, false)` : 'false'},
-       (SELECT pg_catalog.array_to_json(pg_catalog.array_agg(x.attname ORDER BY x.attnum))::text FROM pg_catalog.pg_attribute x WHERE x.attrelid = c.oid AND x.attnum > 0)
+       (SELECT pg_catalog.array_to_json(pg_catalog.array_agg(x.attname ORDER BY x.attnum))::text FROM pg_catalog.pg_attribute x WHERE x.attrelid = c.oid AND x.attnum > 0),
+       (SELECT pg_catalog.array_to_json(pg_catalog.array_agg(x.atttypid ORDER BY x.attnum))::text FROM pg_catalog.pg_attribute x WHERE x.attrelid = c.oid AND x.attnum > 0)
      FROM pg_catalog.pg_attribute a
      JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -121,15 +131,16 @@ export async function loadSensitiveCatalog(
        AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_(catalog|toast)'
        AND (${conditions.join(' OR ')})`,
   );
-  for (const [oid, schema, table, column, labelled, attributes] of rows) {
+  for (const [oid, schema, table, column, labelled, attributes, types] of rows) {
     const qualified = `${schema}.${table}`;
     const columnName = String(column);
     const strategy =
       rules.strategyFor(`${qualified}.${columnName}`.toLowerCase()) ??
       (labelled === 't' ? rules.labelStrategy : null);
     if (strategy === null) continue;
-    const entry = catalog.entry(Number(oid)) ?? newEntry(Number(oid), qualified, attributes);
-    entry.columns.set(columnName, { name: `${qualified}.${columnName}`, strategy });
+    const entry = catalog.entry(Number(oid)) ?? newEntry(Number(oid), qualified, attributes, types);
+    const typeOid = entry.types[entry.attributes.indexOf(columnName)];
+    entry.columns.set(columnName, { name: `${qualified}.${columnName}`, strategy, typeOid });
     catalog.add(entry);
   }
   await addInheritingTables(query, catalog);
@@ -150,13 +161,15 @@ async function addInheritingTables(query: CatalogQuery, catalog: SensitiveCatalo
        SELECT i.inhparent, i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent IN (${parents.join(', ')})
        UNION SELECT k.root, i.inhrelid FROM kids k JOIN pg_catalog.pg_inherits i ON i.inhparent = k.child)
      SELECT k.root, c.oid, n.nspname, c.relname,
-       (SELECT pg_catalog.array_to_json(pg_catalog.array_agg(x.attname ORDER BY x.attnum))::text FROM pg_catalog.pg_attribute x WHERE x.attrelid = c.oid AND x.attnum > 0)
+       (SELECT pg_catalog.array_to_json(pg_catalog.array_agg(x.attname ORDER BY x.attnum))::text FROM pg_catalog.pg_attribute x WHERE x.attrelid = c.oid AND x.attnum > 0),
+       (SELECT pg_catalog.array_to_json(pg_catalog.array_agg(x.atttypid ORDER BY x.attnum))::text FROM pg_catalog.pg_attribute x WHERE x.attrelid = c.oid AND x.attnum > 0)
      FROM kids k JOIN pg_catalog.pg_class c ON c.oid = k.child JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace`,
   );
-  for (const [root, oid, schema, table, attributes] of rows) {
+  for (const [root, oid, schema, table, attributes, types] of rows) {
     const parent = catalog.entry(Number(root));
     if (!parent) continue;
-    const entry = catalog.entry(Number(oid)) ?? newEntry(Number(oid), `${schema}.${table}`, attributes);
+    const entry =
+      catalog.entry(Number(oid)) ?? newEntry(Number(oid), `${schema}.${table}`, attributes, types);
     for (const [name, column] of parent.columns) {
       if (entry.attributes.includes(name) && !entry.columns.has(name)) entry.columns.set(name, column);
     }
@@ -164,10 +177,24 @@ async function addInheritingTables(query: CatalogQuery, catalog: SensitiveCatalo
   }
 }
 
-function newEntry(oid: number, qualified: string, attributes: string | null | undefined): RelationEntry {
+function newEntry(
+  oid: number,
+  qualified: string,
+  attributes: string | null | undefined,
+  types?: string | null,
+): RelationEntry {
   // Dropped columns keep their attnum with a placeholder name; it never matches a rule.
   const names = JSON.parse(attributes ?? '[]') as (string | null)[];
-  return { oid, qualified, columns: new Map(), attributes: names.map((n) => n ?? ''), filtersOn: null };
+  // array_to_json writes oids as numbers or strings depending on the server: read either.
+  const typeOids = (JSON.parse(types ?? '[]') as unknown[]).map(Number);
+  return {
+    oid,
+    qualified,
+    columns: new Map(),
+    attributes: names.map((n) => n ?? ''),
+    types: typeOids,
+    filtersOn: null,
+  };
 }
 
 async function addDependentViews(

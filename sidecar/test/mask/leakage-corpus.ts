@@ -146,13 +146,25 @@ export const LEAK_PROBES: readonly LeakProbe[] = [
   refused('masking-write', 'UPDATE customers SET city = ssn WHERE id = 1'),
   refused('masking-write', 'WITH s AS (SELECT ssn FROM customers) INSERT INTO scratch SELECT 1, ssn FROM s'),
   simple('masking-write', 'PREPARE leakp AS SELECT ssn FROM customers; CREATE TABLE leak3 AS EXECUTE leakp'),
-  // COPY TO of masked columns is refused; of other columns it runs.
-  simple('masking-copy', 'COPY customers TO STDOUT'),
-  simple('masking-copy', 'COPY customers (ssn) TO STDOUT WITH (FORMAT csv)'),
-  simple('masking-copy', 'COPY (SELECT email FROM customers) TO STDOUT'),
-  simple('masking-copy', 'COPY (SELECT * FROM customers) TO STDOUT (FORMAT binary)'),
-  simple('masking-copy', 'COPY (SELECT upper(ssn) FROM customers) TO STDOUT'),
+  // COPY TO: masked fields rewritten in text and CSV rows; binary COPY and * of masked tables refused.
+  simple('rows', 'COPY customers TO STDOUT'),
+  simple('rows', 'COPY customers (ssn) TO STDOUT WITH (FORMAT csv)'),
+  simple('rows', "COPY customers TO STDOUT WITH (FORMAT csv, HEADER, DELIMITER ';')"),
+  simple(
+    'rows',
+    "COPY customers (id, notes, card_number, loyalty_no) TO STDOUT WITH (FORMAT text, DELIMITER '|', NULL 'NIL')",
+  ),
+  simple(
+    'rows',
+    "COPY customers (email, full_name) TO STDOUT WITH (FORMAT csv, QUOTE '''', ESCAPE '\\', FORCE_QUOTE *)",
+  ),
+  simple('rows', 'COPY (SELECT email FROM customers) TO STDOUT'),
+  simple('rows', 'COPY (SELECT upper(ssn), id FROM customers) TO STDOUT WITH (FORMAT csv)'),
+  simple('rows', 'COPY events_high TO STDOUT'),
   simple('rows', 'COPY customers (id, city) TO STDOUT'),
+  simple('masking-copy', 'COPY (SELECT * FROM customers) TO STDOUT (FORMAT binary)'),
+  simple('masking-copy', 'COPY customers (ssn) TO STDOUT (FORMAT binary)'),
+  simple('masking-copy', 'COPY (SELECT * FROM customers) TO STDOUT'),
   // Cursors and SQL-level prepared statements.
   simple(
     'rows',

@@ -191,7 +191,7 @@ describe('stars', () => {
     const v = verdict('SELECT * FROM customers', DENY_ALL);
     expect(v).toEqual({
       ok: true,
-      masks: { outputs: null, conservative: false, touched: true, filtersOn: null },
+      masks: { outputs: null, conservative: false, touched: true, filtersOn: null, copy: null },
     });
   });
 
@@ -313,19 +313,38 @@ describe('writes of masked values', () => {
 });
 
 describe('COPY … TO', () => {
-  it.each([
-    ['COPY customers TO STDOUT', SSN],
-    ['COPY public.customers (id, email) TO STDOUT', EMAIL],
-    ['COPY (SELECT ssn FROM customers) TO STDOUT', 'a masked column'],
-    ['COPY (SELECT upper(ssn) FROM customers) TO STDOUT', 'a masked column'],
-    ['COPY (SELECT * FROM customers) TO STDOUT', 'public.customers.*'],
-  ])('%s → masking-copy', (sql, column) => {
-    expect(refusal(sql, MASK_ALLOW)).toEqual({ rule: 'masking-copy', column });
+  const copyOf = (sql: string) => {
+    const v = verdict(sql, MASK_ALLOW);
+    if (!v.ok) throw new Error(`${sql} refused: ${v.rule}`);
+    return v.masks.copy;
+  };
+
+  it('masks the fields of masked columns by position, in text and CSV', () => {
+    const all = copyOf('COPY customers TO STDOUT');
+    expect(all?.format).toMatchObject({ kind: 'text', delimiter: '\t', nullString: '\\N', header: false });
+    expect(all?.columns.map((c) => c?.strategy.strategy ?? null)).toEqual([null, null, 'partial', 'redact']);
+    const listed = copyOf('COPY public.customers (id, email) TO STDOUT WITH (FORMAT csv, HEADER)');
+    expect(listed?.format).toMatchObject({ kind: 'csv', header: true, delimiter: ',' });
+    expect(listed?.columns.map((c) => c !== null)).toEqual([false, true]);
+    expect(copyOf('COPY (SELECT id, upper(ssn) FROM customers) TO STDOUT')?.columns).toEqual([
+      null,
+      { strategy: { strategy: 'redact' }, typeOid: 25 },
+    ]);
   });
 
-  it('COPY of unmasked columns of a masked table is allowed', () => {
-    expect(verdict('COPY customers (id, name) TO STDOUT', DENY_ALL).ok).toBe(true);
-    expect(verdict('COPY (SELECT id, name FROM customers) TO STDOUT', DENY_ALL).ok).toBe(true);
+  it.each([
+    ['COPY customers TO STDOUT (FORMAT binary)', 'binary COPY'],
+    ['COPY (SELECT ssn FROM customers) TO STDOUT (FORMAT binary)', 'binary COPY'],
+    ['COPY (SELECT * FROM customers) TO STDOUT', 'list the columns'],
+  ])('%s → masking-copy', (sql, because) => {
+    const r = refusal(sql, MASK_ALLOW);
+    expect(r?.rule).toBe('masking-copy');
+    expect(r?.column).toContain(because);
+  });
+
+  it('COPY of unmasked columns of a masked table needs no rewriting', () => {
+    expect(copyOf('COPY customers (id, name) TO STDOUT')).toBeNull();
+    expect(copyOf('COPY (SELECT id, name FROM customers) TO STDOUT')).toBeNull();
   });
 
   it('COPY FROM a masked table is a write of constants: allowed', () => {

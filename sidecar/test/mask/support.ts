@@ -44,5 +44,5 @@ export function maskedRelation(
   const columns = new Map(
     Object.entries(masked).map(([name, strategy]) => [name, { name: `${qualified}.${name}`, strategy }]),
   );
-  return { oid, qualified, columns, attributes, filtersOn };
+  return { oid, qualified, columns, attributes, types: attributes.map(() => 25), filtersOn };
 }
