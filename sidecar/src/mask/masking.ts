@@ -1,6 +1,7 @@
 import type { CompiledMasking } from '@pgwarden/crds';
 import type { Analyzer } from '../analyze/parser.js';
 import type { Logger } from '../observe/log.js';
+import type { ProxyMetrics } from '../observe/metrics.js';
 import { compileColumnRules, loadHashKey } from './column-rules.js';
 import type { MaskingMode } from './resolve.js';
 import { resolveMasks } from './resolve.js';
@@ -38,6 +39,7 @@ export class Masking {
     private readonly query: CatalogQuery,
     private readonly analyze: Analyzer,
     private readonly log: Logger,
+    private readonly metrics: ProxyMetrics,
     env: NodeJS.ProcessEnv = process.env,
   ) {
     this.rules = compileColumnRules(policy, loadHashKey(policy, env));
@@ -68,6 +70,9 @@ export class Masking {
       catalog: () => this.catalog(),
       detectors: this.policy.detectors,
       schemaChanged: () => this.invalidate(),
+      rowMasked: () => {
+        this.metrics.maskedRows.count++;
+      },
     });
     return {
       check: (facts) => resolveMasks(facts, this.catalog(), this.mode),
@@ -83,10 +88,16 @@ export class Masking {
       const snapshot = await loadSensitiveCatalog(this.query, this.rules, this.mode, this.analyze);
       this.snapshot = snapshot;
       this.loadedAt = started;
+      this.metrics.maskingCatalogRefreshes.inc({ outcome: 'ok' });
+      this.metrics.maskedRelations.set(snapshot.oids().length);
       this.log.debug({ relations: snapshot.oids().length, ms: Date.now() - started }, 'masked columns read');
     } catch (err) {
       this.stale = true;
+      this.metrics.maskingCatalogRefreshes.inc({ outcome: 'failed' });
+      this.log.error({ reason: (err as Error).message }, 'masked columns could not be read');
       throw err;
+    } finally {
+      this.metrics.maskingCatalogSeconds.observe((Date.now() - started) / 1000);
     }
   }
 }

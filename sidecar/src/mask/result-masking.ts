@@ -23,6 +23,8 @@ export interface ResultMaskingDeps {
   detectors: readonly DetectorName[];
   /** A statement changed the schema: masked columns must be read again before the next statement. */
   schemaChanged(): void;
+  /** A row had a value masked (for the metrics). */
+  rowMasked(): void;
 }
 
 /** What each message sent upstream will be answered with, in order (the protocol answers in order). */
@@ -168,7 +170,9 @@ export class ResultMasking {
     switch (code) {
       case BackendCode.DataRow: {
         const plan = this.activePlan();
-        return plan ? maskDataRow(plan, buf, start, end, this.deps.detectors) : undefined;
+        const masked = plan ? maskDataRow(plan, buf, start, end, this.deps.detectors) : undefined;
+        if (masked !== undefined) this.deps.rowMasked();
+        return masked;
       }
       case BackendCode.RowDescription:
         return this.rowDescription(buf, start, end);
@@ -379,6 +383,7 @@ export class ResultMasking {
       masked = maskDetectedText(text, this.deps.detectors);
     }
     if (masked === text) return undefined;
+    this.deps.rowMasked();
     const body = Buffer.from(masked);
     const out = Buffer.allocUnsafe(5 + body.length);
     out[0] = BackendCode.CopyData;

@@ -26,6 +26,11 @@ export class ProxyMetrics {
   readonly cancelRequests: Counter<'outcome'>;
   readonly decisions: Counter<'outcome' | 'rule'>;
   readonly overhead: Histogram;
+  /** Result rows masking rewrote; a plain number on the hot path, read when scraped. */
+  readonly maskedRows = { count: 0 };
+  readonly maskingCatalogRefreshes: Counter<'outcome'>;
+  readonly maskingCatalogSeconds: Histogram;
+  readonly maskedRelations: Gauge;
 
   constructor() {
     const registers = [this.registry];
@@ -69,6 +74,33 @@ export class ProxyMetrics {
       name: 'pgwarden_proxy_overhead_seconds',
       help: 'CPU time the proxy spent on one request cycle (client message to ReadyForQuery), excluding time waiting on the upstream.',
       buckets: [0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005, 0.025],
+      registers,
+    });
+    const maskedRows = this.maskedRows;
+    new Counter({
+      name: 'pgwarden_masked_rows_total',
+      help: 'Result rows (DataRow, COPY rows) in which masking changed at least one value.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(maskedRows.count);
+      },
+    });
+    this.maskingCatalogRefreshes = new Counter({
+      name: 'pgwarden_masking_catalog_refreshes_total',
+      help: 'Reads of the masked columns from the database catalog, by outcome (ok, failed); a failure ends the sessions waiting on it.',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.maskingCatalogSeconds = new Histogram({
+      name: 'pgwarden_masking_catalog_refresh_seconds',
+      help: 'Time to read the masked columns (rules, labels, partitions, view lineage) from the catalog.',
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers,
+    });
+    this.maskedRelations = new Gauge({
+      name: 'pgwarden_masked_relations',
+      help: 'Tables, views and materialized views with masked columns in the current catalog snapshot.',
       registers,
     });
     this.wireCounter(

@@ -48,7 +48,7 @@ export async function startProxy(config: Readonly<ProxyConfig>, log: Logger): Pr
     cancels: new CancelRegistry(),
     clientVerifier: config.clientAuth.password ? scramVerifier(config.clientAuth.password.reveal()) : null,
     sessions,
-    enforcement: policyEnforcement(config, catalog, log),
+    enforcement: policyEnforcement(config, catalog, log, metrics),
     recorder,
     isDraining: () => draining,
     active: { count: 0 },
@@ -153,10 +153,11 @@ function policyEnforcement(
   config: Readonly<ProxyConfig>,
   catalog: CatalogLookup | null,
   log: Logger,
+  metrics: ProxyMetrics,
 ): PolicyEnforcement | null {
   if (!config.policy || !catalog) return null;
   const masking = config.policy.masking
-    ? new Masking(config.policy.masking, (sql) => catalog.rows(sql), analyze, log)
+    ? new Masking(config.policy.masking, (sql) => catalog.rows(sql), analyze, log, metrics)
     : null;
   return new PolicyEnforcement(
     config.policy,

@@ -8,7 +8,7 @@ import type pg from 'pg';
 import Cursor from 'pg-cursor';
 import postgres from 'postgres';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ClientPool, psql } from '../integration/helpers.js';
+import { ClientPool, counterValue, psql } from '../integration/helpers.js';
 import { startTestProxy, type TestProxy } from '../support/proxy.js';
 import { LEAK_PROBES, type LeakProbe, UNIQUE_VIOLATION_TEMPLATE } from './leakage-corpus.js';
 
@@ -438,6 +438,19 @@ describe('masked results stay usable', () => {
     await c.query('CREATE TABLE IF NOT EXISTS unrelated (id int)');
     const { rows } = await c.query('SELECT email FROM late');
     expect(rows[0]?.email).toMatch(/^h:[0-9a-f]{16}$/);
+  });
+
+  it('counts masked rows and catalog reads in the metrics', async () => {
+    const c = await pool.pg(proxy.url());
+    const before = proxy.metrics.maskedRows.count;
+    await c.query('SELECT ssn FROM customers');
+    expect(proxy.metrics.maskedRows.count - before).toBe(people.length);
+    expect(
+      await counterValue(proxy.metrics.maskingCatalogRefreshes, { outcome: 'ok' }),
+    ).toBeGreaterThanOrEqual(1);
+    const text = await proxy.metrics.registry.metrics();
+    expect(text).toMatch(/^pgwarden_masked_relations \d+$/m);
+    expect(text).toMatch(/^pgwarden_masked_rows_total \d+$/m);
   });
 
   it('refuses a client encoding other than UTF8 while masking', async () => {

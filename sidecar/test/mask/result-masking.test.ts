@@ -48,11 +48,15 @@ function allowed(sql: string): AllowedStatement[] {
 /** One session: client messages through sent(), server messages through wantsWhole()/received(). */
 class Session {
   schemaChanges = 0;
+  maskedRows = 0;
   readonly masking = new ResultMasking({
     catalog: () => catalog,
     detectors: [],
     schemaChanged: () => {
       this.schemaChanges++;
+    },
+    rowMasked: () => {
+      this.maskedRows++;
     },
   });
 
