@@ -425,7 +425,8 @@ export class Relay {
     } else {
       this.client.end();
     }
-    this.finish('upstream_closed');
+    // After Terminate the server closes first, often before the client's close arrives: the client ended it.
+    this.finish(this.clientTerminated ? 'client_closed' : 'upstream_closed');
   }
 
   private closeIfIdle(): void {
