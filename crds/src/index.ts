@@ -1,5 +1,7 @@
 export * from './api-group.js';
 export * from './builtin-rules.js';
+export * from './canonical-json.js';
+export * from './compile-policy.js';
 export * from './compiled-policy.js';
 export * from './conditions.js';
 export * from './database-connection.js';
