@@ -15,9 +15,15 @@ export const CATALOG_MAX_AGE_MS = 10_000;
 export interface SessionMasking {
   check: (facts: Parameters<typeof resolveMasks>[0]) => ReturnType<typeof resolveMasks>;
   results: ResultMasking;
-  /** Null when the masked columns are known and fresh; otherwise resolves once they are (rejects: fail closed). */
-  ready(): Promise<void> | null;
+  /**
+   * Null when the masked columns are known and fresh for this SQL; otherwise
+   * resolves once they are (rejects: fail closed).
+   */
+  ready(sql?: string): Promise<void> | null;
 }
+
+/** A relation name the catalog did not know is looked up again at most this often. */
+const UNKNOWN_NAME_RETRY_MS = CATALOG_MAX_AGE_MS;
 
 /**
  * spec.masking as the proxy applies it: the column rules and the hash key, and
@@ -33,6 +39,8 @@ export class Masking {
   private loadedAt = 0;
   private stale = true;
   private loading: Promise<void> | null = null;
+  /** Relation names statements used that the snapshot did not know, and when a refresh last looked for them. */
+  private readonly unknownNames = new Map<string, number>();
 
   constructor(
     readonly policy: CompiledMasking,
@@ -46,13 +54,41 @@ export class Masking {
     this.mode = { derived: policy.derived, predicates: policy.predicates };
   }
 
-  /** Null when the snapshot is fresh; otherwise the (shared) refresh to wait for. */
-  ready(): Promise<void> | null {
-    if (this.snapshot !== null && !this.stale && Date.now() - this.loadedAt < CATALOG_MAX_AGE_MS) return null;
+  /**
+   * Null when the snapshot is fresh; otherwise the (shared) refresh to wait for.
+   * A statement naming a relation the snapshot does not know (created since,
+   * by a migration or another client) also waits for a refresh, so its masked
+   * columns are known before it runs; the same unknown name (a CTE, a table of
+   * an uncommitted transaction) triggers that at most every UNKNOWN_NAME_RETRY_MS.
+   */
+  ready(sql?: string): Promise<void> | null {
+    const fresh = this.snapshot !== null && !this.stale && Date.now() - this.loadedAt < CATALOG_MAX_AGE_MS;
+    if (fresh && (sql === undefined || !this.namesUnknown(sql))) return null;
     this.loading ??= this.load().finally(() => {
       this.loading = null;
     });
     return this.loading;
+  }
+
+  private namesUnknown(sql: string): boolean {
+    const analysis = this.analyze(sql);
+    if (!analysis.ok) return false;
+    const catalog = this.catalog();
+    const now = Date.now();
+    let unknown = false;
+    for (const { facts } of analysis.statements) {
+      for (let f: typeof facts | null = facts; f !== null; f = f.inner) {
+        for (const { name } of f.columns.relations) {
+          if (name === '' || catalog.knows(name)) continue;
+          const looked = this.unknownNames.get(name);
+          if (looked !== undefined && now - looked < UNKNOWN_NAME_RETRY_MS) continue;
+          this.unknownNames.set(name, now);
+          unknown = true;
+        }
+      }
+    }
+    if (this.unknownNames.size > 10_000) this.unknownNames.clear();
+    return unknown;
   }
 
   /** The schema may have changed: the next statement waits for a fresh snapshot. */
@@ -77,7 +113,7 @@ export class Masking {
     return {
       check: (facts) => resolveMasks(facts, this.catalog(), this.mode),
       results,
-      ready: () => this.ready(),
+      ready: (sql) => this.ready(sql),
     };
   }
 

@@ -40,6 +40,18 @@ interface RelationEntry {
 export class SensitiveCatalog {
   private readonly byOid = new Map<number, RelationEntry>();
   private readonly byName = new Map<string, RelationEntry[]>();
+  /** Every user relation of the database at load time, "schema.name" and bare "name", lower case. */
+  private readonly known = new Set<string>();
+
+  /** Whether a relation of this name (as a statement writes it) existed when the snapshot was read. */
+  knows(name: string): boolean {
+    return this.known.has(name.toLowerCase());
+  }
+
+  /** Records a relation that exists (masked or not). */
+  exists(schema: string, name: string): void {
+    this.known.add(`${schema}.${name}`.toLowerCase()).add(name.toLowerCase());
+  }
 
   get empty(): boolean {
     return this.byOid.size === 0;
@@ -110,6 +122,12 @@ export async function loadSensitiveCatalog(
   analyze: Analyzer,
 ): Promise<SensitiveCatalog> {
   const catalog = new SensitiveCatalog();
+  // Every relation, so a statement naming one created since can wait for a fresh snapshot.
+  const relations = await query(
+    `SELECT n.nspname, c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_(catalog|toast)'`,
+  );
+  for (const [schema, name] of relations) catalog.exists(String(schema), String(name));
   const conditions: string[] = [];
   if (rules.catalogRegex) {
     conditions.push(

@@ -221,7 +221,7 @@ export class Relay {
       case FrontendCode.Query:
       case FrontendCode.Parse: {
         // Masking decides from the masked columns as they are now: a stale list is read again first.
-        const refresh = masking?.ready() ?? null;
+        const refresh = masking?.ready(statementText(code, buf, start)) ?? null;
         if (refresh !== null) {
           this.unadmit(code);
           this.defer(refresh, Buffer.from(buf.subarray(start, end)));
@@ -446,4 +446,12 @@ export class Relay {
 function isFatal(buf: Buffer, start: number): boolean {
   const severity = decodeErrorFields(buf, start, start + 1 + buf.readUInt32BE(start + 1)).get('V');
   return severity === 'FATAL' || severity === 'PANIC';
+}
+
+/** The SQL of a Query or Parse message, for the masking catalog's freshness check (malformed: empty; the gate refuses it). */
+function statementText(code: number, buf: Buffer, start: number): string {
+  let from = start + 5;
+  if (code === FrontendCode.Parse) from = buf.indexOf(0, from) + 1;
+  const nul = buf.indexOf(0, from);
+  return from > start && nul >= from ? buf.toString('utf8', from, nul) : '';
 }

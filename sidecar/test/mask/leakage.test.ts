@@ -453,6 +453,16 @@ describe('masked results stay usable', () => {
     expect(text).toMatch(/^pgwarden_masked_rows_total \d+$/m);
   });
 
+  it('a table another client creates is masked at once: a statement naming an unknown relation waits for a fresh catalog read', async () => {
+    const c = await pool.pg(proxy.url());
+    await c.query('SELECT 1');
+    await cluster().psql(
+      "CREATE TABLE later_contacts (id int, email text); INSERT INTO later_contacts VALUES (1, 'later.secret@example.com'); GRANT ALL ON later_contacts TO PUBLIC",
+    );
+    const { rows } = await c.query({ text: 'SELECT email FROM later_contacts', binary: true });
+    expect(rows[0]?.email).toMatch(/^h:[0-9a-f]{16}$/);
+  });
+
   it('refuses a client encoding other than UTF8 while masking', async () => {
     const c = await pool.pg(proxy.url());
     const err = (await c.query("SET client_encoding = 'LATIN1'").catch((e) => e)) as pg.DatabaseError;
