@@ -9,6 +9,19 @@ export const AgentAccessPolicyConditions = {
   Ready: 'Ready',
 } as const;
 
+/** Why an AgentAccessPolicy is (not) Compiled/Ready; PascalCase, never sentences. */
+export const AgentAccessPolicyReasons = {
+  Compiled: 'Compiled',
+  /** The object does not match the schema (an API server without the CRD's validation, or version skew). */
+  InvalidSpec: 'InvalidSpec',
+  /** Valid, but this version cannot enforce it (e.g. a reserved section is used). */
+  CompileFailed: 'CompileFailed',
+  ConnectionNotFound: 'ConnectionNotFound',
+  ConnectionNotReady: 'ConnectionNotReady',
+  Ready: 'Ready',
+} as const;
+export type AgentAccessPolicyReason = keyof typeof AgentAccessPolicyReasons;
+
 /** The status of an AgentAccessPolicy, written by the operator. */
 export const AgentAccessPolicyStatusSchema = z
   .object({

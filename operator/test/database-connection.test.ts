@@ -1,23 +1,23 @@
-import { fileURLToPath } from 'node:url';
 import { freePort, usePostgres } from '@pgwarden/e2e';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { useControlPlane } from '../../e2e/src/control-plane/vitest.js';
 import { DatabaseConnectionController } from '../src/database-connection/controller.js';
 import { kubeClients } from '../src/kube/clients.js';
+import {
+  applyObject,
+  databaseConnection,
+  logToStderr,
+  manifestsDir as manifests,
+  type StoredCondition,
+  waitForCrds,
+} from './fixtures.js';
 
 // The DatabaseConnection reconciler against a real kube-apiserver and a real
 // PostgreSQL: the controller runs in this process, everything it talks to is real.
 
 const ns = 'db';
-const manifests = fileURLToPath(new URL('../../crds/manifests/', import.meta.url));
 
-interface Condition {
-  type: string;
-  status: string;
-  reason: string;
-  message: string;
-  observedGeneration: number;
-}
+type Condition = StoredCondition;
 interface Stored {
   metadata: { generation: number; resourceVersion: string };
   status?: { observedGeneration?: number; serverVersion?: string; tls?: boolean; conditions?: Condition[] };
@@ -28,25 +28,16 @@ describe('DatabaseConnection reconciler', () => {
   const pg = usePostgres({ tls: true });
   let controller: DatabaseConnectionController | undefined;
 
-  const apply = (object: unknown) => k8s().kubectlOk(['apply', '-f', '-'], { input: JSON.stringify(object) });
+  const apply = (object: unknown) => applyObject(k8s(), object);
   const secret = (name: string, data: Record<string, string>) =>
     apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: ns }, stringData: data });
   const connection = (name: string, spec: Record<string, unknown>) =>
-    apply({
-      apiVersion: 'pgwarden.io/v1alpha1',
-      kind: 'DatabaseConnection',
-      metadata: { name, namespace: ns },
-      spec: {
-        host: '127.0.0.1',
-        port: pg().port,
-        database: pg().database,
-        tls: { mode: 'disable' },
-        credentials: { static: { secretRef: { name: 'scram-role' } } },
-        probeInterval: '1h',
-        connectTimeout: '5s',
-        ...spec,
-      },
-    });
+    apply(
+      databaseConnection(
+        { namespace: ns, name, port: pg().port, database: pg().database, secret: 'scram-role' },
+        { connectTimeout: '5s', ...spec },
+      ),
+    );
   const get = async (name: string) =>
     JSON.parse(await k8s().kubectlOk(['get', 'dbconn', name, '-n', ns, '-o', 'json'])) as Stored;
   const condition = (stored: Stored, type: string) => stored.status?.conditions?.find((c) => c.type === type);
@@ -64,13 +55,7 @@ describe('DatabaseConnection reconciler', () => {
 
   beforeAll(async () => {
     await k8s().kubectlOk(['apply', '-f', manifests]);
-    await k8s().kubectlOk([
-      'wait',
-      '--for=condition=Established',
-      'crd',
-      '-l',
-      'app.kubernetes.io/part-of=pgwarden',
-    ]);
+    await waitForCrds(k8s());
     await k8s().kubectlOk(['create', 'namespace', ns]);
     const { user, password } = pg().users.scram;
     await secret('scram-role', { username: user, password });
@@ -79,7 +64,7 @@ describe('DatabaseConnection reconciler', () => {
     controller = new DatabaseConnectionController({
       clients: kubeClients(k8s().kubeconfig),
       backoffMs: () => 200,
-      log: (event, fields) => process.stderr.write(`${event} ${JSON.stringify(fields)}\n`),
+      log: logToStderr,
     });
     await controller.start();
   });

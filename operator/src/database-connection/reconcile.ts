@@ -1,24 +1,19 @@
 import { DatabaseConnectionSpecSchema, type DatabaseConnectionStatus, parseDurationMs } from '@pgwarden/crds';
-import { apiStatus, type KubeClients, mergePatch, resource } from '../kube/clients.js';
+import { type KubeClients, resource } from '../kube/clients.js';
+import { getObject } from '../kube/objects.js';
+import type { Log, Outcome } from '../reconcile/loop.js';
+import { writeStatusIfChanged } from '../reconcile/status-write.js';
 import { readCredentials } from './credentials.js';
 import { type ProbeResult, type ProbeTarget, probeDatabase } from './probe.js';
-import { nextStatus, type Observation, sameStatus } from './status.js';
+import { nextStatus, type Observation } from './status.js';
 
 export const DATABASE_CONNECTIONS = resource('databaseconnections');
-
-/** What the controller does next with a key. */
-export type Outcome = { kind: 'requeue'; afterMs: number } | { kind: 'forget' };
 
 export interface ReconcileDeps {
   clients: KubeClients;
   probe?: (target: ProbeTarget) => Promise<ProbeResult>;
   now?: () => Date;
-}
-
-interface StoredConnection {
-  metadata: { name: string; namespace: string; generation?: number };
-  spec: unknown;
-  status?: DatabaseConnectionStatus;
+  log?: Log;
 }
 
 /** Outer pass: fetch the object (gone: forget it), observe, write the status if it changed. */
@@ -27,7 +22,12 @@ export async function reconcileDatabaseConnection(
   namespace: string,
   name: string,
 ): Promise<Outcome> {
-  const object = await fetch(deps.clients, namespace, name);
+  const object = await getObject<DatabaseConnectionStatus>(
+    deps.clients,
+    DATABASE_CONNECTIONS,
+    namespace,
+    name,
+  );
   if (!object) return { kind: 'forget' };
   const parsed = DatabaseConnectionSpecSchema.safeParse(object.spec);
   const generation = object.metadata.generation ?? 0;
@@ -46,7 +46,7 @@ export async function reconcileDatabaseConnection(
     observation = await observe(deps, namespace, parsed.data);
   }
   const status = nextStatus(object.status, generation, observation, now());
-  if (!sameStatus(status, object.status)) await writeStatus(deps.clients, namespace, name, status);
+  await writeStatusIfChanged(deps.clients, DATABASE_CONNECTIONS, object, status, deps.log);
   return { kind: 'requeue', afterMs: intervalMs };
 }
 
@@ -67,39 +67,4 @@ async function observe(
     credentials: credentials.credentials,
   });
   return { kind: 'probe', result };
-}
-
-async function fetch(
-  clients: KubeClients,
-  namespace: string,
-  name: string,
-): Promise<StoredConnection | undefined> {
-  try {
-    return (await clients.custom.getNamespacedCustomObject({
-      ...DATABASE_CONNECTIONS,
-      namespace,
-      name,
-    })) as StoredConnection;
-  } catch (error) {
-    if (apiStatus(error) === 404) return undefined;
-    throw error;
-  }
-}
-
-// A merge patch of the status subresource: the conditions list is replaced
-// whole, and nothing outside status can be touched by it.
-async function writeStatus(
-  clients: KubeClients,
-  namespace: string,
-  name: string,
-  status: DatabaseConnectionStatus,
-) {
-  try {
-    await clients.custom.patchNamespacedCustomObjectStatus(
-      { ...DATABASE_CONNECTIONS, namespace, name, body: { status }, fieldManager: 'pgwarden-operator' },
-      mergePatch,
-    );
-  } catch (error) {
-    if (apiStatus(error) !== 404) throw error;
-  }
 }

@@ -34,3 +34,14 @@ export function setCondition(
 export function rfc3339(date: Date): string {
   return `${date.toISOString().slice(0, 19)}Z`;
 }
+
+/** A condition whose status or reason differs from before: what an Event announces. */
+export function conditionTransitions(
+  previous: readonly Condition[] | undefined,
+  next: readonly Condition[],
+): Condition[] {
+  return next.filter((condition) => {
+    const before = previous?.find((c) => c.type === condition.type);
+    return before?.status !== condition.status || before.reason !== condition.reason;
+  });
+}

@@ -1,0 +1,56 @@
+import { fileURLToPath } from 'node:url';
+import type { ControlPlane } from '@pgwarden/e2e';
+
+/** The generated CRDs. */
+export const manifestsDir = fileURLToPath(new URL('../../crds/manifests/', import.meta.url));
+
+/** metav1.Condition as kubectl returns it. */
+export interface StoredCondition {
+  type: string;
+  status: string;
+  reason: string;
+  message: string;
+  observedGeneration: number;
+}
+
+/** `kubectl apply` of one object given as a value. */
+export function applyObject(k8s: ControlPlane, object: unknown): Promise<string> {
+  return k8s.kubectlOk(['apply', '-f', '-'], { input: JSON.stringify(object) });
+}
+
+/** Waits until every CRD of the project is Established (served). */
+export function waitForCrds(k8s: ControlPlane): Promise<string> {
+  return k8s.kubectlOk([
+    'wait',
+    '--for=condition=Established',
+    'crd',
+    '-l',
+    'app.kubernetes.io/part-of=pgwarden',
+  ]);
+}
+
+/** A controller's log line on stderr, where vitest shows it next to a failure. */
+export function logToStderr(event: string, fields: Record<string, unknown>): void {
+  process.stderr.write(`${event} ${JSON.stringify(fields)}\n`);
+}
+
+/** A DatabaseConnection to a harness Postgres on loopback, without TLS, probed hourly unless `spec` says otherwise. */
+export function databaseConnection(
+  target: { namespace: string; name: string; port: number; database: string; secret: string },
+  spec: Record<string, unknown> = {},
+) {
+  return {
+    apiVersion: 'pgwarden.io/v1alpha1',
+    kind: 'DatabaseConnection',
+    metadata: { name: target.name, namespace: target.namespace },
+    spec: {
+      host: '127.0.0.1',
+      port: target.port,
+      database: target.database,
+      tls: { mode: 'disable' },
+      credentials: { static: { secretRef: { name: target.secret } } },
+      probeInterval: '1h',
+      ...spec,
+    },
+  };
+}
