@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { CompiledApproval } from './approval.js';
 import { canonicalJson } from './canonical-json.js';
 import type { CompiledMasking, CompiledPolicy, CompiledRule } from './compiled-policy.js';
 import { parseDurationMs } from './duration.js';
@@ -8,9 +9,6 @@ import { DEFAULT_FUNCTION_DENY_LIST } from './function-deny-list.js';
 import type { AgentAccessPolicy, PolicyRule } from './policy.js';
 import type { RecordingSettings } from './recording.js';
 import { STATEMENT_KINDS } from './statement-kinds.js';
-
-/** Sections the schema reserves for later versions; this version cannot enforce them. */
-const RESERVED_SECTIONS = ['approval'] as const;
 
 /** A valid policy this version cannot enforce as written. */
 export class PolicyCompileError extends Error {
@@ -31,16 +29,9 @@ export class PolicyCompileError extends Error {
  */
 export function compilePolicy(policy: AgentAccessPolicy): CompiledPolicy {
   const { spec } = policy;
-  // Running without approvals that the policy asks for would fail open.
-  const unsupported: FieldError[] = RESERVED_SECTIONS.filter(
-    (section) => Object.keys(spec[section] ?? {}).length > 0,
-  ).map((section) => ({
-    path: `spec.${section}`,
-    segments: ['spec', section],
-    message:
-      'is reserved for a later version of pgwarden and cannot be enforced by this one; remove it or upgrade',
-  }));
-  if (unsupported.length > 0) throw new PolicyCompileError(policy.metadata.name, unsupported);
+  const approval = compileApproval(spec.approval);
+  const unsatisfiable = approval && unsatisfiableApproval(approval);
+  if (unsatisfiable) throw new PolicyCompileError(policy.metadata.name, [unsatisfiable]);
 
   const timeout = spec.limits?.statementTimeout;
   return deepFreeze({
@@ -56,6 +47,7 @@ export function compilePolicy(policy: AgentAccessPolicy): CompiledPolicy {
     functionDenyList: DEFAULT_FUNCTION_DENY_LIST.map((f) => f.pattern),
     allowFunctions: [...(spec.allowFunctions ?? [])],
     masking: compileMasking(spec.masking),
+    approval,
     recording: compileRecording(spec.recording),
   });
 }
@@ -67,6 +59,35 @@ function compileRecording(recording: AgentAccessPolicy['spec']['recording']): Re
   return {
     ...recording,
     sink: sink.type === 's3' ? { ...sink, credentials: { ...sink.credentials } } : { ...sink },
+  };
+}
+
+function compileApproval(approval: AgentAccessPolicy['spec']['approval']): CompiledApproval | null {
+  if (approval === undefined) return null;
+  const { scope } = approval;
+  return {
+    approvers: {
+      users: [...(approval.approvers.users ?? [])],
+      groups: [...(approval.approvers.groups ?? [])],
+    },
+    timeoutMs: parseDurationMs(approval.timeout) as number,
+    wait: { mode: approval.wait.mode, limitMs: parseDurationMs(approval.wait.limit) as number },
+    scope: {
+      type: scope.type,
+      durationMs: scope.type === 'fingerprint' ? (parseDurationMs(scope.duration) as number) : null,
+    },
+    requiredApprovals: approval.requiredApprovals,
+  };
+}
+
+/** Approvals no one could give would hold every such statement until it expires: refused at compile time. */
+function unsatisfiableApproval(approval: CompiledApproval): FieldError | null {
+  const { users, groups } = approval.approvers;
+  if (groups.length > 0 || users.length === 0 || users.length >= approval.requiredApprovals) return null;
+  return {
+    path: 'spec.approval.requiredApprovals',
+    segments: ['spec', 'approval', 'requiredApprovals'],
+    message: `is ${approval.requiredApprovals}, but approvers.users names only ${users.length} and no group can add more`,
   };
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CompiledApprovalSchema } from './approval.js';
 import { DetectorNameSchema, MaskStrategyNameSchema } from './masking.js';
 import { AccessModeSchema, RuleActionSchema } from './policy.js';
 import { RecordingSettingsSchema } from './recording.js';
@@ -89,6 +90,9 @@ export const CompiledPolicySchema = z
       .array(z.string())
       .describe('Patterns exempted from functionDenyList (spec.allowFunctions).'),
     masking: CompiledMaskingSchema.nullable().describe('null: results pass unmasked.'),
+    approval: CompiledApprovalSchema.nullable().describe(
+      'spec.approval with durations in milliseconds; null: statements a rule holds for approval are refused.',
+    ),
     recording: RecordingSettingsSchema.nullable().describe(
       'spec.recording with every default filled in; null: sessions are not recorded.',
     ),

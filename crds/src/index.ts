@@ -1,4 +1,5 @@
 export * from './api-group.js';
+export * from './approval.js';
 export * from './builtin-rules.js';
 export * from './canonical-json.js';
 export * from './compile-policy.js';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ApprovalSettingsSchema } from './approval.js';
 import { BUILTIN_RULES } from './builtin-rules.js';
 import { DurationSchema } from './duration.js';
 import { describeValue } from './field-errors.js';
@@ -114,16 +115,6 @@ const LimitsSchema = z
   .strict()
   .describe('Resource limits. Omitted fields: no limit.');
 
-function reserved(feature: string) {
-  return z
-    .object({})
-    .loose()
-    .optional()
-    .describe(
-      `Reserved for ${feature}; defined in a later version. This version refuses to compile a policy in which it is not empty, rather than run without it.`,
-    );
-}
-
 const RULE_LIST_DESCRIPTION =
   'Rules in order; the first rule whose match applies decides the statement. A statement no rule matches is denied (default-deny); an empty list denies every statement. Built-in rules run before these and cannot be overridden.';
 
@@ -177,7 +168,7 @@ function specSchema<C extends z.ZodType<string | undefined>>(connection: C) {
       ),
       limits: LimitsSchema.optional(),
       masking: MaskingSchema.optional(),
-      approval: reserved('approval settings (approver groups, channels, expiry)'),
+      approval: ApprovalSettingsSchema.optional(),
       recording: RecordingSettingsSchema.optional(),
     })
     .strict()

@@ -38,6 +38,18 @@ describe('AgentAccessPolicy validation messages', () => {
       ],
     ],
     [
+      'approval settings: an unknown scope, a bad duration, no approvals required',
+      document({
+        rules: [reads],
+        approval: { scope: { type: 'forever' }, wait: { limit: '30 seconds' }, requiredApprovals: 0 },
+      }),
+      [
+        'spec.approval.wait.limit: "30 seconds" is not a duration; use a positive whole number with ms, s, m or h, e.g. 30s',
+        'spec.approval.scope.type: unknown scope type "forever"; expected once, session or fingerprint',
+        'spec.approval.requiredApprovals: must be at least 1',
+      ],
+    ],
+    [
       'a duplicate rule name, pointing at the second use',
       document({ rules: [reads, { name: 'no-ddl', match: { kinds: ['ddl'] }, action: 'deny' }, reads] }),
       ['spec.rules[2].name: duplicate rule name "reads", already used by spec.rules[0]'],
@@ -180,7 +192,7 @@ describe('AgentAccessPolicy validation messages', () => {
     expect(Object.isFrozen(result.policy.spec.rules[0]?.match.kinds)).toBe(true);
   });
 
-  it('accepts the reserved sections empty and server-set metadata', () => {
+  it('accepts empty optional sections and server-set metadata', () => {
     const doc = document({ rules: [], masking: {}, approval: {} });
     const withServerFields = {
       ...doc,

@@ -69,14 +69,46 @@ describe('compilePolicy', () => {
     expect(Object.isFrozen(c.rules[0]?.match.tables)).toBe(true);
   });
 
-  it('refuses reserved sections it cannot enforce, and accepts them empty', () => {
-    expect(() => compilePolicy(policy({ rules, approval: { approvers: ['dba'] } }))).toThrow(
-      'policy "test-policy" cannot be enforced: spec.approval: is reserved for a later version of pgwarden and cannot be enforced by this one; remove it or upgrade',
+  it('compiles approval with every default resolved, durations in milliseconds', () => {
+    const c = compiled({ rules, approval: {} });
+    expect(CompiledPolicySchema.parse(c)).toEqual(c);
+    expect(c.approval).toEqual({
+      approvers: { users: [], groups: [] },
+      timeoutMs: 3_600_000,
+      wait: { mode: 'wait', limitMs: 30_000 },
+      scope: { type: 'once', durationMs: null },
+      requiredApprovals: 1,
+    });
+    expect(
+      compiled({
+        rules,
+        approval: {
+          approvers: { users: ['dba'], groups: ['oncall'] },
+          timeout: '10m',
+          wait: { mode: 'fail' },
+          scope: { type: 'fingerprint' },
+          requiredApprovals: 2,
+        },
+      }).approval,
+    ).toEqual({
+      approvers: { users: ['dba'], groups: ['oncall'] },
+      timeoutMs: 600_000,
+      wait: { mode: 'fail', limitMs: 30_000 },
+      scope: { type: 'fingerprint', durationMs: 3_600_000 },
+      requiredApprovals: 2,
+    });
+    expect(compiled({ rules }).approval).toBeNull();
+  });
+
+  it('refuses approvals no one could give: more required than the users listed, and no group', () => {
+    const unsatisfiable = policy({
+      rules,
+      approval: { approvers: { users: ['dba'] }, requiredApprovals: 2 },
+    });
+    expect(() => compilePolicy(unsatisfiable)).toThrow(
+      'policy "test-policy" cannot be enforced: spec.approval.requiredApprovals: is 2, but approvers.users names only 1 and no group can add more',
     );
-    expect(() => compilePolicy(policy({ rules, approval: { approvers: ['dba'] } }))).toThrow(
-      PolicyCompileError,
-    );
-    expect(compilePolicy(policy({ rules, approval: {} })).rules).toHaveLength(2);
+    expect(() => compilePolicy(unsatisfiable)).toThrow(PolicyCompileError);
   });
 
   it('compiles recording with every default resolved', () => {

@@ -148,13 +148,13 @@ describe('pgwarden policy test', () => {
     await expect(run('test', '--policy', bad, '-c', 'SELECT 1')).rejects.toThrow(
       `${bad} is not a valid AgentAccessPolicy:\n${bad}:4: spec.access: unknown access "rw"; expected read-only or read-write`,
     );
-    const reserved = join(dir, 'reserved.yaml');
+    const unsatisfiable = join(dir, 'unsatisfiable.yaml');
     writeFileSync(
-      reserved,
-      'apiVersion: pgwarden.io/v1alpha1\nkind: AgentAccessPolicy\nmetadata: {name: p}\nspec: {rules: [], approval: {x: 1}}\n',
+      unsatisfiable,
+      'apiVersion: pgwarden.io/v1alpha1\nkind: AgentAccessPolicy\nmetadata: {name: p}\nspec: {rules: [], approval: {approvers: {users: [dba]}, requiredApprovals: 2}}\n',
     );
-    await expect(run('test', '--policy', reserved, '-c', 'SELECT 1')).rejects.toThrow(
-      /spec\.approval: is reserved/,
+    await expect(run('test', '--policy', unsatisfiable, '-c', 'SELECT 1')).rejects.toThrow(
+      /spec\.approval\.requiredApprovals: is 2, but approvers\.users names only 1/,
     );
     await expect(run('test', '--policy', READ_ONLY, '-f', join(dir, 'none.sql'))).rejects.toThrow(
       `policy test: cannot read ${join(dir, 'none.sql')}: ENOENT`,
