@@ -4,6 +4,7 @@ export interface DemoSetup {
   postgresPort: number;
   proxyPort: number;
   adminPort: number;
+  approvalPort: number;
   upstreamRole: string;
   policyFile: string;
 }
@@ -14,6 +15,7 @@ function overview(s: DemoSetup): string[] {
     `  PostgreSQL (throwaway)  127.0.0.1:${s.postgresPort}, database app: customers (fake PII) and orders`,
     `  pgwarden proxy          127.0.0.1:${s.proxyPort}, logging in upstream as ${s.upstreamRole}`,
     `  proxy metrics           http://127.0.0.1:${s.adminPort}/metrics`,
+    `  approval API            127.0.0.1:${s.approvalPort} (pnpm pgwarden approvals --api 127.0.0.1:${s.approvalPort} …)`,
     '',
     `  policy                  ${s.policyFile}: reads allowed, schema changes denied,`,
     '                          writes to public.* held for approval, PII columns masked',
@@ -30,6 +32,8 @@ export function interactiveBanner(s: DemoSetup): string {
     `psql below is connected through the proxy (it asks for user "${clientUser}"; the proxy always uses`,
     `its own upstream role). From another terminal: psql '${connectionUrl(s.proxyPort)}'`,
     'Try: SELECT * FROM customers;  SELECT upper(ssn) FROM customers;  DROP TABLE orders;  Quit with \\q.',
+    `A write waits for approval; from another terminal: pnpm pgwarden approvals list --api 127.0.0.1:${s.approvalPort}`,
+    `then: pnpm pgwarden approvals approve ID --as alice --api 127.0.0.1:${s.approvalPort}`,
     '',
   ].join('\n');
 }

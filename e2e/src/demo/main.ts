@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { relative } from 'node:path';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startPostgres } from '../harness/postgres.js';
 import { startPgwarden } from '../processes/pgwarden.js';
 import { runScript, type Scope } from '../processes/scope.js';
+import { decideHeld } from './approver.js';
 import { type DemoSetup, interactiveBanner, scriptedBanner } from './banner.js';
 import { clientMessageMetrics } from './metrics.js';
 import { interactivePsql, scriptedPsql } from './psql.js';
@@ -26,7 +28,10 @@ async function demo(scope: Scope): Promise<void> {
   // The application role owns its tables, as it would in production; the proxy logs in as it.
   const appRole = cluster.users.scram.user;
   await cluster.psql(`SET ROLE ${appRole};\n${await readFile(sampleSql, 'utf8')}`);
+  const approvalDir = await mkdtemp(join(tmpdir(), 'pgwarden-demo-approvals-'));
+  scope.defer('approval requests', () => rm(approvalDir, { recursive: true, force: true }));
   const proxy = await startPgwarden(scope, {
+    approvalDir,
     policy: demoPolicy,
     upstreamUrl: cluster.url('scram', { sslmode: 'disable' }),
     logLevel: 'info',
@@ -38,6 +43,7 @@ async function demo(scope: Scope): Promise<void> {
     postgresPort: cluster.port,
     proxyPort: proxy.port,
     adminPort: proxy.adminPort as number,
+    approvalPort: proxy.approvalPort as number,
     upstreamRole: appRole,
     policyFile: relative(process.cwd(), demoPolicy),
   };
@@ -59,8 +65,11 @@ async function demo(scope: Scope): Promise<void> {
 async function scripted(cluster: Awaited<ReturnType<typeof startPostgres>>, setup: DemoSetup): Promise<void> {
   for (const [index, step] of walkthrough.entries()) {
     process.stdout.write(`${heading(`${index + 1}. ${step.title}`)}\n${step.note}\n\n`);
-    const output = await scriptedPsql(cluster, setup.proxyPort, step.statements);
+    const session = scriptedPsql(cluster, setup.proxyPort, step.statements);
+    const approver = step.decisions ? decideHeld(setup.approvalPort, step.decisions, session) : null;
+    const output = await session;
     process.stdout.write(output);
+    if (approver) process.stdout.write(`\nMeanwhile, the approver in another terminal:\n${await approver}\n`);
     const missing = step.expect.filter((pattern) => !pattern.test(output));
     if (missing.length > 0) throw new Error(`step "${step.title}" did not show ${missing.join(', ')}`);
   }

@@ -7,6 +7,15 @@ export interface Step {
   statements: string[];
   /** What the output must show; the demo fails otherwise, so CI notices a regression. */
   expect: RegExp[];
+  /** Decisions a human takes, in order, on the statements the session holds for approval. */
+  decisions?: ApproverDecision[];
+}
+
+export interface ApproverDecision {
+  action: 'approve' | 'deny';
+  /** The approver (the policy's approvers.users names alice). */
+  as: string;
+  reason: string;
 }
 
 const tablesExist =
@@ -59,16 +68,21 @@ export const walkthrough: readonly Step[] = [
   {
     title: 'Bulk UPDATE: held for a human',
     note:
-      'Rule "writes-need-approval" holds writes to public.* for approval. Approving single statements\n' +
-      'arrives in a later version; until then a held statement is refused with the rule named, never run.',
+      'Rule "writes-need-approval" holds writes to public.* for approval (spec.approval). psql waits,\n' +
+      'told why by a NOTICE; a human approves from another terminal, and the UPDATE runs as sent.',
     statements: ["UPDATE customers SET city = 'Nowhere' WHERE city = 'Springfield';", movedCustomers],
-    expect: [/ERROR: {2}pgwarden: statement needs approval by rule "writes-need-approval"/, /^ +0$/m],
+    expect: [
+      /NOTICE: {2}pgwarden: statement held for approval apr-[0-9a-z]+ by rule "writes-need-approval"/,
+      /^UPDATE [1-9][0-9]*$/m,
+      /^ +[1-9][0-9]*$/m,
+    ],
+    decisions: [{ action: 'approve', as: 'alice', reason: 'moving Springfield customers is planned' }],
   },
   {
     title: 'Tricks are decided from the parse tree',
     note:
-      'A DELETE hidden in a CTE, a DROP stacked after a SELECT, and a server-file read are each caught;\n' +
-      'a refused message runs none of its statements.',
+      'A DELETE hidden in a CTE (held; the approver denies it), a DROP stacked after a SELECT, and a\n' +
+      'server-file read are each caught; a refused message runs none of its statements.',
     statements: [
       'WITH gone AS (DELETE FROM orders RETURNING id) SELECT count(*) FROM gone;',
       // psql sends statements joined with \\; as one Query message.
@@ -77,10 +91,11 @@ export const walkthrough: readonly Step[] = [
       'SELECT count(*) AS orders_left FROM orders;',
     ],
     expect: [
-      /needs approval by rule "writes-need-approval"/,
+      /ERROR: {2}pgwarden: approval apr-[0-9a-z]+ denied by alice: deleting orders is not the agent's job/,
       /denied by rule "no-ddl"/,
       /function-deny-list/,
       /^ +60$/m,
     ],
+    decisions: [{ action: 'deny', as: 'alice', reason: "deleting orders is not the agent's job" }],
   },
 ];

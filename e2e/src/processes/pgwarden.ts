@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../harness/port.js';
+import { type RunResult, run } from '../harness/process.js';
 import type { Scope } from './scope.js';
 import { type Service, startService } from './service.js';
 
@@ -18,19 +19,25 @@ export interface PgwardenOptions {
   cpuProfDir?: string;
   /** More environment for the proxy (e.g. the masking hash key a policy names). */
   env?: Record<string, string>;
+  /** Where approval requests are kept (a policy with spec.approval needs it); the API gets a free port. */
+  approvalDir?: string;
 }
 
 export interface PgwardenProcess extends Service {
   /** Present when started with `admin: true`. */
   readonly adminPort: number | undefined;
+  /** The approval API's port; present when started with `approvalDir`. */
+  readonly approvalPort: number | undefined;
 }
 
 /** Runs the built `pgwarden proxy` as a child process on a free loopback port. */
 export async function startPgwarden(scope: Scope, options: PgwardenOptions): Promise<PgwardenProcess> {
   if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing; build first (make build)`);
   let adminPort: number | undefined;
+  let approvalPort: number | undefined;
   const service = await startService(scope, 'pgwarden proxy', async (port) => {
     adminPort = options.admin ? await freePort() : undefined;
+    approvalPort = options.approvalDir ? await freePort() : undefined;
     const nodeFlags = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : [];
     return {
       cmd: process.execPath,
@@ -42,6 +49,9 @@ export async function startPgwarden(scope: Scope, options: PgwardenOptions): Pro
         ...['--admin-listen', adminPort ? `127.0.0.1:${adminPort}` : 'off'],
         ...['--log-level', options.logLevel],
         ...['--policy', options.policy],
+        ...(options.approvalDir
+          ? ['--approval-dir', options.approvalDir, '--approval-listen', `127.0.0.1:${approvalPort}`]
+          : []),
       ],
       // Through the environment rather than argv, so the password stays out of `ps`.
       env: { ...withoutPgwardenEnv(), ...options.env, PGWARDEN_UPSTREAM: options.upstreamUrl },
@@ -50,7 +60,12 @@ export async function startPgwarden(scope: Scope, options: PgwardenOptions): Pro
       stopSignal: 'SIGTERM',
     };
   });
-  return Object.assign(service, { adminPort });
+  return Object.assign(service, { adminPort, approvalPort });
+}
+
+/** Runs the built `pgwarden` CLI (e.g. `approvals list`) to completion. */
+export function pgwardenCli(args: readonly string[]): Promise<RunResult> {
+  return run(process.execPath, [cliPath, ...args], { env: withoutPgwardenEnv() });
 }
 
 // The proxy reads PGWARDEN_* as defaults for its flags; the caller's shell

@@ -40,6 +40,11 @@ export async function startAdminServer(
           .end('not found; try /metrics, /healthz or /readyz\n');
     }
   });
+  return { server, address: await listenOn(server, listen) };
+}
+
+/** Starts `server` listening; rejects when the address cannot be bound. */
+export async function listenOn(server: Server, listen: { host: string; port: number }): Promise<AddressInfo> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(listen.port, listen.host, () => {
@@ -47,7 +52,7 @@ export async function startAdminServer(
       resolve();
     });
   });
-  return { server, address: server.address() as AddressInfo };
+  return server.address() as AddressInfo;
 }
 
 function probe(res: import('node:http').ServerResponse, ok: boolean, yes: string, no: string): void {

@@ -4,6 +4,7 @@ import { loadProxyConfig, type ProxyOptions } from '../config/proxy-config.js';
 import { createLogger } from '../observe/log.js';
 import { startProxy } from '../proxy/server.js';
 import { sidecarVersion } from '../version.js';
+import { ApprovalApiError, runApprovalsCommand } from './approvals-command.js';
 import { runPolicyCommand } from './policy-command.js';
 import { proxyHelp, readProxyOptions } from './proxy-command.js';
 import { runReplayCommand } from './replay-command.js';
@@ -14,6 +15,7 @@ Commands:
   proxy      Run the Postgres proxy (pgwarden proxy --help)
   policy     Test SQL against a policy file (pgwarden policy --help)
   replay     List, print and verify session recordings (pgwarden replay --help)
+  approvals  List, show, approve and deny held statements (pgwarden approvals --help)
   version    Print the version
   help       Show this help
 `;
@@ -47,6 +49,8 @@ async function main(argv: string[]): Promise<number> {
       return runPolicyCommand(rest);
     case 'replay':
       return runReplayCommand(rest);
+    case 'approvals':
+      return runApprovalsCommand(rest);
     case 'version':
     case '--version':
       process.stdout.write(`pgwarden ${sidecarVersion()}\n`);
@@ -71,6 +75,11 @@ main(process.argv.slice(2)).then(
     if (err instanceof ConfigError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`pgwarden: ${(err as Error).message}\n`);
       process.exitCode = 2;
+      return;
+    }
+    if (err instanceof ApprovalApiError) {
+      process.stderr.write(`pgwarden: ${err.message}\n`);
+      process.exitCode = 1;
       return;
     }
     process.stderr.write(`pgwarden: ${(err as Error).message ?? err}\n`);

@@ -83,6 +83,18 @@ export const PROXY_OPTIONS: readonly OptionSpec[] = [
     help: "Local directory where session recordings wait (fsync'd) until the sink has them; required when the policy has spec.recording. One proxy per directory; in Kubernetes an emptyDir or a PVC.",
   },
   {
+    key: 'approvalDir',
+    flag: 'approval-dir',
+    value: 'DIR',
+    help: "Local directory where approval requests are kept (one fsync'd JSON file each), so a restart loses none; required when the policy has spec.approval. One proxy per directory.",
+  },
+  {
+    key: 'approvalListen',
+    flag: 'approval-listen',
+    value: 'HOST:PORT',
+    help: 'Loopback address of the approval API that `pgwarden approvals` talks to (default 127.0.0.1:9433); served only when the policy has spec.approval.',
+  },
+  {
     key: 'logLevel',
     flag: 'log-level',
     value: 'LEVEL',

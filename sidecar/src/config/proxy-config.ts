@@ -8,6 +8,9 @@ import { Secret } from './secret.js';
 import { ByteSize, Duration, HostPort } from './units.js';
 import { isLoopback, parseUpstreamUrl, type Upstream } from './upstream-url.js';
 
+/** Where the standalone approval API listens unless told otherwise; `pgwarden approvals` looks here. */
+export const DEFAULT_APPROVAL_LISTEN = '127.0.0.1:9433';
+
 /** Raw options as the CLI and environment give them: every value a string. */
 export const ProxyOptionsSchema = z
   .object({
@@ -25,6 +28,8 @@ export const ProxyOptionsSchema = z
     maxCopyDataSize: ByteSize.prefault('1GiB'),
     drainTimeout: Duration.prefault('30s'),
     spoolDir: z.string().min(1, { error: 'must not be empty' }).optional(),
+    approvalDir: z.string().min(1, { error: 'must not be empty' }).optional(),
+    approvalListen: HostPort.prefault(DEFAULT_APPROVAL_LISTEN),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   })
   .strict();
@@ -48,6 +53,10 @@ export interface ProxyConfig {
   drainTimeoutMs: number;
   /** Local directory for recording chunks before they ship; set whenever the policy records. */
   spoolDir: string | null;
+  /** Where approval requests are kept; set whenever the policy has spec.approval. */
+  approvalDir: string | null;
+  /** The approval API's loopback address; used only when the policy has spec.approval. */
+  approvalListen: { host: string; port: number };
   logLevel: string;
 }
 
@@ -67,6 +76,16 @@ export function loadProxyConfig(options: ProxyOptions): Readonly<ProxyConfig> {
       `spool-dir: policy "${policy.name}" records sessions (spec.recording), which needs --spool-dir DIR (env PGWARDEN_SPOOL_DIR): a local directory where recording chunks wait until the sink has them`,
     );
   }
+  if (policy?.approval && !o.approvalDir) {
+    throw new ConfigError(
+      `approval-dir: policy "${policy.name}" holds statements for approval (spec.approval), which needs --approval-dir DIR (env PGWARDEN_APPROVAL_DIR): a local directory where approval requests are kept across restarts`,
+    );
+  }
+  if (!isLoopback(o.approvalListen.host)) {
+    throw new ConfigError(
+      `approval-listen: the approval API trusts who callers say they are, so it listens on loopback only, not ${o.approvalListen.host}`,
+    );
+  }
   return Object.freeze({
     listen: o.listen,
     adminListen: o.adminListen === 'off' ? null : o.adminListen,
@@ -78,6 +97,8 @@ export function loadProxyConfig(options: ProxyOptions): Readonly<ProxyConfig> {
     maxCopyDataBytes: Math.max(o.maxCopyDataSize, o.maxMessageSize),
     drainTimeoutMs: o.drainTimeout,
     spoolDir: o.spoolDir ?? null,
+    approvalDir: o.approvalDir ?? null,
+    approvalListen: o.approvalListen,
     logLevel: o.logLevel,
   });
 }

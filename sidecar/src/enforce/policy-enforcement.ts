@@ -1,5 +1,7 @@
 import type { CompiledPolicy } from '@pgwarden/crds';
 import type { Analysis } from '../analyze/facts.js';
+import type { Approvals } from '../approve/approvals.js';
+import { type Requester, SessionApprovals } from '../approve/session-approvals.js';
 import { isUnsafeClientEncoding } from '../decide/client-encodings.js';
 import { ProxyErrors } from '../errors/proxy-errors.js';
 import type { Masking } from '../mask/masking.js';
@@ -43,12 +45,14 @@ export class PolicyEnforcement {
     private readonly functionName: (oid: number) => Promise<string | null>,
     /** Column masking; null when the policy masks nothing. */
     readonly masking: Masking | null = null,
+    /** The approval requests; null when the policy has no spec.approval. */
+    readonly approvals: Approvals | null = null,
   ) {
     const perMinute = policy.limits.queriesPerMinute;
     this.limiter = perMinute ? new RateLimiter(perMinute) : null;
   }
 
-  forSession(log: Logger, metrics: ProxyMetrics): Enforcement {
+  forSession(log: Logger, metrics: ProxyMetrics, requester: Requester): Enforcement {
     const substitution = new ErrorSubstitution();
     const masking = this.masking?.forSession() ?? null;
     const gate = new StatementGate(
@@ -61,6 +65,7 @@ export class PolicyEnforcement {
         decided: (outcome, rule) => metrics.decisions.inc({ outcome, rule }),
         functionName: this.functionName,
         masking: masking?.check ?? null,
+        approvals: this.approvals && new SessionApprovals(this.approvals, this.policy, requester),
       },
       substitution,
     );

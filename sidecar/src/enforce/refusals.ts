@@ -17,7 +17,7 @@ export function refusalError(refusal: Refusal, facts: StatementFacts | null): Pg
       code: '42501',
       message: `pgwarden: statement needs approval by rule "${refusal.rule}": ${refusal.message}`,
       detail,
-      hint: 'Human approval of single statements is not available in this version of pgwarden, so the statement was not run. Ask the policy owner, or run it another way.',
+      hint: 'The policy has no spec.approval, so no one can approve it and the statement was not run. Ask the policy owner, or run it another way.',
     });
   }
   return new PgError({

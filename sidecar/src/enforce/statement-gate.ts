@@ -1,4 +1,10 @@
 import { type Analysis, BLANK_FACTS, type StatementFacts } from '../analyze/facts.js';
+import type {
+  ApprovalNeed,
+  ApprovedRun,
+  HeldStatement,
+  SessionApprovals,
+} from '../approve/session-approvals.js';
 import { type MaskRefusalRule, type MaskVerdict, NO_MASKS } from '../mask/resolve.js';
 import type { AllowedStatement } from '../mask/result-masking.js';
 import type { Logger } from '../observe/log.js';
@@ -39,6 +45,24 @@ export interface GateDeps {
   functionName(oid: number): Promise<string | null>;
   /** The policy's masking, which may refuse statements the rules allowed; null when nothing is masked. */
   masking: MaskingCheck | null;
+  /** Human approval of held statements; null when the policy has no spec.approval (they are refused). */
+  approvals: SessionApprovals | null;
+}
+
+/**
+ * A message that waits for a human: the relay holds it, and everything the
+ * client sends after it, until `settle` resolves with its stand-in (refused)
+ * or null (approved: forward it).
+ */
+export interface HeldMessage {
+  settle(notify: (notice: Buffer) => void): Promise<Buffer | null>;
+}
+
+/** A statement the rules hold for approval and that may run once approved. */
+interface Approvable {
+  need: ApprovalNeed;
+  masks: AllowedStatement[];
+  statements: StatementFacts[];
 }
 
 /** Resolves a statement's use of masked columns (mask/resolve.ts against the session's catalog). */
@@ -63,10 +87,16 @@ export class StatementGate {
   /** SQL-level PREPAREd statements of this session: EXECUTE is decided as what it executes. */
   private readonly prepared = new Map<string, StatementFacts>();
   private readonly reader = new MessageReader();
+  /** Names the stand-ins of held Executes that were refused. */
+  private approvalStandIns = 0;
   /** The statements of the last Query or Parse the gate allowed, with their masks; empty after a refusal. */
   allowed: readonly AllowedStatement[] = [];
   /** The decision on the last Query, Parse, Execute or FunctionCall; null for an Execute that only ran what its Parse decided. */
   lastDecision: GateDecision | null = null;
+  /** The last message must wait for a human (taken by the relay); null when it need not. */
+  private held: HeldMessage | null = null;
+  /** The approval the last forwarded statement runs under; null when it needed none. */
+  approved: ApprovedRun | null = null;
 
   constructor(
     private readonly deps: GateDeps,
@@ -76,16 +106,33 @@ export class StatementGate {
   onQuery(buf: Buffer, start: number, end: number): Buffer | null {
     this.allowed = [];
     this.lastDecision = null;
+    this.approved = null;
     const limited = this.rateLimited();
     if (limited) return this.substitution.standInQuery(limited);
     const r = this.reader.reset(buf, start + 5, end);
     const sql = r.cstring();
     // PostgreSQL rejects bytes after the string too; refusing here keeps what was judged and what runs identical.
     if (r.remaining !== 0) throw new ProtocolViolation('Query message has bytes after its query string');
-    const refusal = this.judge(sql);
-    if (refusal) return this.substitution.standInQuery(refusal);
+    const judged = this.judge(sql);
+    if (judged instanceof PgError) return this.substitution.standInQuery(judged);
+    if (judged !== null) {
+      const run = (this.deps.approvals as SessionApprovals).query(sql, judged.need);
+      return this.heldOrRun(
+        judged,
+        run,
+        (error) => this.substitution.standInQuery(error),
+        () => this.substitution.countReadyProducer(),
+      );
+    }
     this.substitution.countReadyProducer();
     return null;
+  }
+
+  /** The message that waits for a human, if the last one does; the relay holds it. */
+  takeHeld(): HeldMessage | null {
+    const held = this.held;
+    this.held = null;
+    return held;
   }
 
   onParse(buf: Buffer, start: number, end: number): Buffer | null {
@@ -98,15 +145,45 @@ export class StatementGate {
     if (parameterTypes < 0 || r.remaining !== 4 * parameterTypes) {
       throw new ProtocolViolation('Parse message length does not match its fields');
     }
-    const refusal = this.judge(sql);
-    return refusal ? this.substitution.standInParse(name, refusal) : null;
+    const judged = this.judge(sql);
+    // A Parse the rules hold is forwarded: parsing runs nothing; the Execute of a portal bound to it waits.
+    this.deps.approvals?.parsed(
+      buf,
+      start,
+      end,
+      sql,
+      judged instanceof PgError ? null : (judged?.need ?? null),
+    );
+    if (judged instanceof PgError) return this.substitution.standInParse(name, judged);
+    if (judged !== null) this.accept(judged);
+    return null;
   }
 
-  /** Execute runs what its Parse already had decided; only the rate limit applies here. */
-  onExecute(): Buffer | null {
+  onBind(buf: Buffer, start: number, end: number): void {
+    this.deps.approvals?.bound(buf, start, end);
+  }
+
+  onClose(buf: Buffer, start: number, end: number): void {
+    this.deps.approvals?.closed(buf, start, end);
+  }
+
+  /**
+   * Execute runs what its Parse already had decided: only the rate limit
+   * applies, and a portal of a statement the rules hold waits for a human.
+   */
+  onExecute(buf: Buffer, start: number, end: number): Buffer | null {
     this.lastDecision = null;
+    this.approved = null;
     const limited = this.rateLimited();
-    return limited ? this.substitution.standInParse(`pgwarden_limit_${Date.now()}`, limited) : null;
+    if (limited) return this.substitution.standInParse(`pgwarden_limit_${Date.now()}`, limited);
+    const run = this.deps.approvals?.execute(buf, start, end) ?? null;
+    if (run === null) return null;
+    return this.heldOrRun(
+      null,
+      run,
+      (error) => this.substitution.standInParse(`pgwarden_approval_${++this.approvalStandIns}`, error),
+      () => {},
+    );
   }
 
   onSync(): void {
@@ -146,8 +223,55 @@ export class StatementGate {
     );
   }
 
-  /** The error to answer with, or null when every statement of the SQL is allowed. */
-  private judge(sql: string): PgError | null {
+  /**
+   * An approved run goes ahead at once; a held message waits for the decision
+   * and then goes ahead (`forwarded` does the bookkeeping of a forwarded
+   * message) or is replaced by its `standIn`.
+   */
+  private heldOrRun(
+    approvable: Approvable | null,
+    run: ApprovedRun | HeldStatement,
+    standIn: (error: PgError) => Buffer,
+    forwarded: () => void,
+  ): null {
+    if (!('settle' in run)) {
+      if (approvable) this.accept(approvable);
+      this.approved = run;
+      forwarded();
+      return null;
+    }
+    const decision = this.lastDecision;
+    if (approvable) this.allowed = approvable.masks;
+    this.held = {
+      settle: async (notify) => {
+        const outcome = await run.settle(notify);
+        if (outcome instanceof PgError) {
+          this.allowed = [];
+          if (decision) this.lastDecision = { ...decision, message: outcome.message };
+          this.deps.log.info({ rule: decision?.rule, reason: outcome.message }, 'held statement refused');
+          return standIn(outcome);
+        }
+        if (approvable) this.accept(approvable);
+        this.approved = outcome;
+        forwarded();
+        return null;
+      },
+    };
+    return null;
+  }
+
+  /** A statement held for approval that runs: its masks apply, its PREPAREs count. */
+  private accept(approvable: Approvable): void {
+    this.allowed = approvable.masks;
+    this.remember(approvable.statements);
+  }
+
+  /**
+   * The error to answer with; null when every statement of the SQL is allowed;
+   * what needs approval when the rules hold it and the policy lets humans
+   * approve.
+   */
+  private judge(sql: string): PgError | Approvable | null {
     const analysis = this.deps.analyze(sql);
     if (!analysis.ok) {
       const { reason, message, position } = analysis.error;
@@ -176,11 +300,16 @@ export class StatementGate {
     const decision = this.deps.judge.decideMessage(facts);
     this.deps.decided(decision.outcome, decision.rule);
     this.decidedAs(decision.outcome, decision.rule, decision.message, facts);
-    if (decision.outcome === 'allow') {
+    const approvable = decision.outcome === 'approve' && this.deps.approvals !== null;
+    if (decision.outcome === 'allow' || approvable) {
       const masked = this.masked(perStatement);
       if (masked instanceof PgError) return masked;
+      const statements = analysis.statements.map((s) => s.facts);
+      if (approvable) {
+        return { need: { rule: decision.rule, message: decision.message }, masks: masked, statements };
+      }
       this.allowed = masked;
-      this.remember(analysis.statements.map((s) => s.facts));
+      this.remember(statements);
       return null;
     }
     const culprit = facts.find((f) => this.deps.judge.decide(f).rule === decision.rule) ?? null;

@@ -98,7 +98,11 @@ export async function handleClient(socket: Socket, ctx: ProxyContext, connId: nu
       metrics: ctx.metrics,
       log,
       upstreamName: describeEndpoint(ctx.config.upstream.endpoint),
-      enforcement: ctx.enforcement?.forSession(log, ctx.metrics) ?? null,
+      enforcement:
+        ctx.enforcement?.forSession(log, ctx.metrics, {
+          clientAddress: `${socket.remoteAddress}:${socket.remotePort}`,
+          clientUser: hello.clientUser ?? null,
+        }) ?? null,
       recording: tap,
     });
     ctx.sessions.add(relay);

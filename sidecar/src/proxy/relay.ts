@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { RowLimit } from '../enforce/row-limit.js';
-import type { StatementGate } from '../enforce/statement-gate.js';
+import type { HeldMessage, StatementGate } from '../enforce/statement-gate.js';
 import type { ErrorSubstitution } from '../enforce/substitution.js';
 import { ProxyErrors } from '../errors/proxy-errors.js';
 import type { SessionMasking } from '../mask/masking.js';
@@ -53,6 +53,8 @@ export class Relay {
   private ended = false;
   private upstreamSentFatal = false;
   private clientTerminated = false;
+  /** The proxy's notices waiting for the server's stream to reach a message boundary. */
+  private readonly notices: Buffer[] = [];
   /** Client messages received while an asynchronous decision is pending, in order; null when none is. */
   private held: Buffer[] | null = null;
   /** Proxy CPU time spent on the current request cycle, in ms. */
@@ -151,6 +153,7 @@ export class Relay {
       this.terminate(ProxyErrors.upstreamLost(this.upstreamName), 'upstream_closed');
       return;
     }
+    this.flushNotices();
     if (!this.toClient.flush()) this.waitForDrain(this.upstream, this.client);
     if (this.cycleDone) {
       this.cycleDone = false;
@@ -240,9 +243,15 @@ export class Relay {
         replacement = this.unrecordable(code, buf, start);
         if (replacement !== null) verdict = 'recording-refused';
         else {
-          replacement = gate.onExecute();
+          replacement = gate.onExecute(buf, start, end);
           verdict = gate.lastDecision;
         }
+        break;
+      case FrontendCode.Bind:
+        gate.onBind(buf, start, end);
+        break;
+      case FrontendCode.Close:
+        gate.onClose(buf, start, end);
         break;
       case FrontendCode.Sync:
         gate.onSync();
@@ -268,6 +277,11 @@ export class Relay {
         );
         return DROP;
       }
+    }
+    const held = gate.takeHeld();
+    if (held !== null) {
+      this.holdForApproval(code, Buffer.from(buf.subarray(start, end)), held);
+      return DROP;
     }
     this.tap?.sent(code, buf, start, end, verdict);
     if (!masking) return replacement ?? undefined;
@@ -333,6 +347,44 @@ export class Relay {
       (replacement) => this.release(replacement ?? message),
       (err: unknown) => this.protocolError(err),
     );
+  }
+
+  /**
+   * A statement waiting for a human: held like an asynchronous decision, with
+   * the recording and the result masking told about it when it is released,
+   * in order, as the approved message or its stand-in.
+   */
+  private holdForApproval(code: number, message: Buffer, held: HeldMessage): void {
+    const gate = this.enforcement?.gate as StatementGate;
+    const masking = this.enforcement?.masking ?? null;
+    const decided = held
+      .settle((notice) => this.noticeToClient(notice))
+      .then((standIn) => {
+        this.tap?.sent(code, message, 0, message.length, gate.lastDecision);
+        const out = standIn ?? message;
+        const masked = masking?.results.sent(
+          out[0] as number,
+          out,
+          0,
+          out.length,
+          standIn ? NONE_ALLOWED : gate.allowed,
+        );
+        return masked ?? standIn;
+      });
+    this.hold(decided, message);
+  }
+
+  /** A NoticeResponse of the proxy's own, sent between two of the server's messages, never inside one. */
+  private noticeToClient(notice: Buffer): void {
+    if (this.ended) return;
+    this.notices.push(notice);
+    this.flushNotices();
+  }
+
+  private flushNotices(): void {
+    if (this.notices.length === 0 || !this.upstreamFramer.idle) return;
+    for (const notice of this.notices.splice(0)) this.toClient.push(notice);
+    if (!this.toClient.flush()) this.waitForDrain(this.upstream, this.client);
   }
 
   /** Sends the decided message (null: none, every held message is admitted again), then replays what was held. */

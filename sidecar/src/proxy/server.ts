@@ -2,6 +2,9 @@ import type { Server as HttpServer } from 'node:http';
 import { type AddressInfo, createServer, type Server } from 'node:net';
 import { startAdminServer } from '../admin/http.js';
 import { analyze, ensureParserLoaded } from '../analyze/parser.js';
+import { startApprovalApi } from '../approve/api.js';
+import { Approvals } from '../approve/approvals.js';
+import { ApprovalStore } from '../approve/store.js';
 import type { ProxyConfig } from '../config/proxy-config.js';
 import { describeEndpoint } from '../config/upstream-url.js';
 import { PolicyEngine } from '../decide/engine.js';
@@ -21,6 +24,8 @@ import type { Relay } from './relay.js';
 export interface RunningProxy {
   address: AddressInfo;
   adminAddress: AddressInfo | null;
+  /** The approval API's address; null when the policy has no spec.approval. */
+  approvalAddress: AddressInfo | null;
   metrics: ProxyMetrics;
   /**
    * Stops accepting, lets sessions finish what is in flight (each is closed
@@ -38,6 +43,10 @@ export async function startProxy(config: Readonly<ProxyConfig>, log: Logger): Pr
   const metrics = new ProxyMetrics();
   // Before listening: a spool another sidecar holds, or a sink that cannot be set up, stops the start.
   const recorder = await openRecorder(config, log);
+  const approvals =
+    config.policy?.approval && config.approvalDir
+      ? new Approvals(await ApprovalStore.open(config.approvalDir), log.child({ component: 'approvals' }))
+      : null;
   const catalog = config.policy
     ? new CatalogLookup(config.upstream, pinnedSessionSettings(config.policy), log)
     : null;
@@ -48,7 +57,7 @@ export async function startProxy(config: Readonly<ProxyConfig>, log: Logger): Pr
     cancels: new CancelRegistry(),
     clientVerifier: config.clientAuth.password ? scramVerifier(config.clientAuth.password.reveal()) : null,
     sessions,
-    enforcement: policyEnforcement(config, catalog, log, metrics),
+    enforcement: policyEnforcement(config, catalog, log, metrics, approvals),
     recorder,
     isDraining: () => draining,
     active: { count: 0 },
@@ -77,9 +86,13 @@ export async function startProxy(config: Readonly<ProxyConfig>, log: Logger): Pr
       ready: () => !draining && server.listening,
     });
   }
+  const approvalApi = approvals
+    ? await startApprovalApi(config.approvalListen, approvals, log.child({ component: 'approvals' }))
+    : null;
   log.info(
     {
       listen: `${address.address}:${address.port}`,
+      approvals: approvalApi ? `${approvalApi.address.address}:${approvalApi.address.port}` : null,
       admin: admin ? `${admin.address.address}:${admin.address.port}` : null,
       upstream: describeEndpoint(config.upstream.endpoint),
       sslmode: config.upstream.endpoint.sslMode,
@@ -119,10 +132,17 @@ export async function startProxy(config: Readonly<ProxyConfig>, log: Logger): Pr
       log.info({ shipped }, 'recordings sealed');
     }
     if (admin) await new Promise<void>((resolve) => admin?.server.close(() => resolve()));
+    if (approvalApi) await new Promise<void>((resolve) => approvalApi.server.close(() => resolve()));
     log.info('drained');
   }
 
-  return { address, adminAddress: admin?.address ?? null, metrics, drain };
+  return {
+    address,
+    adminAddress: admin?.address ?? null,
+    approvalAddress: approvalApi?.address ?? null,
+    metrics,
+    drain,
+  };
 }
 
 /** How long a drain waits for the spool to ship; what is left ships at the next start. */
@@ -154,6 +174,7 @@ function policyEnforcement(
   catalog: CatalogLookup | null,
   log: Logger,
   metrics: ProxyMetrics,
+  approvals: Approvals | null,
 ): PolicyEnforcement | null {
   if (!config.policy || !catalog) return null;
   const masking = config.policy.masking
@@ -165,5 +186,6 @@ function policyEnforcement(
     analyze,
     (oid) => catalog.functionName(oid),
     masking,
+    approvals,
   );
 }

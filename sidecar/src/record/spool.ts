@@ -210,7 +210,8 @@ async function readHead(recordingDir: string): Promise<SpoolHead | null> {
   }
 }
 
-async function writeDurably(path: string, bytes: Uint8Array): Promise<void> {
+/** Writes `bytes` to `path` through an fsync'd temporary file and a rename; fsync the directory to make the rename durable. */
+export async function writeDurably(path: string, bytes: Uint8Array): Promise<void> {
   const tmp = `${path}.tmp`;
   const fd = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600);
   try {

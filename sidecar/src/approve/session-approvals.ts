@@ -1,0 +1,169 @@
+import { randomBytes } from 'node:crypto';
+import type { ApprovalRecord, ApprovalStatement, CompiledApproval, CompiledPolicy } from '@pgwarden/crds';
+import { parseParameterTypes } from '../record/wire-text.js';
+import type { PgError } from '../wire/error-response.js';
+import { MessageReader } from '../wire/reader.js';
+import {
+  approvalUnavailableError,
+  deniedError,
+  expiredError,
+  pendingError,
+  usedError,
+  waitingNotice,
+} from './approval-errors.js';
+import type { Approvals } from './approvals.js';
+import { boundStatement, simpleStatement } from './statement.js';
+
+/** Who the session's client is, as far as a standalone sidecar knows. */
+export interface Requester {
+  clientAddress: string | null;
+  clientUser: string | null;
+}
+
+/** The rule that holds a statement. */
+export interface ApprovalNeed {
+  rule: string;
+  message: string;
+}
+
+/** A run of an approved statement: the request it ran under and which of its executions it is. */
+export interface ApprovedRun {
+  id: string;
+  execution: number;
+}
+
+/**
+ * A statement held for a human. `settle` asks for (or finds) the approval,
+ * sends the client a notice through `notify` while it waits, and resolves with
+ * the run to forward, or the error to answer with instead.
+ */
+export interface HeldStatement {
+  settle(notify: (notice: Buffer) => void): Promise<ApprovedRun | PgError>;
+}
+
+interface GatedStatement {
+  sql: string;
+  parameterTypes: number[];
+  need: ApprovalNeed;
+}
+
+/**
+ * The approvals of one client session. A simple Query is held as a whole. In
+ * the extended protocol the Parse is decided but forwarded (parsing, describing
+ * and binding run nothing), its statement name is remembered as gated, and the
+ * Execute of a portal bound to it is held: only there are the parameters known,
+ * and nothing has run yet.
+ */
+export class SessionApprovals {
+  readonly session = `s-${randomBytes(6).toString('hex')}`;
+  private readonly gated = new Map<string, GatedStatement>();
+  private readonly portals = new Map<string, { statement: ApprovalStatement; need: ApprovalNeed }>();
+  private readonly reader = new MessageReader();
+  private readonly settings: CompiledApproval;
+
+  constructor(
+    private readonly approvals: Approvals,
+    private readonly policy: CompiledPolicy,
+    private readonly requester: Requester,
+  ) {
+    if (!policy.approval) throw new Error('SessionApprovals needs a policy with spec.approval');
+    this.settings = policy.approval;
+  }
+
+  /** A simple Query the policy holds: an approved run when an approval already covers it, else the hold. */
+  query(sql: string, need: ApprovalNeed): ApprovedRun | HeldStatement {
+    return this.hold(simpleStatement(sql), need);
+  }
+
+  /** A Parse (buf[start, end)): gated when the policy holds its statement (`need`), else no longer gated. */
+  parsed(buf: Buffer, start: number, end: number, sql: string, need: ApprovalNeed | null): void {
+    const name = this.reader.reset(buf, start + 5, end).cstring();
+    if (need === null) this.gated.delete(name);
+    else
+      this.gated.set(name, { sql, parameterTypes: parseParameterTypes(this.reader, buf, start, end), need });
+  }
+
+  bound(buf: Buffer, start: number, end: number): void {
+    const r = this.reader.reset(buf, start + 5, end);
+    const portal = r.cstring();
+    const gated = this.gated.get(r.cstring());
+    if (!gated) {
+      this.portals.delete(portal);
+      return;
+    }
+    const statement = boundStatement(gated.sql, gated.parameterTypes, buf, start, end);
+    this.portals.set(portal, { statement, need: gated.need });
+  }
+
+  closed(buf: Buffer, start: number, end: number): void {
+    const r = this.reader.reset(buf, start + 5, end);
+    const what = r.byte();
+    (what === 0x50 ? this.portals : this.gated).delete(r.cstring());
+  }
+
+  /** An Execute: null when its portal is not gated, else as for query(). */
+  execute(buf: Buffer, start: number, end: number): ApprovedRun | HeldStatement | null {
+    const portal = this.portals.get(this.reader.reset(buf, start + 5, end).cstring());
+    return portal ? this.hold(portal.statement, portal.need) : null;
+  }
+
+  private hold(statement: ApprovalStatement, need: ApprovalNeed): ApprovedRun | HeldStatement {
+    const covering = this.approvals.covering(statement, this.session, this.policy.hash);
+    if (covering) return this.run(covering);
+    return { settle: (notify) => this.settle(statement, need, notify) };
+  }
+
+  private async settle(
+    statement: ApprovalStatement,
+    need: ApprovalNeed,
+    notify: (notice: Buffer) => void,
+  ): Promise<ApprovedRun | PgError> {
+    let record: ApprovalRecord;
+    try {
+      record = await this.approvals.request(this.requestFor(statement, need));
+    } catch (err) {
+      return approvalUnavailableError((err as Error).message);
+    }
+    const { mode, limitMs } = this.settings.wait;
+    if (mode === 'fail') return pendingError(record, null);
+    notify(waitingNotice(record, limitMs));
+    const decided = await this.approvals.wait(record.id, limitMs);
+    switch (decided.status.phase) {
+      case 'Approved':
+        return this.run(decided);
+      case 'Executed':
+        return decided.request.scope.type === 'once' ? usedError(decided) : this.run(decided);
+      case 'Denied':
+        return deniedError(decided);
+      case 'Expired':
+        return expiredError(decided);
+      case 'Pending':
+        return pendingError(decided, limitMs);
+    }
+  }
+
+  private run(record: ApprovalRecord): ApprovedRun {
+    return { id: record.id, execution: this.approvals.use(record.id, this.session) };
+  }
+
+  private requestFor(statement: ApprovalStatement, need: ApprovalNeed) {
+    const now = Date.now();
+    const { approvers, requiredApprovals, scope, timeoutMs } = this.settings;
+    return {
+      statement,
+      requester: {
+        ...this.requester,
+        session: this.session,
+        namespace: null,
+        pod: null,
+        serviceAccount: null,
+      },
+      policy: { name: this.policy.name, hash: this.policy.hash, rule: need.rule, message: need.message },
+      approvers: { users: [...approvers.users], groups: [...approvers.groups] },
+      requiredApprovals,
+      scope: { ...scope },
+      createdAt: new Date(now).toISOString(),
+      expiresAt: new Date(now + timeoutMs).toISOString(),
+    };
+  }
+}
