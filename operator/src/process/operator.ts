@@ -1,0 +1,118 @@
+import { CoordinationV1Api } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { AgentAccessPolicyController } from '../agent-access-policy/controller.js';
+import { DatabaseConnectionController } from '../database-connection/controller.js';
+import { type KubeClients, kubeClients } from '../kube/clients.js';
+import { LeaderElector } from '../leader/elector.js';
+import type { Log } from '../reconcile/loop.js';
+import { serveAdmin } from './admin.js';
+import type { OperatorConfig } from './config.js';
+import { type OperatorMetrics, operatorMetrics } from './metrics.js';
+
+interface Controller {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The operator process: admin endpoints for every replica, and the
+ * controllers only on the replica that holds the Lease. Shutdown stops the
+ * controllers (running passes finish), hands the Lease back and closes the
+ * servers, in that order.
+ */
+export class Operator {
+  readonly #config: OperatorConfig;
+  readonly #logger: Logger;
+  readonly #metrics: OperatorMetrics = operatorMetrics();
+  readonly #clients: KubeClients;
+  #elector: LeaderElector | undefined;
+  #controllers: Controller[] = [];
+  #synced = false;
+  #shuttingDown = false;
+  #closeAdmin: (() => Promise<void>) | undefined;
+
+  constructor(config: OperatorConfig, logger: Logger) {
+    this.#config = config;
+    this.#logger = logger;
+    this.#clients = kubeClients(config.kubeconfig);
+  }
+
+  async start(): Promise<void> {
+    const admin = await serveAdmin(this.#config.adminListen, this.#metrics.registry, {
+      live: () => !this.#shuttingDown,
+      ready: () => !this.#shuttingDown && (!this.#elector?.leading || this.#synced),
+    });
+    this.#closeAdmin = admin.close;
+    this.#logger.info({ address: admin.address }, 'admin endpoints listening');
+    if (!this.#config.leaderElect) {
+      await this.#startControllers();
+      return;
+    }
+    const { namespace, leaseName, identity, leaseDuration, renewDeadline, retryPeriod } = this.#config;
+    this.#elector = new LeaderElector({
+      coordination: this.#clients.config.makeApiClient(CoordinationV1Api),
+      namespace,
+      name: leaseName,
+      identity,
+      leaseDurationMs: leaseDuration,
+      renewDeadlineMs: renewDeadline,
+      retryPeriodMs: retryPeriod,
+      onStartedLeading: () => this.#startControllers(),
+      onStoppedLeading: () => this.#stopControllers(),
+      log: this.#log('leader'),
+    });
+    this.#elector.start();
+    this.#logger.info({ identity, lease: `${namespace}/${leaseName}` }, 'campaigning for the leader lease');
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.#shuttingDown) return;
+    this.#shuttingDown = true;
+    this.#logger.info('shutting down');
+    if (this.#elector) await this.#elector.stop();
+    else await this.#stopControllers();
+    await this.#closeAdmin?.();
+    this.#logger.info('shut down');
+  }
+
+  async #startControllers(): Promise<void> {
+    this.#metrics.leader.set(1);
+    this.#metrics.leaderTransitions.inc({ to: 'leading' });
+    const common = (controller: string) => ({
+      clients: this.#clients,
+      resyncMs: this.#config.resync,
+      log: this.#log(controller),
+      onPass: (result: 'success' | 'error', ms: number) => {
+        this.#metrics.reconciles.inc({ controller, result });
+        this.#metrics.reconcileSeconds.observe({ controller }, ms / 1000);
+      },
+    });
+    this.#controllers = [
+      new DatabaseConnectionController(common('databaseconnection')),
+      new AgentAccessPolicyController(common('agentaccesspolicy')),
+    ];
+    await Promise.all(this.#controllers.map((c) => c.start()));
+    this.#synced = true;
+    this.#logger.info('controllers started');
+  }
+
+  async #stopControllers(): Promise<void> {
+    const controllers = this.#controllers;
+    this.#controllers = [];
+    this.#synced = false;
+    await Promise.all(controllers.map((c) => c.stop()));
+    this.#metrics.leader.set(0);
+    if (controllers.length > 0) {
+      this.#metrics.leaderTransitions.inc({ to: 'standby' });
+      this.#logger.info('controllers stopped');
+    }
+  }
+
+  #log(component: string): Log {
+    const child = this.#logger.child({ component });
+    return (event, fields) => {
+      const level = /error|failed/.test(event) ? 'warn' : 'info';
+      child[level](fields, event);
+    };
+  }
+}
