@@ -7,7 +7,7 @@ import { BackendCode, FrontendCode } from '../wire/codes.js';
 import { PgError } from '../wire/error-response.js';
 import type { FrameVisitor } from '../wire/framer.js';
 import { MessageReader } from '../wire/reader.js';
-import type { Cell, FactsInput, SessionRecorder } from './session-recorder.js';
+import type { Cell, FactsInput, SessionRecorder, StatementInput } from './session-recorder.js';
 import {
   cellRanges,
   changedCells,
@@ -48,12 +48,12 @@ interface Portal {
 
 /** What each message sent upstream will be answered with, in order. */
 type Entry =
-  | { kind: 'query'; id: number; t0: number }
+  | { kind: 'query'; id: number; t0: number; statement: StatementInput; verdict: TapVerdict }
   | { kind: 'parse'; statement: Prepared; verdict: TapVerdict }
   | { kind: 'bind'; portal: Portal; verdict: TapVerdict }
   | { kind: 'describe'; statement: Prepared | null; portal: Portal | null }
   | { kind: 'execute'; portal: Portal | null; verdict: TapVerdict; t0: number; id: number }
-  | { kind: 'function'; id: number; t0: number }
+  | { kind: 'function'; id: number; t0: number; statement: StatementInput; verdict: TapVerdict }
   | { kind: 'close' }
   | { kind: 'sync' };
 
@@ -97,9 +97,13 @@ export class SessionTap {
     switch (code) {
       case FrontendCode.Query: {
         const text = r.reset(buf, start + 5, end).cstring();
-        const id = this.recorder.statement({ text, protocol: 'simple' });
-        this.decided(id, verdict);
-        this.queue.push({ kind: 'query', id, t0: performance.now() });
+        this.sentStatement({
+          kind: 'query',
+          id: 0,
+          t0: performance.now(),
+          statement: { text, protocol: 'simple' },
+          verdict,
+        });
         return;
       }
       case FrontendCode.Parse: {
@@ -162,13 +166,13 @@ export class SessionTap {
         return;
       case FrontendCode.FunctionCall: {
         const call = functionCall(r, buf, start, end, verdict);
-        const id = this.recorder.statement({
-          text: call.text,
-          protocol: 'function-call',
-          parameters: call.parameters,
+        this.sentStatement({
+          kind: 'function',
+          id: 0,
+          t0: performance.now(),
+          statement: { text: call.text, protocol: 'function-call', parameters: call.parameters },
+          verdict,
         });
-        this.decided(id, verdict);
-        this.queue.push({ kind: 'function', id, t0: performance.now() });
         return;
       }
     }
@@ -178,7 +182,7 @@ export class SessionTap {
   wantsWhole(code: number): boolean {
     switch (code) {
       case BackendCode.DataRow: {
-        this.beginExecute();
+        this.begin();
         const running = this.running;
         return running !== null && this.recorder.wantsRows(running.id);
       }
@@ -186,11 +190,10 @@ export class SessionTap {
       case BackendCode.ParameterStatus:
       case BackendCode.NotificationResponse:
         return false;
-      case BackendCode.NoticeResponse:
       case BackendCode.ParameterDescription:
         return true;
       default:
-        this.beginExecute();
+        this.begin();
         return true;
     }
   }
@@ -306,9 +309,31 @@ export class SessionTap {
     });
   }
 
-  /** The head Execute's statement, recorded when PostgreSQL starts answering it. */
-  private beginExecute(): void {
+  /**
+   * A Query or FunctionCall is recorded as it goes upstream, unless statements
+   * sent before it in the pipeline are still to be recorded (on their answer):
+   * then it waits its turn, so statements appear in the order they ran.
+   */
+  private sentStatement(entry: Extract<Entry, { kind: 'query' | 'function' }>): void {
+    const waiting = this.queue.some(
+      (e) => e.kind === 'parse' || e.kind === 'bind' || ('id' in e && e.id === 0),
+    );
+    this.queue.push(entry);
+    if (!waiting) this.beginStatement(entry);
+  }
+
+  private beginStatement(entry: Extract<Entry, { kind: 'query' | 'function' }>): void {
+    entry.id = this.recorder.statement(entry.statement);
+    this.decided(entry.id, entry.verdict);
+  }
+
+  /** The head's statement, recorded when PostgreSQL starts answering it if it was not yet. */
+  private begin(): void {
     const head = this.queue[0];
+    if ((head?.kind === 'query' || head?.kind === 'function') && head.id === 0) {
+      this.beginStatement(head);
+      return;
+    }
     if (head?.kind !== 'execute' || head.id !== 0) return;
     const portal = head.portal;
     const statement = portal?.statement ?? null;
@@ -448,8 +473,9 @@ export class SessionTap {
   private currentId(): number | null {
     if (this.running) return this.running.id;
     const head = this.queue[0];
-    if (head?.kind === 'query' || head?.kind === 'function') return head.id;
-    if (head?.kind === 'execute' && head.id !== 0) return head.id;
+    if ((head?.kind === 'query' || head?.kind === 'function' || head?.kind === 'execute') && head.id !== 0) {
+      return head.id;
+    }
     return null;
   }
 }

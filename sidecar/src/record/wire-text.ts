@@ -237,11 +237,7 @@ export function binaryText(typeOid: number, v: Buffer): string {
         break;
       case 1114: // timestamp
       case 1184: // timestamptz: microseconds since 2000-01-01 (UTC for timestamptz)
-        if (v.length === 8) {
-          const ms = PG_EPOCH_MS + Number(v.readBigInt64BE(0) / 1000n);
-          const iso = new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
-          return typeOid === 1184 ? `${iso}+00` : iso;
-        }
+        if (v.length === 8) return timestampText(v.readBigInt64BE(0), typeOid === 1184);
         break;
       case 1700: // numeric
         return numericText(v);
@@ -250,6 +246,21 @@ export function binaryText(typeOid: number, v: Buffer): string {
     // A value that does not match its type's binary layout falls through to hex.
   }
   return `(binary) ${hex(v)}`;
+}
+
+/** As PostgreSQL prints it: seconds, then the microseconds without trailing zeros; timestamptz in UTC. */
+function timestampText(us: bigint, withZone: boolean): string {
+  if (us === 0x7fffffffffffffffn) return 'infinity';
+  if (us === -0x8000000000000000n) return '-infinity';
+  let seconds = us / 1_000_000n;
+  let micros = us % 1_000_000n;
+  if (micros < 0n) {
+    micros += 1_000_000n;
+    seconds -= 1n;
+  }
+  const base = new Date(PG_EPOCH_MS + Number(seconds) * 1000).toISOString().slice(0, 19).replace('T', ' ');
+  const fraction = micros === 0n ? '' : `.${micros.toString().padStart(6, '0').replace(/0+$/, '')}`;
+  return `${base}${fraction}${withZone ? '+00' : ''}`;
 }
 
 function hex(v: Buffer): string {

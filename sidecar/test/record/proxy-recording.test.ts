@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { usePostgres } from '@pgwarden/e2e';
 import postgres from 'postgres';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ClientPool, psql } from '../integration/helpers.js';
+import { ClientPool, msg, psql, queryMessage, RawConnection } from '../integration/helpers.js';
 import { startTestProxy, type TestProxy } from '../support/proxy.js';
 import {
   customers,
@@ -231,6 +231,81 @@ describe('a recorded session through the proxy', () => {
     });
     const missing = statementEvents(r, 'SELECT * FROM no_such_table WHERE id = $1');
     expect(missing.find((e) => e.type === 'error')).toMatchObject({ source: 'upstream', code: '42P01' });
+  });
+
+  it('raw protocol: FunctionCall, a portal read in parts, a binary parameter, and an Execute a failed Parse skipped', async () => {
+    const oidOf = async (signature: string) =>
+      Number(await cluster().psql(`SELECT '${signature}'::regprocedure::oid`));
+    const int4 = (n: number) => {
+      const b = Buffer.alloc(4);
+      b.writeInt32BE(n);
+      return b;
+    };
+    const raw = await RawConnection.open(proxy.port);
+    await raw.startup({ user: 'agent', database: 'app', application_name: 'rec-raw' });
+    raw.write(
+      Buffer.concat([
+        msg.functionCall(await oidOf('abs(integer)'), [int4(-7)]),
+        msg.functionCall(await oidOf('pg_read_file(text)'), [Buffer.from('/etc/passwd')]),
+        msg.parse('', 'SELECT id FROM orders WHERE id > $1 ORDER BY id', [23]),
+        msg.bind('', '', [int4(0)], [1]),
+        msg.execute('', 2),
+        msg.execute('', 0),
+        msg.sync(),
+        msg.parse('', 'SELECT * FROM no_such_table'),
+        msg.bind('', ''),
+        msg.execute(''),
+        msg.parse('', 'SELECT 42 AS skipped'),
+        msg.bind('', ''),
+        msg.execute(''),
+        msg.sync(),
+        queryMessage('SELECT 1'),
+      ]),
+    );
+    for (let ready = 0; ready < 5; ) {
+      const m = await raw.next();
+      if (!m) throw new Error('closed');
+      if (m.code === 'Z') ready++;
+    }
+    raw.write(msg.terminate());
+    await raw.closed;
+
+    const r = await sealedRecording(sinkDir, 'rec-raw');
+    expect((await replay([sinkDir, '--session', r.id, '--verify'])).code).toBe(0);
+    const calls = eventsOf(r, 'statement').filter((e) => e.protocol === 'function-call');
+    expect(calls.map((c) => [c.text, c.parameters])).toEqual([
+      ['SELECT pg_catalog.abs($1)', ['(binary) \\xfffffff9']],
+      ['SELECT pg_catalog.pg_read_file($1)', ['(binary) \\x2f6574632f706173737764']],
+    ]);
+    const allowed = r.events.filter((e) => 'statementId' in e && e.statementId === calls[0]?.statementId);
+    expect(allowed.map((e) => e.type)).toEqual(['statement', 'decision', 'result']);
+    const denied = r.events.filter((e) => 'statementId' in e && e.statementId === calls[1]?.statementId);
+    expect(denied.map((e) => e.type)).toEqual(['statement', 'decision', 'error']);
+    expect(denied[1]).toMatchObject({ outcome: 'deny', rule: 'function-deny-list' });
+
+    const parts = 'SELECT id FROM orders WHERE id > $1 ORDER BY id';
+    expect(statementEvents(r, parts, 0)[0]).toMatchObject({ protocol: 'extended', parameters: ['0'] });
+    expect(statementEvents(r, parts, 0).at(-1)).toMatchObject({ type: 'result', commandTag: null, rows: 2 });
+    expect(statementEvents(r, parts, 1).find((e) => e.type === 'rows')).toMatchObject({
+      rows: [['3'], ['4'], ['5']],
+    });
+    expect(statementEvents(r, parts, 1).at(-1)).toMatchObject({ commandTag: 'SELECT 3', rows: 3 });
+
+    expect(statementEvents(r, 'SELECT * FROM no_such_table').map((e) => e.type)).toEqual([
+      'statement',
+      'decision',
+      'error',
+    ]);
+    expect(eventsOf(r, 'statement').map((e) => e.text)).not.toContain('SELECT 42 AS skipped');
+    // In the order they ran, though the Query was sent while the Executes before it were still unanswered.
+    expect(eventsOf(r, 'statement').map((e) => e.text)).toEqual([
+      'SELECT pg_catalog.abs($1)',
+      'SELECT pg_catalog.pg_read_file($1)',
+      parts,
+      parts,
+      'SELECT * FROM no_such_table',
+      'SELECT 1',
+    ]);
   });
 
   it('never records a seeded SSN or email, nor the upstream password, in any byte of any chunk', async () => {
