@@ -11,6 +11,7 @@ import { runMatrix } from './matrix.js';
 import { readOptions, usage } from './options.js';
 import { initPgbench } from './pgbench.js';
 import { locatePgbouncer, pgbouncerVersion, startPgbouncer } from './pgbouncer.js';
+import { startRecordingProxy } from './recording.js';
 import { type BenchReport, checkTargets, renderText, summarize } from './report.js';
 import { writeResults } from './results-file.js';
 import { benchPolicyEngine, benchPolicyPath } from './sidecar.js';
@@ -39,7 +40,9 @@ async function bench(scope: Scope): Promise<void> {
   process.stdout.write('Measuring the decision cost in-process…\n');
   const decisionCost = await measureDecisionCost(engine);
 
-  process.stdout.write('Starting PostgreSQL, PgBouncer and pgwarden (without and with a policy)…\n');
+  process.stdout.write(
+    'Starting PostgreSQL, PgBouncer and pgwarden (without a policy, with one, with one that records)…\n',
+  );
   const cluster = await startPostgres({
     // pgbench's 8 clients on four paths, plus PgBouncer's pool, stay well under 200.
     settings: { max_connections: '200', shared_buffers: '128MB' },
@@ -58,6 +61,7 @@ async function bench(scope: Scope): Promise<void> {
     cpuProfDir: options.cpuProfDir,
   });
   const policyProxy = await startPgwarden(scope, { ...proxyOptions, policy: benchPolicyPath });
+  const recording = await startRecordingProxy(scope, proxyOptions);
   const targets: Target[] = [
     { name: 'direct', endpoint: { port: cluster.port, ...cluster.superuser }, middlePid: undefined },
     {
@@ -70,6 +74,12 @@ async function bench(scope: Scope): Promise<void> {
       name: 'pgwarden+policy',
       endpoint: { port: policyProxy.port, user: cluster.superuser.user },
       middlePid: policyProxy.pid,
+    },
+    {
+      name: 'pgwarden+policy+recording',
+      endpoint: { port: recording.proxy.port, user: cluster.superuser.user },
+      middlePid: recording.proxy.pid,
+      recording: recording.dirs,
     },
   ];
 
@@ -118,6 +128,7 @@ async function bench(scope: Scope): Promise<void> {
   for (const [name, service] of [
     ['pgwarden', proxy],
     ['pgwarden+policy', policyProxy],
+    ['pgwarden+policy+recording', recording.proxy],
   ] as const) {
     const log = service.output().trim();
     if (log) process.stdout.write(`\n${name} logged (warn and above):\n${log}\n`);

@@ -1,6 +1,7 @@
 import type { PostgresCluster } from '../harness/postgres.js';
 import { type QueryMode, runPgbench } from './pgbench.js';
 import { cpuSeconds } from './proc.js';
+import { storedRecordingBytes } from './recording.js';
 import { rotate } from './stats.js';
 import { nameWidth, type Target, type TargetName } from './targets.js';
 
@@ -27,6 +28,8 @@ export interface Sample {
   transactions: number;
   /** CPU the middle process spent per transaction; undefined for the direct path. */
   middleCpuUsPerTxn: number | undefined;
+  /** Recording bytes (compressed chunks, as spooled and stored) per transaction; recording target only. */
+  recordedBytesPerTxn?: number;
 }
 
 const warmupSeconds = 2;
@@ -71,9 +74,13 @@ async function measure(
   seconds: number,
 ): Promise<Sample> {
   const pid = target.middlePid;
+  const recorded = target.recording ? await storedRecordingBytes(target.recording) : 0;
   const cpuBefore = pid === undefined ? 0 : cpuSeconds(pid);
   const result = await runPgbench(cluster, target.endpoint, { ...cell, seconds });
   const cpu = pid === undefined ? undefined : cpuSeconds(pid) - cpuBefore;
+  const recordedBytes = target.recording
+    ? (await storedRecordingBytes(target.recording)) - recorded
+    : undefined;
   return {
     mode: cell.mode,
     clients: cell.clients,
@@ -81,13 +88,16 @@ async function measure(
     round,
     ...result,
     middleCpuUsPerTxn: cpu === undefined ? undefined : (cpu * 1e6) / result.transactions,
+    ...(recordedBytes === undefined ? {} : { recordedBytesPerTxn: recordedBytes / result.transactions }),
   };
 }
 
 function describe(s: Sample, rounds: number): string {
   const cpu = s.middleCpuUsPerTxn === undefined ? '' : `, ${s.middleCpuUsPerTxn.toFixed(1)} µs CPU/txn`;
+  const recorded =
+    s.recordedBytesPerTxn === undefined ? '' : `, ${s.recordedBytesPerTxn.toFixed(0)} recorded bytes/txn`;
   return (
     `  round ${s.round}/${rounds}  ${s.mode.padEnd(8)} ${String(s.clients).padStart(2)} clients  ` +
-    `${s.target.padEnd(nameWidth)}  ${s.tps.toFixed(0).padStart(6)} tps  ${s.latencyMs.toFixed(3)} ms${cpu}`
+    `${s.target.padEnd(nameWidth)}  ${s.tps.toFixed(0).padStart(6)} tps  ${s.latencyMs.toFixed(3)} ms${cpu}${recorded}`
   );
 }

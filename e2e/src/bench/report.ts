@@ -193,6 +193,30 @@ function policyCostLines(rows: readonly Row[]): string[] {
   ];
 }
 
+/** What recording every session adds to the policy target, and what it stores per statement. */
+function recordingCostLines(report: BenchReport): string[] {
+  const cells = report.rows.filter((r) => r.target === 'pgwarden+policy');
+  return [
+    'Recording on vs off (pgwarden+policy+recording against pgwarden+policy; rows included, dir sink), medians:',
+    ...cells.map((off) => {
+      const on = findRow(report.rows, off.mode, off.clients, 'pgwarden+policy+recording');
+      const bytes = median(
+        report.samples.flatMap((s) =>
+          s.target === on.target && s.mode === on.mode && s.clients === on.clients && s.recordedBytesPerTxn
+            ? [s.recordedBytesPerTxn]
+            : [],
+        ),
+      );
+      const ratio = on.tps / off.tps;
+      return (
+        `  ${off.mode}, ${off.clients} client${off.clients === 1 ? '' : 's'}: ${ratio.toFixed(2)}× TPS ` +
+        `(${ratio >= throughputFloor ? 'meets' : 'DOES NOT MEET'} the ≥ ${throughputFloor.toFixed(2)}× target), ` +
+        `${signedUs(on.latencyMs - off.latencyMs)} latency, ${bytes.toFixed(0)} bytes spooled per statement`
+      );
+    }),
+  ];
+}
+
 function streamNote(report: BenchReport): string {
   const stable = report.stream.every((s) => s.peakIsStreamOnly);
   return (
@@ -237,6 +261,8 @@ export function renderText(report: BenchReport): string {
     '',
     ...policyCostLines(report.rows),
     '',
+    ...recordingCostLines(report),
+    '',
     streamNote(report),
     textTable(streamHeader, streamCells(report.stream)),
     '',
@@ -264,6 +290,8 @@ export function renderMarkdown(report: BenchReport): string {
     ...listed(verdictLines(report.checks)),
     '',
     ...listed(policyCostLines(report.rows)),
+    '',
+    ...listed(recordingCostLines(report)),
     '',
     streamNote(report),
     '',

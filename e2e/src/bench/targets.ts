@@ -1,10 +1,21 @@
 import type { Endpoint } from './pgbench.js';
+import type { RecordingDirs } from './recording.js';
 
-export const targetNames = ['direct', 'pgbouncer', 'pgwarden', 'pgwarden+policy'] as const;
+export const targetNames = [
+  'direct',
+  'pgbouncer',
+  'pgwarden',
+  'pgwarden+policy',
+  'pgwarden+policy+recording',
+] as const;
 export type TargetName = (typeof targetNames)[number];
 
 /** The proxy's configurations, each held to the pass-through targets. */
-export const proxyTargets = ['pgwarden', 'pgwarden+policy'] as const satisfies readonly TargetName[];
+export const proxyTargets = [
+  'pgwarden',
+  'pgwarden+policy',
+  'pgwarden+policy+recording',
+] as const satisfies readonly TargetName[];
 export type ProxyTarget = (typeof proxyTargets)[number];
 
 /** Progress lines align the targets' names in this width. */
@@ -16,4 +27,6 @@ export interface Target {
   readonly endpoint: Endpoint;
   /** The process between client and server (PgBouncer, the proxy), whose CPU and memory are measured. */
   readonly middlePid: number | undefined;
+  /** The recording target's spool and sink, whose growth per transaction is measured. */
+  readonly recording?: RecordingDirs;
 }
