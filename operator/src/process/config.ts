@@ -27,21 +27,59 @@ const duration = (fallback: string) =>
       return ms;
     });
 
+/** "HOST:PORT" → { host, port }; IPv6 hosts in brackets. */
+function parseListen(text: string): { host: string; port: number } | undefined {
+  const match = /^(.*):(\d{1,5})$/.exec(text);
+  const port = Number(match?.[2]);
+  if (!match?.[1] || port > 65535) return undefined;
+  return { host: match[1].replace(/^\[(.*)\]$/, '$1'), port };
+}
+
 const listen = (fallback: string) =>
   z
     .string()
     .default(fallback)
-    .transform((text, ctx) => {
-      const match = /^(.*):(\d{1,5})$/.exec(text);
-      const port = Number(match?.[2]);
-      if (!match?.[1] || port > 65535) {
-        ctx.addIssue({ code: 'custom', message: `${JSON.stringify(text)} is not HOST:PORT` });
-        return z.NEVER;
-      }
-      return { host: match[1].replace(/^\[(.*)\]$/, '$1'), port };
-    });
+    .transform((text, ctx) => parseListen(text) ?? notListen(text, ctx));
+
+/** Like listen, or "off": null. */
+const listenOrOff = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => (text === 'off' ? null : (parseListen(text) ?? notListen(text, ctx))));
+
+function notListen(text: string, ctx: z.RefinementCtx): never {
+  ctx.addIssue({ code: 'custom', message: `${JSON.stringify(text)} is not HOST:PORT` });
+  return z.NEVER;
+}
+
+/** A non-empty string with a default. */
+const text = (fallback: string) => z.string().min(1).default(fallback);
 
 const flag = z.enum(['true', 'false']).transform((v) => v === 'true');
+
+const list = z.string().transform((text) =>
+  text
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== ''),
+);
+
+const Quantities = z.partialRecord(
+  z.enum(['cpu', 'memory', 'ephemeral-storage']),
+  z.string().regex(/^[0-9.]+[a-zA-Z]*$/),
+);
+const ResourcesSchema = z
+  .string()
+  .transform((text, ctx) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'is not JSON' });
+      return z.NEVER;
+    }
+  })
+  .pipe(z.object({ requests: Quantities.optional(), limits: Quantities.optional() }).strict());
 
 /**
  * Every setting of the operator process: a flag --x-y, or the environment
@@ -53,27 +91,17 @@ export const OperatorConfigSchema = z
       .string()
       .optional()
       .describe('Kubeconfig file; default KUBECONFIG, else the in-cluster service account.'),
-    namespace: z
-      .string()
-      .min(1)
-      .default(process.env.POD_NAMESPACE ?? 'pgwarden-system')
-      .describe(
-        "The operator's own namespace (its Lease lives there); default POD_NAMESPACE or pgwarden-system.",
-      ),
-    identity: z
-      .string()
-      .min(1)
-      .default(`${process.env.HOSTNAME ?? hostname()}_${randomUUID().slice(0, 8)}`)
-      .describe('This replica in the Lease; default the host name and a random suffix.'),
+    namespace: text(process.env.POD_NAMESPACE ?? 'pgwarden-system').describe(
+      "The operator's own namespace (its Lease lives there); default POD_NAMESPACE or pgwarden-system.",
+    ),
+    identity: text(`${process.env.HOSTNAME ?? hostname()}_${randomUUID().slice(0, 8)}`).describe(
+      'This replica in the Lease; default the host name and a random suffix.',
+    ),
     adminListen: listen('0.0.0.0:8080').describe('/metrics, /healthz and /readyz (default 0.0.0.0:8080).'),
     leaderElect: flag
       .default(true)
       .describe('true (default): only the replica holding the Lease reconciles.'),
-    leaseName: z
-      .string()
-      .min(1)
-      .default('pgwarden-operator')
-      .describe('Name of the Lease (default pgwarden-operator).'),
+    leaseName: text('pgwarden-operator').describe('Name of the Lease (default pgwarden-operator).'),
     leaseDuration: duration('15s').describe(
       'How long a standby waits before it takes an unrenewed Lease (default 15s).',
     ),
@@ -87,6 +115,48 @@ export const OperatorConfigSchema = z
     shutdownTimeout: duration('30s').describe(
       'How long SIGTERM waits for running passes before exiting (default 30s).',
     ),
+    webhookListen: listenOrOff('0.0.0.0:9443').describe(
+      'HTTPS listener of the pod webhook (default 0.0.0.0:9443); "off" disables the webhook.',
+    ),
+    webhookConfigName: text('pgwarden-operator').describe(
+      'MutatingWebhookConfiguration whose caBundle the operator keeps current (default pgwarden-operator).',
+    ),
+    webhookSecret: text('pgwarden-webhook-tls').describe(
+      'Secret in --namespace holding the webhook CA and serving certificate (default pgwarden-webhook-tls).',
+    ),
+    webhookHosts: list
+      .optional()
+      .describe(
+        'Comma-separated DNS names and IPs the serving certificate names; default pgwarden-operator.<namespace>.svc.',
+      ),
+    webhookCertValidity: duration('8760h').describe(
+      'Lifetime of a serving certificate (default 8760h, a year).',
+    ),
+    webhookRenewBefore: duration('720h').describe(
+      'Rotate certificates this long before they expire (default 720h).',
+    ),
+    webhookCheckInterval: duration('5m').describe(
+      'Every how often certificates and the caBundle are checked and repaired (default 5m).',
+    ),
+    sidecarImage: text('ghcr.io/pgwarden/sidecar:0.1.0').describe('Image of the injected pgwarden sidecar.'),
+    sidecarMode: z
+      .enum(['auto', 'native', 'container'])
+      .default('auto')
+      .describe(
+        'native: init container with restartPolicy Always; container: regular container; auto (default): native from Kubernetes 1.29.',
+      ),
+    sidecarResources: ResourcesSchema.default({
+      requests: { cpu: '50m', memory: '64Mi' },
+      limits: { memory: '256Mi' },
+    }).describe(
+      'The sidecar\'s resources as JSON (default {"requests":{"cpu":"50m","memory":"64Mi"},"limits":{"memory":"256Mi"}}).',
+    ),
+    sidecarGrantUrl: z
+      .url()
+      .optional()
+      .describe(
+        "The operator's grant endpoint as sidecars reach it; default https://pgwarden-operator.<namespace>.svc/grants.",
+      ),
     logLevel: z
       .enum(['trace', 'debug', 'info', 'warn', 'error', 'silent'])
       .default('info')
@@ -109,10 +179,16 @@ export const OperatorConfigSchema = z
         message: 'must be shorter than --renew-deadline',
       });
     }
-  });
+  })
+  .transform((c) => ({
+    ...c,
+    webhookHosts: c.webhookHosts ?? [`pgwarden-operator.${c.namespace}.svc`],
+    sidecarGrantUrl: c.sidecarGrantUrl ?? `https://pgwarden-operator.${c.namespace}.svc/grants`,
+  }));
 export type OperatorConfig = Readonly<z.output<typeof OperatorConfigSchema>>;
 
-const keys = Object.keys(OperatorConfigSchema.shape) as (keyof typeof OperatorConfigSchema.shape)[];
+const shape = OperatorConfigSchema.in.shape;
+const keys = Object.keys(shape) as (keyof typeof shape)[];
 
 export const flagName = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 export const envName = (key: string) =>
@@ -156,7 +232,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ope
 
 export function usage(): string {
   const lines = keys.map((key) => {
-    const description = OperatorConfigSchema.shape[key].description ?? '';
+    const description = shape[key].description ?? '';
     return `  --${flagName(key).padEnd(18)} ${envName(key).padEnd(36)} ${description}`;
   });
   return `Usage: pgwarden-operator [options]\n\nOptions (flag, environment variable):\n${lines.join('\n')}\n`;

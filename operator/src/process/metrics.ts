@@ -1,4 +1,4 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry, Summary } from 'prom-client';
 
 /** The operator's Prometheus metrics, all named pgwarden_operator_*. */
 export function operatorMetrics() {
@@ -28,6 +28,32 @@ export function operatorMetrics() {
       help: 'Duration of one reconcile pass, by controller.',
       labelNames: ['controller'] as const,
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    webhookReviews: new Counter({
+      name: 'pgwarden_operator_webhook_reviews_total',
+      help: 'Pod admission reviews answered, by result (injected, skipped, refused).',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    // A summary, for p50/p99 straight from one replica; the histogram below aggregates across replicas.
+    webhookSeconds: new Summary({
+      name: 'pgwarden_operator_webhook_duration_seconds',
+      help: 'Time from receiving a pod AdmissionReview to answering it (last 10 minutes).',
+      percentiles: [0.5, 0.9, 0.99],
+      maxAgeSeconds: 600,
+      ageBuckets: 5,
+      registers: [registry],
+    }),
+    webhookSecondsHistogram: new Histogram({
+      name: 'pgwarden_operator_webhook_duration_histogram_seconds',
+      help: 'Time from receiving a pod AdmissionReview to answering it.',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [registry],
+    }),
+    webhookCertificateExpiry: new Gauge({
+      name: 'pgwarden_operator_webhook_certificate_expiry_timestamp_seconds',
+      help: 'When the serving certificate of the webhook expires (Unix time).',
       registers: [registry],
     }),
   };

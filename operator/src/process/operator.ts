@@ -5,6 +5,7 @@ import { DatabaseConnectionController } from '../database-connection/controller.
 import { type KubeClients, kubeClients } from '../kube/clients.js';
 import { LeaderElector } from '../leader/elector.js';
 import type { Log } from '../reconcile/loop.js';
+import { startWebhook } from '../webhook/webhook.js';
 import { serveAdmin } from './admin.js';
 import type { OperatorConfig } from './config.js';
 import { type OperatorMetrics, operatorMetrics } from './metrics.js';
@@ -15,8 +16,8 @@ interface Controller {
 }
 
 /**
- * The operator process: admin endpoints for every replica, and the
- * controllers only on the replica that holds the Lease. Shutdown stops the
+ * The operator process: admin endpoints and the pod webhook on every
+ * replica, the controllers only on the replica that holds the Lease. Shutdown stops the
  * controllers (running passes finish), hands the Lease back and closes the
  * servers, in that order.
  */
@@ -30,6 +31,7 @@ export class Operator {
   #synced = false;
   #shuttingDown = false;
   #closeAdmin: (() => Promise<void>) | undefined;
+  #webhook: { close(): Promise<void> } | undefined;
 
   constructor(config: OperatorConfig, logger: Logger) {
     this.#config = config;
@@ -40,10 +42,22 @@ export class Operator {
   async start(): Promise<void> {
     const admin = await serveAdmin(this.#config.adminListen, this.#metrics.registry, {
       live: () => !this.#shuttingDown,
-      ready: () => !this.#shuttingDown && (!this.#elector?.leading || this.#synced),
+      ready: () =>
+        !this.#shuttingDown &&
+        (this.#config.webhookListen === null || this.#webhook !== undefined) &&
+        (!this.#elector?.leading || this.#synced),
     });
     this.#closeAdmin = admin.close;
     this.#logger.info({ address: admin.address }, 'admin endpoints listening');
+    if (this.#config.webhookListen) {
+      this.#webhook = await startWebhook(
+        this.#config,
+        this.#config.webhookListen,
+        this.#clients,
+        this.#metrics,
+        this.#log('webhook'),
+      );
+    }
     if (!this.#config.leaderElect) {
       await this.#startControllers();
       return;
@@ -71,6 +85,7 @@ export class Operator {
     this.#logger.info('shutting down');
     if (this.#elector) await this.#elector.stop();
     else await this.#stopControllers();
+    await this.#webhook?.close();
     await this.#closeAdmin?.();
     this.#logger.info('shut down');
   }

@@ -1,0 +1,102 @@
+import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import {
+  agentEnv,
+  SIDECAR_CONTAINER,
+  type SidecarSettings,
+  sidecarContainer,
+  sidecarVolumes,
+} from './sidecar.js';
+
+/** Namespace label that opts a namespace in; pod annotation that opts a pod out. */
+export const INJECT_KEY = 'pgwarden.io/inject';
+export const INJECT_ENABLED = 'enabled';
+export const INJECT_DISABLED = 'disabled';
+/** Set on an injected pod, with the sidecar image. */
+export const INJECTED_ANNOTATION = 'pgwarden.io/injected';
+
+/** RFC 6902 operations; the admission response carries a list of them. */
+export type JsonPatchOp =
+  | { op: 'add' | 'replace'; path: string; value: unknown }
+  | { op: 'remove'; path: string };
+
+export type InjectionDecision =
+  | { inject: true; patch: JsonPatchOp[] }
+  | { inject: false; reason: 'ProtectedNamespace' | 'OptedOut' | 'AlreadyInjected' };
+
+export interface InjectionContext {
+  namespace: string;
+  /** Never injected, whatever their labels: kube-system and the operator's own. */
+  protectedNamespaces: readonly string[];
+  settings: SidecarSettings;
+}
+
+/**
+ * What the webhook does to a pod being created: nothing when its namespace is
+ * protected, the pod opts out, or it already has the sidecar (so a pod
+ * re-created from a stored one, or a second webhook pass, is unchanged);
+ * otherwise the patch that adds the sidecar, its volumes and the agents' env.
+ */
+export function decideInjection(pod: V1Pod, context: InjectionContext): InjectionDecision {
+  if (context.protectedNamespaces.includes(context.namespace))
+    return { inject: false, reason: 'ProtectedNamespace' };
+  if (pod.metadata?.annotations?.[INJECT_KEY] === INJECT_DISABLED)
+    return { inject: false, reason: 'OptedOut' };
+  const spec = pod.spec;
+  const all = [...(spec?.initContainers ?? []), ...(spec?.containers ?? [])];
+  if (all.some((c) => c.name === SIDECAR_CONTAINER)) return { inject: false, reason: 'AlreadyInjected' };
+  return { inject: true, patch: injectionPatch(pod, context.settings) };
+}
+
+function injectionPatch(pod: V1Pod, settings: SidecarSettings): JsonPatchOp[] {
+  const patch: JsonPatchOp[] = [];
+  const spec = pod.spec;
+  const containers = spec?.containers ?? [];
+  const initContainers = spec?.initContainers ?? [];
+  // Agents' env first, while the container indices are still the pod's own.
+  containers.forEach((container, i) => {
+    patch.push(...envPatch(container, `/spec/containers/${i}`));
+  });
+  const sidecar = sidecarContainer(settings);
+  if (settings.mode === 'native') {
+    // First of the init containers: later ones (migrations, say) already go through the proxy.
+    patch.push(
+      initContainers.length === 0
+        ? { op: 'add', path: '/spec/initContainers', value: [sidecar] }
+        : { op: 'add', path: '/spec/initContainers/0', value: sidecar },
+    );
+  } else {
+    patch.push({ op: 'add', path: '/spec/containers/-', value: sidecar });
+  }
+  const volumes = sidecarVolumes();
+  if (!spec?.volumes) patch.push({ op: 'add', path: '/spec/volumes', value: volumes });
+  else for (const volume of volumes) patch.push({ op: 'add', path: '/spec/volumes/-', value: volume });
+  patch.push(
+    pod.metadata?.annotations
+      ? {
+          op: 'add',
+          path: `/metadata/annotations/${escapePointer(INJECTED_ANNOTATION)}`,
+          value: settings.image,
+        }
+      : { op: 'add', path: '/metadata/annotations', value: { [INJECTED_ANNOTATION]: settings.image } },
+  );
+  return patch;
+}
+
+/** The agent's own values for these names are replaced: the proxy is the only way to the database. */
+function envPatch(container: V1Container, path: string): JsonPatchOp[] {
+  const wanted = agentEnv();
+  const env = container.env ?? [];
+  if (env.length === 0) return [{ op: 'add', path: `${path}/env`, value: wanted }];
+  const ops: JsonPatchOp[] = [];
+  for (const variable of wanted) {
+    const index = env.findIndex((e) => e.name === variable.name);
+    if (index < 0) ops.push({ op: 'add', path: `${path}/env/-`, value: variable });
+    else ops.push({ op: 'replace', path: `${path}/env/${index}`, value: variable });
+  }
+  return ops;
+}
+
+/** RFC 6901: "~" and "/" inside a key. */
+function escapePointer(key: string): string {
+  return key.replaceAll('~', '~0').replaceAll('/', '~1');
+}

@@ -1,0 +1,99 @@
+import type { V1Container, V1EnvVar, V1ResourceRequirements, V1Volume } from '@kubernetes/client-node';
+
+/** Names the injection gives what it adds, so a second pass can recognise its own work. */
+export const SIDECAR_CONTAINER = 'pgwarden-proxy';
+export const TOKEN_VOLUME = 'pgwarden-token';
+export const SPOOL_VOLUME = 'pgwarden-spool';
+
+/** The projected token: audience and lifetime the operator's grant API checks (design §4). */
+export const TOKEN_AUDIENCE = 'pgwarden.io';
+export const TOKEN_EXPIRATION_SECONDS = 600;
+export const TOKEN_DIR = '/var/run/secrets/pgwarden.io';
+export const SPOOL_DIR = '/var/lib/pgwarden/spool';
+
+/** Where the agent finds the proxy: loopback only, so nothing outside the pod reaches it. */
+export const PROXY_HOST = '127.0.0.1';
+export const PROXY_PORT = 5432;
+/** The sidecar's /readyz for the kubelet, which probes the pod IP, so not loopback. */
+export const ADMIN_PORT = 9432;
+
+export interface SidecarSettings {
+  image: string;
+  /** native: an init container with restartPolicy Always (Kubernetes ≥ 1.29); container: a regular container. */
+  mode: 'native' | 'container';
+  resources: V1ResourceRequirements;
+  /** The operator's grant endpoint the sidecar presents its token to. */
+  grantUrl: string;
+}
+
+/** The proxy container; its token and spool are mounted here and nowhere else. */
+export function sidecarContainer(settings: SidecarSettings): V1Container {
+  const container: V1Container = {
+    name: SIDECAR_CONTAINER,
+    image: settings.image,
+    args: ['proxy', '--listen', `${PROXY_HOST}:${PROXY_PORT}`, '--admin-listen', `0.0.0.0:${ADMIN_PORT}`],
+    env: [
+      { name: 'PGWARDEN_GRANT_URL', value: settings.grantUrl },
+      { name: 'PGWARDEN_TOKEN_FILE', value: `${TOKEN_DIR}/token` },
+      { name: 'PGWARDEN_SPOOL_DIR', value: SPOOL_DIR },
+      { name: 'PGWARDEN_POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      { name: 'PGWARDEN_POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+    ],
+    ports: [{ name: 'pgwarden-admin', containerPort: ADMIN_PORT, protocol: 'TCP' }],
+    // The agent starts only once the proxy holds a grant and listens (native sidecars gate later containers on it).
+    startupProbe: {
+      httpGet: { path: '/readyz', port: ADMIN_PORT },
+      periodSeconds: 1,
+      failureThreshold: 60,
+    },
+    readinessProbe: { httpGet: { path: '/readyz', port: ADMIN_PORT }, periodSeconds: 5 },
+    livenessProbe: { httpGet: { path: '/healthz', port: ADMIN_PORT }, periodSeconds: 10 },
+    resources: settings.resources,
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      runAsGroup: 65532,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+    volumeMounts: [
+      { name: TOKEN_VOLUME, mountPath: TOKEN_DIR, readOnly: true },
+      { name: SPOOL_VOLUME, mountPath: SPOOL_DIR },
+    ],
+  };
+  if (settings.mode === 'native') container.restartPolicy = 'Always';
+  return container;
+}
+
+export function sidecarVolumes(): V1Volume[] {
+  return [
+    {
+      name: TOKEN_VOLUME,
+      projected: {
+        sources: [
+          {
+            serviceAccountToken: {
+              audience: TOKEN_AUDIENCE,
+              expirationSeconds: TOKEN_EXPIRATION_SECONDS,
+              path: 'token',
+            },
+          },
+        ],
+      },
+    },
+    { name: SPOOL_VOLUME, emptyDir: {} },
+  ];
+}
+
+/** What every other container gets: libpq's variables and a URL, all pointing at the proxy. */
+export function agentEnv(): V1EnvVar[] {
+  // 127.0.0.1, not "localhost": the proxy listens on IPv4 loopback, and
+  // "localhost" resolves to ::1 first for some clients (Node's among them).
+  return [
+    { name: 'PGHOST', value: PROXY_HOST },
+    { name: 'PGPORT', value: String(PROXY_PORT) },
+    { name: 'DATABASE_URL', value: `postgresql://${PROXY_HOST}:${PROXY_PORT}` },
+  ];
+}

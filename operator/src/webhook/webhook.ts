@@ -1,0 +1,97 @@
+import { X509Certificate } from 'node:crypto';
+import { AdmissionregistrationV1Api, VersionApi } from '@kubernetes/client-node';
+import type { KubeClients } from '../kube/clients.js';
+import type { OperatorConfig } from '../process/config.js';
+import type { OperatorMetrics } from '../process/metrics.js';
+import type { Log } from '../reconcile/loop.js';
+import { serveWebhook } from './admission.js';
+import type { WebhookCertificates } from './certificates.js';
+import type { SidecarSettings } from './sidecar.js';
+import { WebhookTls } from './tls.js';
+
+/**
+ * The pod webhook as the operator runs it, on every replica (admission does
+ * not wait for a leader): certificates from the shared Secret, the caBundle
+ * kept current, and both re-checked every --webhook-check-interval so a
+ * rotation or a re-created configuration is repaired without a restart.
+ */
+export async function startWebhook(
+  config: OperatorConfig,
+  listen: { host: string; port: number },
+  clients: KubeClients,
+  metrics: OperatorMetrics,
+  log: Log,
+): Promise<{ port: number; close(): Promise<void> }> {
+  const tls = new WebhookTls({
+    core: clients.core,
+    admission: clients.config.makeApiClient(AdmissionregistrationV1Api),
+    namespace: config.namespace,
+    secretName: config.webhookSecret,
+    webhookConfigName: config.webhookConfigName,
+    hosts: config.webhookHosts,
+    renewBeforeMs: config.webhookRenewBefore,
+    certDays: Math.ceil(config.webhookCertValidity / 86_400_000),
+    log,
+  });
+  let certificates = await tls.ensure();
+  const settings: SidecarSettings = {
+    image: config.sidecarImage,
+    mode: config.sidecarMode === 'auto' ? await detectSidecarMode(clients, log) : config.sidecarMode,
+    resources: config.sidecarResources,
+    grantUrl: config.sidecarGrantUrl,
+  };
+  const protectedNamespaces = ['kube-system', config.namespace];
+  const server = await serveWebhook({
+    listen,
+    certificates,
+    context: (namespace) => ({ namespace, protectedNamespaces, settings }),
+    observe: (result, seconds) => {
+      metrics.webhookReviews.inc({ result });
+      metrics.webhookSeconds.observe(seconds);
+      metrics.webhookSecondsHistogram.observe(seconds);
+    },
+    log,
+  });
+  const expiry = (c: WebhookCertificates) =>
+    metrics.webhookCertificateExpiry.set(new Date(new X509Certificate(c.cert).validTo).getTime() / 1000);
+  expiry(certificates);
+  log('webhook-listening', {
+    port: server.address.port,
+    sidecarMode: settings.mode,
+    hosts: config.webhookHosts,
+  });
+
+  const check = async () => {
+    try {
+      const current = await tls.ensure();
+      if (current.cert !== certificates.cert) {
+        certificates = current;
+        server.setCertificates(current);
+        expiry(current);
+        log('webhook-certificate-reloaded', {});
+      }
+      await tls.patchCaBundle(current.caCert);
+    } catch (error) {
+      log('webhook-tls-check-failed', { error: String(error) });
+    }
+  };
+  await check();
+  const timer = setInterval(() => void check(), config.webhookCheckInterval);
+  timer.unref();
+  return {
+    port: server.address.port,
+    async close() {
+      clearInterval(timer);
+      await server.close();
+    },
+  };
+}
+
+/** Native sidecars (init containers with restartPolicy Always) are on by default from Kubernetes 1.29. */
+async function detectSidecarMode(clients: KubeClients, log: Log): Promise<'native' | 'container'> {
+  const version = await clients.config.makeApiClient(VersionApi).getCode();
+  const minor = Number.parseInt(version.minor, 10);
+  const mode = Number(version.major) > 1 || minor >= 29 ? 'native' : 'container';
+  log('kubernetes-version', { gitVersion: version.gitVersion, sidecarMode: mode });
+  return mode;
+}
