@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import type { ControlPlane } from '@pgwarden/e2e';
+import { operatorRbac } from '../src/install/rbac.js';
 
 /** The generated CRDs. */
 export const manifestsDir = fileURLToPath(new URL('../../crds/manifests/', import.meta.url));
@@ -53,4 +54,21 @@ export function databaseConnection(
       ...spec,
     },
   };
+}
+
+/**
+ * The operator's least-privilege identity: the RBAC of the install manifests
+ * bound to its service account, and a client certificate for that account's
+ * user name (RBAC matches ServiceAccount subjects by it). Returns its kubeconfig.
+ */
+export async function operatorIdentity(k8s: ControlPlane, namespace: string): Promise<string> {
+  const serviceAccount = 'pgwarden-operator';
+  for (const object of operatorRbac({ namespace, serviceAccount, webhookConfigName: 'pgwarden-operator' })) {
+    await applyObject(k8s, object);
+  }
+  const user = await k8s.mintUser({
+    user: `system:serviceaccount:${namespace}:${serviceAccount}`,
+    groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`],
+  });
+  return user.kubeconfig;
 }

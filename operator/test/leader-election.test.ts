@@ -1,7 +1,7 @@
 import { CoordinationV1Api, KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import { describe, expect, it, vi } from 'vitest';
 import { useControlPlane } from '../../e2e/src/control-plane/vitest.js';
-import { applyObject, databaseConnection, manifestsDir, waitForCrds } from './fixtures.js';
+import { applyObject, databaseConnection, manifestsDir, operatorIdentity, waitForCrds } from './fixtures.js';
 import { type OperatorProcess, useOperatorProcesses } from './operator-process.js';
 
 // Two operator processes against one kube-apiserver: one Lease, one leader,
@@ -25,7 +25,8 @@ const lease = [
 
 describe('leader election', () => {
   const k8s = useControlPlane();
-  const startOperator = useOperatorProcesses(() => k8s().kubeconfig);
+  let kubeconfig = '';
+  const startOperator = useOperatorProcesses(() => kubeconfig);
 
   const readLease = async (): Promise<V1Lease | undefined> => {
     const config = new KubeConfig();
@@ -68,6 +69,7 @@ describe('leader election', () => {
     await k8s().kubectlOk(['apply', '-f', manifestsDir]);
     await waitForCrds(k8s());
     await k8s().kubectlOk(['create', 'namespace', ns]);
+    kubeconfig = await operatorIdentity(k8s(), ns);
 
     const a = await startOperator('replica-a', lease);
     await waitForHolder('replica-a');
@@ -117,6 +119,7 @@ describe('leader election', () => {
     await waitForStatus('third');
     expect(await reconciled(last)).toBeGreaterThan(0);
 
+    for (const p of [a, b, c]) expect(p.forbidden()).toEqual([]);
     process.stdout.write(
       `leader failover: ${Math.round(afterKillMs)} ms after SIGKILL (lease 4s, retry 500ms), ` +
         `${Math.round(afterTermMs)} ms after SIGTERM (lease released)\n`,

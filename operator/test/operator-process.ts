@@ -20,6 +20,8 @@ export interface OperatorProcess {
   readonly exited: Promise<number | string>;
   /** GET of an admin path: status and body. */
   admin(path: string): Promise<{ status: number; body: string }>;
+  /** Log lines that report an RBAC refusal (HTTP 403): the install manifests' RBAC is missing a rule. */
+  forbidden(): string[];
   /** A sample's value from /metrics, e.g. metric('pgwarden_operator_leader'); 0 when absent. */
   metric(name: string, labels?: Record<string, string>): Promise<number>;
 }
@@ -93,6 +95,7 @@ export function useOperatorProcesses(
       adminPort,
       child,
       logs: () => lines as never,
+      forbidden: () => lines.map((l) => JSON.stringify(l)).filter((l) => /forbidden|HTTP-Code: 403/i.test(l)),
       exited,
       admin,
       async metric(name, labels = {}) {

@@ -2,20 +2,23 @@ import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { freePort } from '@pgwarden/e2e';
 import { describe, expect, it, vi } from 'vitest';
 import { useControlPlane } from '../../e2e/src/control-plane/vitest.js';
+import { OPERATOR_EXAMPLE } from '../src/install/generate.js';
 import { mutatingWebhookConfiguration } from '../src/webhook/configuration.js';
-import { applyObject } from './fixtures.js';
+import { applyObject, operatorIdentity } from './fixtures.js';
 import { useOperatorProcesses } from './operator-process.js';
 
 // The pod webhook called by the real kube-apiserver over HTTPS: the operator
-// runs as a process on loopback, issues its own CA and serving certificate,
-// and patches the caBundle of a configuration that points at it by URL.
+// runs as a process on loopback with the RBAC of the install manifests,
+// issues its own CA and serving certificate, and patches the caBundle of a
+// configuration that points at it by URL.
 
 const operatorNs = 'pgwarden-system';
 const image = 'pgwarden/sidecar:e2e';
 
 describe('sidecar injection webhook', () => {
   const k8s = useControlPlane();
-  const startOperator = useOperatorProcesses(() => k8s().kubeconfig);
+  let kubeconfig = '';
+  const startOperator = useOperatorProcesses(() => kubeconfig);
 
   const createPod = (namespace: string, name: string, extra: Partial<V1Pod> = {}) =>
     k8s().kubectl(['create', '-f', '-', '-o', 'json'], {
@@ -53,6 +56,9 @@ describe('sidecar injection webhook', () => {
     await k8s().kubectlOk(['label', 'namespace', 'agents', 'pgwarden.io/inject=enabled']);
     // Labelled too, but the operator's own namespace is never injected.
     await k8s().kubectlOk(['label', 'namespace', operatorNs, 'pgwarden.io/inject=enabled']);
+    // The operator runs with the install manifests' RBAC, nothing more.
+    kubeconfig = await operatorIdentity(k8s(), operatorNs);
+    await k8s().kubectlOk(['apply', '--dry-run=server', '-f', OPERATOR_EXAMPLE]);
     const port = await freePort();
     await applyObject(
       k8s(),
@@ -153,6 +159,8 @@ describe('sidecar injection webhook', () => {
       `webhook latency (operator summary, ${await operator.metric('pgwarden_operator_webhook_duration_seconds_count')} reviews): ` +
         `p50 ${(p50 * 1000).toFixed(2)} ms, p99 ${(p99 * 1000).toFixed(2)} ms\n`,
     );
+
+    expect(operator.forbidden()).toEqual([]);
 
     // Fail closed: with the operator gone, opted-in namespaces refuse pods; others do not care.
     operator.child.kill('SIGTERM');

@@ -1,0 +1,74 @@
+import type { V1ClusterRole, V1ClusterRoleBinding, V1Role, V1RoleBinding } from '@kubernetes/client-node';
+import { API_GROUP } from '@pgwarden/crds';
+
+const partOf = { 'app.kubernetes.io/part-of': 'pgwarden', 'app.kubernetes.io/component': 'operator' };
+
+export interface RbacOptions {
+  namespace: string;
+  serviceAccount: string;
+  /** The MutatingWebhookConfiguration whose caBundle the operator may update, and nothing else. */
+  webhookConfigName: string;
+}
+
+/**
+ * What the operator may do, and no more. Cluster-wide reads of what it
+ * watches (its CRs, the Secrets they name, pods for binding), status writes
+ * of its CRs, Events; in its own namespace the Lease and the webhook's
+ * Secret. Cluster-wide Secret reads are the price of DatabaseConnections in
+ * any namespace naming their credential Secret.
+ */
+export function operatorRbac(o: RbacOptions): [V1ClusterRole, V1ClusterRoleBinding, V1Role, V1RoleBinding] {
+  const name = 'pgwarden-operator';
+  const subject = { kind: 'ServiceAccount', name: o.serviceAccount, namespace: o.namespace };
+  return [
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: { name, labels: partOf },
+      rules: [
+        {
+          apiGroups: [API_GROUP],
+          resources: ['databaseconnections', 'agentaccesspolicies'],
+          verbs: ['get', 'list', 'watch'],
+        },
+        {
+          apiGroups: [API_GROUP],
+          resources: ['databaseconnections/status', 'agentaccesspolicies/status'],
+          verbs: ['get', 'patch', 'update'],
+        },
+        { apiGroups: [''], resources: ['secrets', 'pods'], verbs: ['get', 'list', 'watch'] },
+        { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+        {
+          apiGroups: ['admissionregistration.k8s.io'],
+          resources: ['mutatingwebhookconfigurations'],
+          resourceNames: [o.webhookConfigName],
+          verbs: ['get', 'update'],
+        },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name, labels: partOf },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
+      subjects: [subject],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name, namespace: o.namespace, labels: partOf },
+      rules: [
+        // create cannot be limited by name: the object does not exist yet.
+        { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+        { apiGroups: [''], resources: ['secrets'], verbs: ['create', 'update'] },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name, namespace: o.namespace, labels: partOf },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+      subjects: [subject],
+    },
+  ];
+}
