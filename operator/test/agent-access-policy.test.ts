@@ -1,8 +1,6 @@
 import { compilePolicy, POLICY_KIND, validatePolicy } from '@pgwarden/crds';
 import { usePostgres } from '@pgwarden/e2e';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { CRD_DEFINITIONS } from '../../crds/src/crd/definitions.js';
-import { crdObject } from '../../crds/src/crd/manifest.js';
 import { useControlPlane } from '../../e2e/src/control-plane/vitest.js';
 import { AgentAccessPolicyController } from '../src/agent-access-policy/controller.js';
 import { DatabaseConnectionController } from '../src/database-connection/controller.js';
@@ -13,17 +11,17 @@ import {
   logToStderr,
   manifestsDir as manifests,
   type StoredCondition,
+  skewedPolicyCrd,
   waitForCrds,
 } from './fixtures.js';
 
 // The AgentAccessPolicy reconciler against a real kube-apiserver, with the
 // real DatabaseConnection controller and PostgreSQL behind the connection.
 //
-// The AgentAccessPolicy CRD is installed with its spec schema left open
-// (x-kubernetes-preserve-unknown-fields), as on an API server that still runs
-// an older CRD: only then does an object the operator must refuse reach it,
-// and the test can show that the operator's own validation names the field.
-// The status schema is the generated one, so every status write is checked.
+// The AgentAccessPolicy CRD is installed with its spec schema left open (see
+// skewedPolicyCrd): only then does an object the operator must refuse reach
+// it, and the test can show that the operator's own validation names the
+// field. The status schema is the generated one, so every status write is checked.
 
 const ns = 'agents';
 
@@ -47,21 +45,6 @@ function policy(name: string, spec: Record<string, unknown>) {
     // access is written out: the open spec schema applies no defaults.
     spec: { connection: 'orders', access: 'read-only', rules: readRules, ...spec },
   };
-}
-
-function skewedPolicyCrd() {
-  const definition = CRD_DEFINITIONS.find((d) => d.kind === POLICY_KIND);
-  if (!definition) throw new Error('no AgentAccessPolicy CRD definition');
-  const crd = structuredClone(crdObject(definition)) as {
-    spec: { versions: { schema: { openAPIV3Schema: { properties: Record<string, unknown> } } }[] };
-  };
-  for (const version of crd.spec.versions) {
-    version.schema.openAPIV3Schema.properties.spec = {
-      type: 'object',
-      'x-kubernetes-preserve-unknown-fields': true,
-    };
-  }
-  return crd;
 }
 
 describe('AgentAccessPolicy reconciler', () => {

@@ -1,5 +1,8 @@
 import { fileURLToPath } from 'node:url';
+import { POLICY_KIND } from '@pgwarden/crds';
 import type { ControlPlane } from '@pgwarden/e2e';
+import { CRD_DEFINITIONS } from '../../crds/src/crd/definitions.js';
+import { crdObject } from '../../crds/src/crd/manifest.js';
 import { operatorRbac } from '../src/install/rbac.js';
 
 /** The generated CRDs. */
@@ -71,4 +74,25 @@ export async function operatorIdentity(k8s: ControlPlane, namespace: string): Pr
     groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`],
   });
   return user.kubeconfig;
+}
+
+/**
+ * The AgentAccessPolicy CRD with its spec schema left open
+ * (x-kubernetes-preserve-unknown-fields), as on an API server that still runs
+ * an older CRD: the one way an object pgwarden must refuse gets past the API
+ * server's own validation.
+ */
+export function skewedPolicyCrd() {
+  const definition = CRD_DEFINITIONS.find((d) => d.kind === POLICY_KIND);
+  if (!definition) throw new Error('no AgentAccessPolicy CRD definition');
+  const crd = structuredClone(crdObject(definition)) as {
+    spec: { versions: { schema: { openAPIV3Schema: { properties: Record<string, unknown> } } }[] };
+  };
+  for (const version of crd.spec.versions) {
+    version.schema.openAPIV3Schema.properties.spec = {
+      type: 'object',
+      'x-kubernetes-preserve-unknown-fields': true,
+    };
+  }
+  return crd;
 }

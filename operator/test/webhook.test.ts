@@ -3,8 +3,11 @@ import { freePort } from '@pgwarden/e2e';
 import { describe, expect, it, vi } from 'vitest';
 import { useControlPlane } from '../../e2e/src/control-plane/vitest.js';
 import { OPERATOR_EXAMPLE } from '../src/install/generate.js';
-import { mutatingWebhookConfiguration } from '../src/webhook/configuration.js';
-import { applyObject, operatorIdentity } from './fixtures.js';
+import {
+  mutatingWebhookConfiguration,
+  validatingWebhookConfiguration,
+} from '../src/webhook/configuration.js';
+import { applyObject, operatorIdentity, skewedPolicyCrd, waitForCrds } from './fixtures.js';
 import { useOperatorProcesses } from './operator-process.js';
 
 // The pod webhook called by the real kube-apiserver over HTTPS: the operator
@@ -15,7 +18,7 @@ import { useOperatorProcesses } from './operator-process.js';
 const operatorNs = 'pgwarden-system';
 const image = 'pgwarden/sidecar:e2e';
 
-describe('sidecar injection webhook', () => {
+describe('admission webhooks', () => {
   const k8s = useControlPlane();
   let kubeconfig = '';
   const startOperator = useOperatorProcesses(() => kubeconfig);
@@ -40,18 +43,32 @@ describe('sidecar injection webhook', () => {
     if (result.code !== 0) throw new Error(`kubectl create pod ${namespace}/${name}: ${result.stderr}`);
     return JSON.parse(result.stdout) as V1Pod;
   };
-  const caBundleNow = () =>
+  const caBundleNow = (kind = 'mutatingwebhookconfiguration') =>
     k8s().kubectlOk([
       'get',
-      'mutatingwebhookconfiguration',
+      kind,
       'pgwarden-operator',
       '-o',
       'jsonpath={.webhooks[0].clientConfig.caBundle}',
     ]);
+  const applyPolicy = (name: string, spec: Record<string, unknown>) =>
+    k8s().kubectl(['apply', '-f', '-'], {
+      input: JSON.stringify({
+        apiVersion: 'pgwarden.io/v1alpha1',
+        kind: 'AgentAccessPolicy',
+        metadata: { name, namespace: 'agents' },
+        spec: {
+          connection: 'orders',
+          access: 'read-only',
+          rules: [{ name: 'reads', match: { kinds: ['read'] }, action: 'allow' }],
+          ...spec,
+        },
+      }),
+    });
   const named = (containers: V1Container[] | undefined, name: string) =>
     containers?.filter((c) => c.name === name);
 
-  it('injects in opted-in namespaces only, once, and refuses pods there while it is down', async () => {
+  it('inject pods in opted-in namespaces only, once, refuse them there while down, and validate policies', async () => {
     for (const ns of [operatorNs, 'agents', 'elsewhere']) await k8s().kubectlOk(['create', 'namespace', ns]);
     await k8s().kubectlOk(['label', 'namespace', 'agents', 'pgwarden.io/inject=enabled']);
     // Labelled too, but the operator's own namespace is never injected.
@@ -60,14 +77,15 @@ describe('sidecar injection webhook', () => {
     kubeconfig = await operatorIdentity(k8s(), operatorNs);
     await k8s().kubectlOk(['apply', '--dry-run=server', '-f', OPERATOR_EXAMPLE]);
     const port = await freePort();
-    await applyObject(
-      k8s(),
-      mutatingWebhookConfiguration({
-        name: 'pgwarden-operator',
-        operatorNamespace: operatorNs,
-        target: { url: `https://127.0.0.1:${port}` },
-      }),
-    );
+    const webhooks = {
+      name: 'pgwarden-operator',
+      operatorNamespace: operatorNs,
+      target: { url: `https://127.0.0.1:${port}` },
+    };
+    await applyObject(k8s(), mutatingWebhookConfiguration(webhooks));
+    await applyObject(k8s(), validatingWebhookConfiguration(webhooks));
+    await applyObject(k8s(), skewedPolicyCrd());
+    await waitForCrds(k8s());
     const operator = await startOperator('webhook', [
       ...['--namespace', operatorNs, '--webhook-listen', `127.0.0.1:${port}`, '--webhook-hosts', '127.0.0.1'],
       ...['--sidecar-image', image, '--leader-elect', 'false'],
@@ -87,6 +105,7 @@ describe('sidecar injection webhook', () => {
       'jsonpath={.data.ca\\.crt}',
     ]);
     expect(caBundle).toBe(secretCa);
+    expect(await caBundleNow('validatingwebhookconfiguration')).toBe(secretCa);
 
     // Injected: the stored object is what the API server kept after our patch.
     const pod = await created('agents', 'agent-1');
@@ -137,13 +156,29 @@ describe('sidecar injection webhook', () => {
       expect(p.spec?.containers.map((c) => c.name)).toEqual(['agent']);
       expect(p.spec?.containers[0]?.env).toEqual([{ name: 'PGHOST', value: 'prod.db.internal' }]);
     }
-    expect(await operator.metric('pgwarden_operator_webhook_reviews_total', { result: 'injected' })).toBe(1);
-    expect(await operator.metric('pgwarden_operator_webhook_reviews_total', { result: 'skipped' })).toBe(2);
+    expect(
+      await operator.metric('pgwarden_operator_webhook_reviews_total', {
+        webhook: 'pods',
+        result: 'injected',
+      }),
+    ).toBe(1);
+    expect(
+      await operator.metric('pgwarden_operator_webhook_reviews_total', {
+        webhook: 'pods',
+        result: 'skipped',
+      }),
+    ).toBe(2);
 
     // Latency under a small burst, from the operator's own summary.
     for (let i = 0; i < 20; i++) await created('agents', `burst-${i}`);
-    const p50 = await operator.metric('pgwarden_operator_webhook_duration_seconds', { quantile: '0.5' });
-    const p99 = await operator.metric('pgwarden_operator_webhook_duration_seconds', { quantile: '0.99' });
+    const p50 = await operator.metric('pgwarden_operator_webhook_duration_seconds', {
+      webhook: 'pods',
+      quantile: '0.5',
+    });
+    const p99 = await operator.metric('pgwarden_operator_webhook_duration_seconds', {
+      webhook: 'pods',
+      quantile: '0.99',
+    });
     // And as the API server saw it: its call to the webhook, TLS and network included.
     const apiserver = await k8s().kubectlOk(['get', '--raw', '/metrics']);
     const series = (suffix: string) =>
@@ -156,9 +191,28 @@ describe('sidecar injection webhook', () => {
       `webhook latency seen by kube-apiserver: mean ${((series('sum') / series('count')) * 1000).toFixed(2)} ms over ${series('count')} calls\n`,
     );
     process.stdout.write(
-      `webhook latency (operator summary, ${await operator.metric('pgwarden_operator_webhook_duration_seconds_count')} reviews): ` +
+      `webhook latency (operator summary, ${await operator.metric('pgwarden_operator_webhook_duration_seconds_count', { webhook: 'pods' })} reviews): ` +
         `p50 ${(p50 * 1000).toFixed(2)} ms, p99 ${(p99 * 1000).toFixed(2)} ms\n`,
     );
+
+    // Policies: what the (here deliberately open) schema lets through, the
+    // validating webhook refuses, naming each field; a valid one passes.
+    const invalid = await applyPolicy('broken', {
+      access: 'everything',
+      rules: [{ name: 'reads', match: { kinds: ['reed'] }, action: 'allow' }],
+    });
+    expect(invalid.code).not.toBe(0);
+    // The API server renders the webhook's causes as it renders its own validation errors.
+    expect(invalid.stderr).toContain('The request is invalid:');
+    expect(invalid.stderr).toContain('* spec.access: unknown access "everything"');
+    expect(invalid.stderr).toContain('* spec.rules[0].match.kinds[0]: unknown kind "reed"');
+    expect((await applyPolicy('fine', {})).code).toBe(0);
+    expect(
+      await operator.metric('pgwarden_operator_webhook_reviews_total', {
+        webhook: 'agentaccesspolicies',
+        result: 'denied',
+      }),
+    ).toBe(1);
 
     expect(operator.forbidden()).toEqual([]);
 
@@ -169,6 +223,8 @@ describe('sidecar injection webhook', () => {
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain('failed calling webhook "pods.inject.pgwarden.io"');
     expect((await createPod('elsewhere', 'while-down')).code).toBe(0);
+    // Policies are not blocked by a missing operator (failurePolicy Ignore); the reconciler reports them.
+    expect((await applyPolicy('while-down', { access: 'everything' })).code).toBe(0);
 
     // A restarted operator serves the stored certificates: same CA, nothing to re-patch.
     const restarted = await startOperator('webhook-2', [

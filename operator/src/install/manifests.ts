@@ -5,7 +5,7 @@ import type {
   V1Service,
   V1ServiceAccount,
 } from '@kubernetes/client-node';
-import { mutatingWebhookConfiguration } from '../webhook/configuration.js';
+import { mutatingWebhookConfiguration, validatingWebhookConfiguration } from '../webhook/configuration.js';
 import { operatorRbac } from './rbac.js';
 
 export interface InstallOptions {
@@ -21,7 +21,7 @@ const labels = { 'app.kubernetes.io/name': NAME, 'app.kubernetes.io/part-of': 'p
 /**
  * Everything an installation needs besides the CRDs, in apply order: its
  * namespace, the operator's identity and RBAC, its Deployment (two replicas, one leader),
- * the Service the API server calls, and the webhook configuration whose
+ * the Service the API server calls, and the webhook configurations whose
  * caBundle the operator fills in.
  */
 export function operatorManifests(o: InstallOptions): KubernetesObject[] {
@@ -83,16 +83,18 @@ export function operatorManifests(o: InstallOptions): KubernetesObject[] {
       },
     },
   };
+  const webhooks = {
+    name: NAME,
+    operatorNamespace: o.namespace,
+    target: { service: { name: NAME, namespace: o.namespace, port: 443 } },
+  };
   return [
     namespace,
     serviceAccount,
     ...operatorRbac({ namespace: o.namespace, serviceAccount: NAME, webhookConfigName: NAME }),
     service,
     deployment,
-    mutatingWebhookConfiguration({
-      name: NAME,
-      operatorNamespace: o.namespace,
-      target: { service: { name: NAME, namespace: o.namespace, port: 443 } },
-    }),
+    mutatingWebhookConfiguration(webhooks),
+    validatingWebhookConfiguration(webhooks),
   ];
 }

@@ -6,7 +6,7 @@ const partOf = { 'app.kubernetes.io/part-of': 'pgwarden', 'app.kubernetes.io/com
 export interface RbacOptions {
   namespace: string;
   serviceAccount: string;
-  /** The MutatingWebhookConfiguration whose caBundle the operator may update, and nothing else. */
+  /** The webhook configurations (mutating and validating) whose caBundle the operator may update, and no others. */
   webhookConfigName: string;
 }
 
@@ -40,7 +40,7 @@ export function operatorRbac(o: RbacOptions): [V1ClusterRole, V1ClusterRoleBindi
         { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
         {
           apiGroups: ['admissionregistration.k8s.io'],
-          resources: ['mutatingwebhookconfigurations'],
+          resources: ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'],
           resourceNames: [o.webhookConfigName],
           verbs: ['get', 'update'],
         },

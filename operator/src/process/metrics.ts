@@ -32,14 +32,15 @@ export function operatorMetrics() {
     }),
     webhookReviews: new Counter({
       name: 'pgwarden_operator_webhook_reviews_total',
-      help: 'Pod admission reviews answered, by result (injected, skipped, refused).',
-      labelNames: ['result'] as const,
+      help: 'Admission reviews answered, by webhook (pods, agentaccesspolicies) and result (injected, skipped, allowed, denied, error).',
+      labelNames: ['webhook', 'result'] as const,
       registers: [registry],
     }),
     // A summary, for p50/p99 straight from one replica; the histogram below aggregates across replicas.
     webhookSeconds: new Summary({
       name: 'pgwarden_operator_webhook_duration_seconds',
-      help: 'Time from receiving a pod AdmissionReview to answering it (last 10 minutes).',
+      help: 'Time from receiving an AdmissionReview to answering it, by webhook (last 10 minutes).',
+      labelNames: ['webhook'] as const,
       percentiles: [0.5, 0.9, 0.99],
       maxAgeSeconds: 600,
       ageBuckets: 5,
@@ -47,7 +48,8 @@ export function operatorMetrics() {
     }),
     webhookSecondsHistogram: new Histogram({
       name: 'pgwarden_operator_webhook_duration_histogram_seconds',
-      help: 'Time from receiving a pod AdmissionReview to answering it.',
+      help: 'Time from receiving an AdmissionReview to answering it, by webhook.',
+      labelNames: ['webhook'] as const,
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [registry],
     }),

@@ -1,38 +1,51 @@
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { V1Pod } from '@kubernetes/client-node';
-import type { Log } from '../reconcile/loop.js';
 import type { WebhookCertificates } from './certificates.js';
-import { decideInjection, type InjectionContext } from './inject.js';
 
 export const MUTATE_PODS_PATH = '/mutate-pods';
+export const VALIDATE_POLICIES_PATH = '/validate-agentaccesspolicies';
 /** The API server sends at most ~3 MiB objects; anything larger is not an AdmissionReview from it. */
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
-interface AdmissionRequest {
+/** The part of admission.k8s.io/v1 AdmissionRequest the reviewers read. */
+export interface AdmissionRequest {
   uid: string;
   kind?: { group?: string; version?: string; kind?: string };
   namespace?: string;
   operation?: string;
-  object?: V1Pod;
+  object?: unknown;
 }
 
-export type WebhookResult = 'injected' | 'skipped' | 'refused';
+/** AdmissionResponse without its uid, which the server copies from the request. */
+export interface AdmissionVerdict {
+  allowed: boolean;
+  patchType?: 'JSONPatch';
+  /** Base64 of the JSON patch. */
+  patch?: string;
+  status?: {
+    code: number;
+    reason?: string;
+    message: string;
+    details?: { causes: { field: string; message: string }[] };
+  };
+}
+
+/** One webhook: a verdict and a word for metrics (injected, skipped, refused, allowed, denied). */
+export type Reviewer = (request: AdmissionRequest) => { verdict: AdmissionVerdict; result: string };
 
 export interface WebhookServerOptions {
   listen: { host: string; port: number };
   certificates: WebhookCertificates;
-  context: (namespace: string) => InjectionContext;
-  /** Per review: its result and how long answering took. */
-  observe?: (result: WebhookResult, seconds: number) => void;
-  log?: Log;
+  /** By URL path. */
+  reviewers: Readonly<Record<string, Reviewer>>;
+  /** Per review: the webhook's path, its result and how long answering took. */
+  observe?: (path: string, result: string, seconds: number) => void;
 }
 
 /**
- * The mutating admission webhook over HTTPS. Any failure to decide refuses
- * the pod (allowed: false) rather than letting it through unmodified: the
- * configuration's namespaceSelector already limits the webhook to
- * namespaces that require pgwarden.
+ * The admission webhooks over HTTPS: AdmissionReview in, AdmissionReview out,
+ * one reviewer per path. A reviewer that throws refuses the object
+ * (allowed: false) rather than letting it through unreviewed.
  */
 export async function serveWebhook(options: WebhookServerOptions): Promise<{
   address: AddressInfo;
@@ -43,12 +56,14 @@ export async function serveWebhook(options: WebhookServerOptions): Promise<{
     { cert: options.certificates.cert, key: options.certificates.key, minVersion: 'TLSv1.2' },
     (req, res) => {
       const started = performance.now();
-      const reply = (status: number, body: unknown, result?: WebhookResult) => {
+      const path = (req.url ?? '').split('?')[0] ?? '';
+      const reviewer = options.reviewers[path];
+      const reply = (status: number, body: unknown, result?: string) => {
         res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-        if (result) options.observe?.(result, (performance.now() - started) / 1000);
+        if (result) options.observe?.(path, result, (performance.now() - started) / 1000);
       };
-      if (req.method !== 'POST' || (req.url ?? '').split('?')[0] !== MUTATE_PODS_PATH) {
-        reply(404, { error: `POST ${MUTATE_PODS_PATH} only` });
+      if (req.method !== 'POST' || !reviewer) {
+        reply(404, { error: `POST to ${Object.keys(options.reviewers).join(' or ')} only` });
         return;
       }
       const chunks: Buffer[] = [];
@@ -73,8 +88,15 @@ export async function serveWebhook(options: WebhookServerOptions): Promise<{
           reply(400, { error: 'not an AdmissionReview' });
           return;
         }
-        const { response, result } = review(request, options);
-        reply(200, { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }, result);
+        let review: ReturnType<Reviewer>;
+        try {
+          review = reviewer(request);
+        } catch (error) {
+          const message = `pgwarden could not review this object: ${(error as Error).message}`;
+          review = { verdict: { allowed: false, status: { code: 500, message } }, result: 'error' };
+        }
+        const response = { uid: request.uid, ...review.verdict };
+        reply(200, { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }, review.result);
       });
     },
   );
@@ -90,36 +112,4 @@ export async function serveWebhook(options: WebhookServerOptions): Promise<{
         server.closeAllConnections();
       }),
   };
-}
-
-function review(
-  request: AdmissionRequest,
-  options: WebhookServerOptions,
-): { response: Record<string, unknown>; result: WebhookResult } {
-  const { uid } = request;
-  const namespace = request.namespace ?? request.object?.metadata?.namespace ?? '';
-  if (request.kind?.kind !== 'Pod' || request.operation !== 'CREATE' || !request.object) {
-    return { response: { uid, allowed: true }, result: 'skipped' };
-  }
-  try {
-    const decision = decideInjection(request.object, options.context(namespace));
-    const pod = request.object.metadata?.name ?? `${request.object.metadata?.generateName ?? ''}*`;
-    if (!decision.inject) {
-      options.log?.('pod-not-injected', { namespace, pod, reason: decision.reason });
-      return { response: { uid, allowed: true }, result: 'skipped' };
-    }
-    options.log?.('pod-injected', { namespace, pod });
-    const patch = Buffer.from(JSON.stringify(decision.patch)).toString('base64');
-    return { response: { uid, allowed: true, patchType: 'JSONPatch', patch }, result: 'injected' };
-  } catch (error) {
-    options.log?.('webhook-error', { namespace, error: String(error) });
-    return {
-      response: {
-        uid,
-        allowed: false,
-        status: { code: 500, message: `pgwarden could not inject its sidecar: ${(error as Error).message}` },
-      },
-      result: 'refused',
-    };
-  }
 }

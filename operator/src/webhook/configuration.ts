@@ -1,36 +1,45 @@
 import type {
   AdmissionregistrationV1WebhookClientConfig,
   V1MutatingWebhookConfiguration,
+  V1ValidatingWebhookConfiguration,
 } from '@kubernetes/client-node';
-import { MUTATE_PODS_PATH } from './admission.js';
+import { API_GROUP, API_VERSION } from '@pgwarden/crds';
+import { MUTATE_PODS_PATH, VALIDATE_POLICIES_PATH } from './admission.js';
 import { INJECT_ENABLED, INJECT_KEY } from './inject.js';
 
-/**
- * The MutatingWebhookConfiguration the operator serves (what the Helm chart
- * installs; the operator only fills in caBundle). Scoped to opted-in
- * namespaces, never kube-system or the operator's own, so failurePolicy Fail
- * makes pgwarden mandatory exactly where it was asked for: with the operator
- * down, pods there are refused, and everything else is unaffected.
- */
-export function mutatingWebhookConfiguration(options: {
+export interface WebhookConfigurationOptions {
   name: string;
   operatorNamespace: string;
   /** A Service in the cluster, or a URL (https://127.0.0.1:port when the API server runs beside the operator). */
   target: { service: { name: string; namespace: string; port: number } } | { url: string };
   timeoutSeconds?: number;
-}): V1MutatingWebhookConfiguration {
-  const clientConfig: AdmissionregistrationV1WebhookClientConfig =
-    'url' in options.target
-      ? { url: `${options.target.url}${MUTATE_PODS_PATH}` }
-      : { service: { ...options.target.service, path: MUTATE_PODS_PATH } };
+}
+
+const labels = { 'app.kubernetes.io/part-of': 'pgwarden' };
+
+function clientConfig(
+  target: WebhookConfigurationOptions['target'],
+  path: string,
+): AdmissionregistrationV1WebhookClientConfig {
+  return 'url' in target ? { url: `${target.url}${path}` } : { service: { ...target.service, path } };
+}
+
+/**
+ * The MutatingWebhookConfiguration the operator serves (what an installation
+ * applies; the operator only fills in caBundle). Scoped to opted-in
+ * namespaces, never kube-system or the operator's own, so failurePolicy Fail
+ * makes pgwarden mandatory exactly where it was asked for: with the operator
+ * down, pods there are refused, and everything else is unaffected.
+ */
+export function mutatingWebhookConfiguration(o: WebhookConfigurationOptions): V1MutatingWebhookConfiguration {
   return {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'MutatingWebhookConfiguration',
-    metadata: { name: options.name, labels: { 'app.kubernetes.io/part-of': 'pgwarden' } },
+    metadata: { name: o.name, labels },
     webhooks: [
       {
         name: 'pods.inject.pgwarden.io',
-        clientConfig,
+        clientConfig: clientConfig(o.target, MUTATE_PODS_PATH),
         rules: [
           {
             apiGroups: [''],
@@ -46,7 +55,7 @@ export function mutatingWebhookConfiguration(options: {
             {
               key: 'kubernetes.io/metadata.name',
               operator: 'NotIn',
-              values: ['kube-system', options.operatorNamespace],
+              values: ['kube-system', o.operatorNamespace],
             },
           ],
         },
@@ -54,8 +63,44 @@ export function mutatingWebhookConfiguration(options: {
         matchPolicy: 'Equivalent',
         sideEffects: 'None',
         admissionReviewVersions: ['v1'],
-        timeoutSeconds: options.timeoutSeconds ?? 5,
+        timeoutSeconds: o.timeoutSeconds ?? 5,
         reinvocationPolicy: 'IfNeeded',
+      },
+    ],
+  };
+}
+
+/**
+ * The ValidatingWebhookConfiguration for AgentAccessPolicies. failurePolicy
+ * Ignore: with the operator down a policy can still be changed or fixed (no
+ * deadlock), and nothing fails open, because a policy that does not compile
+ * is reported Compiled=False by the reconciler and never enforced.
+ */
+export function validatingWebhookConfiguration(
+  o: WebhookConfigurationOptions,
+): V1ValidatingWebhookConfiguration {
+  return {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingWebhookConfiguration',
+    metadata: { name: o.name, labels },
+    webhooks: [
+      {
+        name: 'agentaccesspolicies.validate.pgwarden.io',
+        clientConfig: clientConfig(o.target, VALIDATE_POLICIES_PATH),
+        rules: [
+          {
+            apiGroups: [API_GROUP],
+            apiVersions: [API_VERSION],
+            operations: ['CREATE', 'UPDATE'],
+            resources: ['agentaccesspolicies'],
+            scope: 'Namespaced',
+          },
+        ],
+        failurePolicy: 'Ignore',
+        matchPolicy: 'Equivalent',
+        sideEffects: 'None',
+        admissionReviewVersions: ['v1'],
+        timeoutSeconds: o.timeoutSeconds ?? 5,
       },
     ],
   };

@@ -8,6 +8,9 @@ import {
   type WebhookCertificates,
 } from './certificates.js';
 
+/** What both webhook configuration kinds share. */
+type Configuration = { webhooks?: { clientConfig: { caBundle?: string } }[] };
+
 const KEYS = { caCert: 'ca.crt', caKey: 'ca.key', cert: 'tls.crt', key: 'tls.key' } as const;
 
 export interface WebhookTlsOptions {
@@ -65,24 +68,53 @@ export class WebhookTls {
     }
   }
 
-  /** Sets every webhook's caBundle of the configuration to the CA; true when something changed. */
+  /**
+   * Sets the caBundle of every webhook in both configurations (mutating and
+   * validating, same name) to the CA; true when something changed. A missing
+   * configuration is skipped: an installation may leave one out.
+   */
   async patchCaBundle(caCert: string): Promise<boolean> {
     const caBundle = Buffer.from(caCert).toString('base64');
     const { admission, webhookConfigName: name } = this.#o;
-    for (let attempt = 1; ; attempt++) {
-      const config = await admission.readMutatingWebhookConfiguration({ name });
-      const webhooks = config.webhooks ?? [];
-      if (webhooks.every((w) => w.clientConfig.caBundle === caBundle)) return false;
-      for (const webhook of webhooks) webhook.clientConfig.caBundle = caBundle;
-      try {
-        // resourceVersion from the read: a concurrent change is a 409, then we re-read.
-        await admission.replaceMutatingWebhookConfiguration({ name, body: config });
-        this.#o.log?.('webhook-cabundle-patched', { configuration: name, webhooks: webhooks.length });
-        return true;
-      } catch (error) {
-        if (apiStatus(error) !== 409 || attempt >= 3) throw error;
+    const kinds = [
+      {
+        kind: 'MutatingWebhookConfiguration',
+        read: () => admission.readMutatingWebhookConfiguration({ name }),
+        replace: (body: Configuration) =>
+          admission.replaceMutatingWebhookConfiguration({ name, body: body as never }),
+      },
+      {
+        kind: 'ValidatingWebhookConfiguration',
+        read: () => admission.readValidatingWebhookConfiguration({ name }),
+        replace: (body: Configuration) =>
+          admission.replaceValidatingWebhookConfiguration({ name, body: body as never }),
+      },
+    ];
+    let changed = false;
+    for (const { kind, read, replace } of kinds) {
+      for (let attempt = 1; ; attempt++) {
+        let config: Configuration;
+        try {
+          config = await read();
+        } catch (error) {
+          if (apiStatus(error) === 404) break;
+          throw error;
+        }
+        const webhooks = config.webhooks ?? [];
+        if (webhooks.every((w) => w.clientConfig.caBundle === caBundle)) break;
+        for (const webhook of webhooks) webhook.clientConfig.caBundle = caBundle;
+        try {
+          // resourceVersion from the read: a concurrent change is a 409, then we re-read.
+          await replace(config);
+          this.#o.log?.('webhook-cabundle-patched', { kind, name, webhooks: webhooks.length });
+          changed = true;
+          break;
+        } catch (error) {
+          if (apiStatus(error) !== 409 || attempt >= 3) throw error;
+        }
       }
     }
+    return changed;
   }
 
   async #read(): Promise<V1Secret | undefined> {

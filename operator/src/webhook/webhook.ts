@@ -4,13 +4,15 @@ import type { KubeClients } from '../kube/clients.js';
 import type { OperatorConfig } from '../process/config.js';
 import type { OperatorMetrics } from '../process/metrics.js';
 import type { Log } from '../reconcile/loop.js';
-import { serveWebhook } from './admission.js';
+import { MUTATE_PODS_PATH, serveWebhook, VALIDATE_POLICIES_PATH } from './admission.js';
 import type { WebhookCertificates } from './certificates.js';
+import { podReviewer } from './pod-review.js';
+import { policyReviewer } from './policy-review.js';
 import type { SidecarSettings } from './sidecar.js';
 import { WebhookTls } from './tls.js';
 
 /**
- * The pod webhook as the operator runs it, on every replica (admission does
+ * The webhooks (pod injection, policy validation) as the operator runs them, on every replica (admission does
  * not wait for a leader): certificates from the shared Secret, the caBundle
  * kept current, and both re-checked every --webhook-check-interval so a
  * rotation or a re-created configuration is repaired without a restart.
@@ -44,13 +46,16 @@ export async function startWebhook(
   const server = await serveWebhook({
     listen,
     certificates,
-    context: (namespace) => ({ namespace, protectedNamespaces, settings }),
-    observe: (result, seconds) => {
-      metrics.webhookReviews.inc({ result });
-      metrics.webhookSeconds.observe(seconds);
-      metrics.webhookSecondsHistogram.observe(seconds);
+    reviewers: {
+      [MUTATE_PODS_PATH]: podReviewer((namespace) => ({ namespace, protectedNamespaces, settings }), log),
+      [VALIDATE_POLICIES_PATH]: policyReviewer,
     },
-    log,
+    observe: (path, result, seconds) => {
+      const webhook = path === MUTATE_PODS_PATH ? 'pods' : 'agentaccesspolicies';
+      metrics.webhookReviews.inc({ webhook, result });
+      metrics.webhookSeconds.observe({ webhook }, seconds);
+      metrics.webhookSecondsHistogram.observe({ webhook }, seconds);
+    },
   });
   const expiry = (c: WebhookCertificates) =>
     metrics.webhookCertificateExpiry.set(new Date(new X509Certificate(c.cert).validTo).getTime() / 1000);
