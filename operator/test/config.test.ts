@@ -37,6 +37,9 @@ describe('operator configuration', () => {
     expect(fail(['--renew-deadline', '20s'])).toContain(
       '--renew-deadline: must be shorter than --lease-duration',
     );
+    expect(fail(['--webhook-renew-before', '9000h'])).toContain(
+      '--webhook-renew-before: must be shorter than --webhook-cert-validity',
+    );
     expect(fail(['--no-such-flag', 'x'])).toContain("Unknown option '--no-such-flag'");
   });
 

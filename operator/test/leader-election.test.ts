@@ -48,6 +48,22 @@ describe('leader election', () => {
       k8s(),
       databaseConnection({ namespace: ns, name, port: 5432, database: 'app', secret: 'absent' }),
     );
+  const resourceVersion = (name: string) =>
+    k8s().kubectlOk(['get', 'dbconn', name, '-n', ns, '-o', 'jsonpath={.metadata.resourceVersion}']);
+  /** Events on a DatabaseConnection (Reachable and Ready transitions: two per change). */
+  const eventCount = async (name: string) => {
+    const out = await k8s().kubectlOk([
+      'get',
+      'events',
+      '-n',
+      ns,
+      '--field-selector',
+      `involvedObject.kind=DatabaseConnection,involvedObject.name=${name}`,
+      '-o',
+      'name',
+    ]);
+    return out.split('\n').filter((line) => line !== '').length;
+  };
   const waitForStatus = (name: string) =>
     vi.waitFor(
       async () => {
@@ -80,6 +96,9 @@ describe('leader election', () => {
     }
     await connection('first');
     await waitForStatus('first');
+    // Events follow the status write.
+    await vi.waitFor(async () => expect(await eventCount('first')).toBe(2));
+    const before = { version: await resourceVersion('first'), events: await eventCount('first') };
     await vi.waitFor(async () => expect(await reconciled(a)).toBeGreaterThan(0));
     expect(await leading(a)).toBe(1);
     for (const standby of [b, c]) {
@@ -103,7 +122,11 @@ describe('leader election', () => {
     await vi.waitFor(async () => expect(await leading(next)).toBe(1), { timeout: 10_000, interval: 50 });
     await connection('second');
     await waitForStatus('second');
-    expect(await reconciled(next)).toBeGreaterThan(0);
+    // The new leader reconciled both; for 'first' it found nothing new, so no
+    // write and no second round of Events (no duplicate side effects).
+    await vi.waitFor(async () => expect(await reconciled(next)).toBeGreaterThanOrEqual(2));
+    expect(await resourceVersion('first')).toBe(before.version);
+    expect(await eventCount('first')).toBe(before.events);
     expect(await reconciled(last)).toBe(0);
     expect((await readLease())?.spec?.leaseTransitions).toBe(1);
 

@@ -229,7 +229,7 @@ describe('admission webhooks', () => {
     // A restarted operator serves the stored certificates: same CA, nothing to re-patch.
     const restarted = await startOperator('webhook-2', [
       ...['--namespace', operatorNs, '--webhook-listen', `127.0.0.1:${port}`, '--webhook-hosts', '127.0.0.1'],
-      ...['--sidecar-image', image, '--leader-elect', 'false'],
+      ...['--sidecar-image', image, '--leader-elect', 'false', '--webhook-check-interval', '1s'],
     ]);
     await vi.waitFor(async () => expect((await restarted.admin('/readyz')).status).toBe(200), {
       timeout: 30_000,
@@ -239,5 +239,20 @@ describe('admission webhooks', () => {
     expect(
       named((await created('agents', 'after-restart')).spec?.initContainers, 'pgwarden-proxy'),
     ).toHaveLength(1);
+
+    // Certificates lost while running: the periodic check issues new ones, re-patches
+    // the caBundle and serves them without a restart.
+    await k8s().kubectlOk(['delete', 'secret', 'pgwarden-webhook-tls', '-n', operatorNs]);
+    await vi.waitFor(async () => expect(await caBundleNow()).not.toBe(caBundle), { timeout: 20_000 });
+    await vi.waitFor(
+      () => expect(restarted.logs().map((l) => l.msg)).toContain('webhook-certificate-reloaded'),
+      {
+        timeout: 20_000,
+      },
+    );
+    expect(
+      named((await created('agents', 'after-rotation')).spec?.initContainers, 'pgwarden-proxy'),
+    ).toHaveLength(1);
+    expect(restarted.forbidden()).toEqual([]);
   });
 });

@@ -172,6 +172,14 @@ export const OperatorConfigSchema = z
         message: 'must be shorter than --lease-duration',
       });
     }
+    if (c.webhookRenewBefore >= c.webhookCertValidity) {
+      // Every check would issue a new certificate.
+      ctx.addIssue({
+        code: 'custom',
+        path: ['webhookRenewBefore'],
+        message: 'must be shorter than --webhook-cert-validity',
+      });
+    }
     if (c.retryPeriod >= c.renewDeadline) {
       ctx.addIssue({
         code: 'custom',
