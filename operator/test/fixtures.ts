@@ -1,9 +1,13 @@
 import { fileURLToPath } from 'node:url';
 import { POLICY_KIND } from '@pgwarden/crds';
-import type { ControlPlane } from '@pgwarden/e2e';
+import { type ControlPlane, freePort } from '@pgwarden/e2e';
 import { CRD_DEFINITIONS } from '../../crds/src/crd/definitions.js';
 import { crdObject } from '../../crds/src/crd/manifest.js';
 import { operatorRbac } from '../src/install/rbac.js';
+import {
+  mutatingWebhookConfiguration,
+  validatingWebhookConfiguration,
+} from '../src/webhook/configuration.js';
 
 /** The generated CRDs. */
 export const manifestsDir = fileURLToPath(new URL('../../crds/manifests/', import.meta.url));
@@ -95,4 +99,28 @@ export function skewedPolicyCrd() {
     };
   }
   return crd;
+}
+
+/**
+ * Both webhook configurations pointing at https://127.0.0.1:<free port>
+ * (the API server runs beside the test), and the operator flags that serve
+ * them there with a certificate for 127.0.0.1.
+ */
+export async function loopbackWebhooks(k8s: ControlPlane, operatorNamespace: string): Promise<string[]> {
+  const port = await freePort();
+  const webhooks = {
+    name: 'pgwarden-operator',
+    operatorNamespace,
+    target: { url: `https://127.0.0.1:${port}` },
+  };
+  await applyObject(k8s, mutatingWebhookConfiguration(webhooks));
+  await applyObject(k8s, validatingWebhookConfiguration(webhooks));
+  return [
+    '--namespace',
+    operatorNamespace,
+    '--webhook-listen',
+    `127.0.0.1:${port}`,
+    '--webhook-hosts',
+    '127.0.0.1',
+  ];
 }

@@ -3,12 +3,9 @@ import { freePort, usePostgres } from '@pgwarden/e2e';
 import { describe, expect, it, vi } from 'vitest';
 import { useControlPlane } from '../../e2e/src/control-plane/vitest.js';
 import {
-  mutatingWebhookConfiguration,
-  validatingWebhookConfiguration,
-} from '../src/webhook/configuration.js';
-import {
   applyObject,
   databaseConnection,
+  loopbackWebhooks,
   manifestsDir,
   operatorIdentity,
   type StoredCondition,
@@ -60,16 +57,9 @@ describe('operator end to end', () => {
     await k8s().kubectlOk(['create', 'namespace', operatorNs]);
     await k8s().kubectlOk(['create', 'namespace', ns]);
     kubeconfig = await operatorIdentity(k8s(), operatorNs);
-    const port = await freePort();
-    const webhooks = {
-      name: 'pgwarden-operator',
-      operatorNamespace: operatorNs,
-      target: { url: `https://127.0.0.1:${port}` },
-    };
-    await applyObject(k8s(), mutatingWebhookConfiguration(webhooks));
-    await applyObject(k8s(), validatingWebhookConfiguration(webhooks));
+    const serve = await loopbackWebhooks(k8s(), operatorNs);
     const operator = await startOperator('e2e', [
-      ...['--namespace', operatorNs, '--webhook-listen', `127.0.0.1:${port}`, '--webhook-hosts', '127.0.0.1'],
+      ...serve,
       ...['--lease-duration', '4s', '--renew-deadline', '3s', '--retry-period', '500ms'],
     ]);
     await vi.waitFor(async () => expect(await operator.metric('pgwarden_operator_leader')).toBe(1), {

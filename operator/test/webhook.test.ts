@@ -1,13 +1,8 @@
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
-import { freePort } from '@pgwarden/e2e';
 import { describe, expect, it, vi } from 'vitest';
 import { useControlPlane } from '../../e2e/src/control-plane/vitest.js';
 import { OPERATOR_EXAMPLE } from '../src/install/generate.js';
-import {
-  mutatingWebhookConfiguration,
-  validatingWebhookConfiguration,
-} from '../src/webhook/configuration.js';
-import { applyObject, operatorIdentity, skewedPolicyCrd, waitForCrds } from './fixtures.js';
+import { applyObject, loopbackWebhooks, operatorIdentity, skewedPolicyCrd, waitForCrds } from './fixtures.js';
 import { useOperatorProcesses } from './operator-process.js';
 
 // The pod webhook called by the real kube-apiserver over HTTPS: the operator
@@ -76,18 +71,11 @@ describe('admission webhooks', () => {
     // The operator runs with the install manifests' RBAC, nothing more.
     kubeconfig = await operatorIdentity(k8s(), operatorNs);
     await k8s().kubectlOk(['apply', '--dry-run=server', '-f', OPERATOR_EXAMPLE]);
-    const port = await freePort();
-    const webhooks = {
-      name: 'pgwarden-operator',
-      operatorNamespace: operatorNs,
-      target: { url: `https://127.0.0.1:${port}` },
-    };
-    await applyObject(k8s(), mutatingWebhookConfiguration(webhooks));
-    await applyObject(k8s(), validatingWebhookConfiguration(webhooks));
+    const serve = await loopbackWebhooks(k8s(), operatorNs);
     await applyObject(k8s(), skewedPolicyCrd());
     await waitForCrds(k8s());
     const operator = await startOperator('webhook', [
-      ...['--namespace', operatorNs, '--webhook-listen', `127.0.0.1:${port}`, '--webhook-hosts', '127.0.0.1'],
+      ...serve,
       ...['--sidecar-image', image, '--leader-elect', 'false'],
     ]);
     await vi.waitFor(async () => expect((await operator.admin('/readyz')).status).toBe(200), {
@@ -228,7 +216,7 @@ describe('admission webhooks', () => {
 
     // A restarted operator serves the stored certificates: same CA, nothing to re-patch.
     const restarted = await startOperator('webhook-2', [
-      ...['--namespace', operatorNs, '--webhook-listen', `127.0.0.1:${port}`, '--webhook-hosts', '127.0.0.1'],
+      ...serve,
       ...['--sidecar-image', image, '--leader-elect', 'false', '--webhook-check-interval', '1s'],
     ]);
     await vi.waitFor(async () => expect((await restarted.admin('/readyz')).status).toBe(200), {
