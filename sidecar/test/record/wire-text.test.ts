@@ -18,13 +18,9 @@ const int16 = (n: number) => {
 
 /** numeric's binary form from its fields. */
 function numeric(weight: number, sign: number, dscale: number, digits: number[]): Buffer {
-  return Buffer.concat([
-    int16(digits.length),
-    int16(weight),
-    int16(sign),
-    int16(dscale),
-    ...digits.map(int16),
-  ]);
+  const signField = Buffer.alloc(2);
+  signField.writeUInt16BE(sign);
+  return Buffer.concat([int16(digits.length), int16(weight), signField, int16(dscale), ...digits.map(int16)]);
 }
 
 function dataRow(cells: (Buffer | null)[]): Buffer {
