@@ -1,3 +1,14 @@
+export type { ControlPlaneProgram } from './control-plane/binaries.js';
+export { controlPlaneBin, controlPlaneBinDir } from './control-plane/binaries.js';
+export type {
+  ClientUser,
+  ControlPlane,
+  ControlPlaneOptions,
+  KubectlOptions,
+} from './control-plane/control-plane.js';
+export { startControlPlane } from './control-plane/control-plane.js';
+export type { ClientSubject, KeyPair } from './control-plane/pki.js';
+export { useControlPlane } from './control-plane/vitest.js';
 export { pgBin, pgBinDir } from './harness/binaries.js';
 export type { TestRole } from './harness/cluster-config.js';
 export { freePort } from './harness/port.js';
