@@ -219,7 +219,10 @@ describe('client authentication with SCRAM-SHA-256', () => {
     // At most as many: a backend of an earlier test may still be exiting, but none may have been added.
     expect(
       Number(
-        await scalar(cluster(), "select count(*) from pg_stat_activity where backend_type = 'client backend'"),
+        await scalar(
+          cluster(),
+          "select count(*) from pg_stat_activity where backend_type = 'client backend'",
+        ),
       ),
     ).toBeLessThanOrEqual(Number(upstreamSessionsBefore));
     const r = await psql(cluster(), url('also wrong'), ['-c', 'select 1']);
