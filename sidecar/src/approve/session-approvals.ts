@@ -26,6 +26,15 @@ export interface ApprovalNeed {
   message: string;
 }
 
+/** A step of a held statement's approval, as a session recording shows it. */
+export interface ApprovalObservation {
+  phase: 'requested' | 'approved' | 'denied' | 'expired' | 'timed-out';
+  /** The approval request's id. */
+  request: string;
+  approver: string | null;
+  reason: string | null;
+}
+
 /** A run of an approved statement: the request it ran under and which of its executions it is. */
 export interface ApprovedRun {
   id: string;
@@ -60,6 +69,8 @@ export class SessionApprovals {
   private readonly portals = new Map<string, { statement: ApprovalStatement; need: ApprovalNeed }>();
   private readonly reader = new MessageReader();
   private readonly settings: CompiledApproval;
+  /** Told each step of every approval of this session (the session recording). */
+  observer: ((step: ApprovalObservation) => void) | null = null;
 
   constructor(
     private readonly approvals: Approvals,
@@ -109,7 +120,10 @@ export class SessionApprovals {
 
   private hold(statement: ApprovalStatement, need: ApprovalNeed): ApprovedRun | HeldStatement {
     const covering = this.approvals.covering(statement, this.session, this.policy.hash);
-    if (covering) return this.run(covering);
+    if (covering) {
+      this.observe('approved', covering);
+      return this.run(covering);
+    }
     return { settle: (notify) => this.settle(statement, need, notify) };
   }
 
@@ -124,22 +138,39 @@ export class SessionApprovals {
     } catch (err) {
       return approvalUnavailableError((err as Error).message);
     }
+    this.observe('requested', record);
     const { mode, limitMs } = this.settings.wait;
     if (mode === 'fail') return pendingError(record, null);
     notify(waitingNotice(record, limitMs));
     const decided = await this.approvals.wait(record.id, limitMs);
     switch (decided.status.phase) {
       case 'Approved':
+        this.observe('approved', decided);
         return this.run(decided);
       case 'Executed':
-        return decided.request.scope.type === 'once' ? usedError(decided) : this.run(decided);
+        if (decided.request.scope.type === 'once') return usedError(decided);
+        this.observe('approved', decided);
+        return this.run(decided);
       case 'Denied':
+        this.observe('denied', decided);
         return deniedError(decided);
       case 'Expired':
+        this.observe('expired', decided);
         return expiredError(decided);
       case 'Pending':
+        this.observe('timed-out', decided);
         return pendingError(decided, limitMs);
     }
+  }
+
+  private observe(phase: ApprovalObservation['phase'], record: ApprovalRecord): void {
+    const decided = phase === 'approved' || phase === 'denied';
+    this.observer?.({
+      phase,
+      request: record.id,
+      approver: decided ? record.status.decidedBy : null,
+      reason: decided ? record.status.reason : null,
+    });
   }
 
   private run(record: ApprovalRecord): ApprovedRun {

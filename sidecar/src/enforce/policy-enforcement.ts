@@ -55,6 +55,7 @@ export class PolicyEnforcement {
   forSession(log: Logger, metrics: ProxyMetrics, requester: Requester): Enforcement {
     const substitution = new ErrorSubstitution();
     const masking = this.masking?.forSession() ?? null;
+    const approvals = this.approvals && new SessionApprovals(this.approvals, this.policy, requester);
     const gate = new StatementGate(
       {
         analyze: this.analyze,
@@ -65,12 +66,12 @@ export class PolicyEnforcement {
         decided: (outcome, rule) => metrics.decisions.inc({ outcome, rule }),
         functionName: this.functionName,
         masking: masking?.check ?? null,
-        approvals: this.approvals && new SessionApprovals(this.approvals, this.policy, requester),
+        approvals,
       },
       substitution,
     );
     const maxRows = this.policy.limits.maxRows;
-    return { gate, substitution, rowLimit: maxRows ? new RowLimit(maxRows) : null, masking };
+    return { gate, substitution, rowLimit: maxRows ? new RowLimit(maxRows) : null, masking, approvals };
   }
 
   /**

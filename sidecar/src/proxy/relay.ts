@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { SessionApprovals } from '../approve/session-approvals.js';
 import type { RowLimit } from '../enforce/row-limit.js';
 import type { HeldMessage, StatementGate } from '../enforce/statement-gate.js';
 import type { ErrorSubstitution } from '../enforce/substitution.js';
@@ -25,6 +26,8 @@ export interface Enforcement {
   substitution: ErrorSubstitution;
   rowLimit: RowLimit | null;
   masking: SessionMasking | null;
+  /** The session's approval requests; null when the policy holds nothing for a human. */
+  approvals?: SessionApprovals | null;
 }
 
 export interface RelayOptions {
@@ -87,6 +90,9 @@ export class Relay {
     this.upstreamName = options.upstreamName;
     this.enforcement = options.enforcement;
     this.tap = options.recording ?? null;
+    const tap = this.tap;
+    if (tap && options.enforcement?.approvals)
+      options.enforcement.approvals.observer = (s) => tap.approval(s);
     this.toUpstream = new Outbox(upstream);
     this.toClient = new Outbox(client);
     this.clientFramer = new MessageFramer(this.clientVisitor(), this.toUpstream);

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { SessionEndReason } from '@pgwarden/crds';
 import type { StatementFacts } from '../analyze/facts.js';
+import type { ApprovalObservation } from '../approve/session-approvals.js';
 import type { GateDecision } from '../enforce/statement-gate.js';
 import type { ErrorSubstitution } from '../enforce/substitution.js';
 import { BackendCode, FrontendCode } from '../wire/codes.js';
@@ -48,12 +49,33 @@ interface Portal {
 
 /** What each message sent upstream will be answered with, in order. */
 type Entry =
-  | { kind: 'query'; id: number; t0: number; statement: StatementInput; verdict: TapVerdict }
+  | {
+      kind: 'query';
+      id: number;
+      t0: number;
+      statement: StatementInput;
+      verdict: TapVerdict;
+      approvals: readonly ApprovalObservation[];
+    }
   | { kind: 'parse'; statement: Prepared; verdict: TapVerdict }
   | { kind: 'bind'; portal: Portal; verdict: TapVerdict }
   | { kind: 'describe'; statement: Prepared | null; portal: Portal | null }
-  | { kind: 'execute'; portal: Portal | null; verdict: TapVerdict; t0: number; id: number }
-  | { kind: 'function'; id: number; t0: number; statement: StatementInput; verdict: TapVerdict }
+  | {
+      kind: 'execute';
+      portal: Portal | null;
+      verdict: TapVerdict;
+      t0: number;
+      id: number;
+      approvals: readonly ApprovalObservation[];
+    }
+  | {
+      kind: 'function';
+      id: number;
+      t0: number;
+      statement: StatementInput;
+      verdict: TapVerdict;
+      approvals: readonly ApprovalObservation[];
+    }
   | { kind: 'close' }
   | { kind: 'sync' };
 
@@ -82,8 +104,15 @@ export class SessionTap {
   private readonly portals = new Map<string, Portal>();
   private running: Running | null = null;
   private readonly reader = new MessageReader();
+  /** Steps of the approval of the message being held; they belong to it once it is sent. */
+  private approvals: ApprovalObservation[] = [];
 
   constructor(readonly recorder: SessionRecorder) {}
+
+  /** A step of the approval of the message held now (it is sent, or refused, once decided). */
+  approval(step: ApprovalObservation): void {
+    this.approvals.push(step);
+  }
 
   /** The error to answer instead of running the next statement (the recording cannot take it), or null. */
   refusal(): PgError | null {
@@ -103,6 +132,7 @@ export class SessionTap {
           t0: performance.now(),
           statement: { text, protocol: 'simple' },
           verdict,
+          approvals: this.takeApprovals(),
         });
         return;
       }
@@ -149,7 +179,14 @@ export class SessionTap {
       }
       case FrontendCode.Execute: {
         const portal = this.portals.get(r.reset(buf, start + 5, end).cstring()) ?? null;
-        this.queue.push({ kind: 'execute', portal, verdict, t0: performance.now(), id: 0 });
+        this.queue.push({
+          kind: 'execute',
+          portal,
+          verdict,
+          t0: performance.now(),
+          id: 0,
+          approvals: this.takeApprovals(),
+        });
         return;
       }
       case FrontendCode.Close: {
@@ -172,6 +209,7 @@ export class SessionTap {
           t0: performance.now(),
           statement: { text: call.text, protocol: 'function-call', parameters: call.parameters },
           verdict,
+          approvals: this.takeApprovals(),
         });
         return;
       }
@@ -325,6 +363,18 @@ export class SessionTap {
   private beginStatement(entry: Extract<Entry, { kind: 'query' | 'function' }>): void {
     entry.id = this.recorder.statement(entry.statement);
     this.decided(entry.id, entry.verdict);
+    this.approved(entry.id, entry.approvals);
+  }
+
+  private takeApprovals(): readonly ApprovalObservation[] {
+    if (this.approvals.length === 0) return NO_APPROVALS;
+    const steps = this.approvals;
+    this.approvals = [];
+    return steps;
+  }
+
+  private approved(id: number, steps: readonly ApprovalObservation[]): void {
+    for (const step of steps) this.recorder.approval(id, step);
   }
 
   /** The head's statement, recorded when PostgreSQL starts answering it if it was not yet. */
@@ -344,6 +394,7 @@ export class SessionTap {
       parameters: portal?.parameters ?? [],
     });
     this.decided(head.id, head.verdict ?? statement?.decision ?? null);
+    this.approved(head.id, head.approvals);
     const columns =
       portal?.columns ??
       (statement?.columns ? withFormats(statement.columns, portal?.resultFormats ?? []) : null);
@@ -479,6 +530,8 @@ export class SessionTap {
     return null;
   }
 }
+
+const NO_APPROVALS: readonly ApprovalObservation[] = [];
 
 /** A message of several statements is recorded with one decision: the first statement's kind, every name. */
 function mergedFacts(facts: readonly StatementFacts[]): FactsInput | null {
