@@ -1,10 +1,10 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { usePostgres } from '@pgwarden/e2e';
 import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { approvalsCli, pendingFor, schemaSql } from '../approve/support.js';
+import { approvalsCli, pendingFor, schemaSql, writeApprovalPolicy } from '../approve/support.js';
 import { ClientPool, psql } from '../integration/helpers.js';
 import { startTestProxy, type TestProxy } from '../support/proxy.js';
 import { eventsOf, sealedRecording } from './proxy-support.js';
@@ -25,29 +25,11 @@ const temp = (prefix: string) => mkdtemp(join(tmpdir(), `pgwarden-${prefix}-`));
 beforeAll(async () => {
   await cluster().psql(schemaSql);
   sinkDir = await temp('approval-recordings');
-  const policy = join(await temp('approval-recording-policy'), 'policy.json');
-  await writeFile(
-    policy,
-    JSON.stringify({
-      apiVersion: 'pgwarden.io/v1alpha1',
-      kind: 'AgentAccessPolicy',
-      metadata: { name: 'approving-recorded-agent' },
-      spec: {
-        access: 'read-write',
-        rules: [
-          {
-            name: 'writes-need-approval',
-            match: { kinds: ['write'], tables: ['public.accounts'] },
-            action: 'approve',
-            message: 'a human confirms every change to accounts',
-          },
-          { name: 'reads', match: { kinds: ['read', 'transaction', 'session'] }, action: 'allow' },
-        ],
-        approval: { wait: { limit: '1h' }, approvers: { users: ['alice', 'bob'] } },
-        recording: { sink: { type: 'dir', path: sinkDir }, flushInterval: '50ms' },
-      },
-    }),
-  );
+  // The approval suite's policy, recording into a dir sink.
+  const policy = await writeApprovalPolicy({ wait: { limit: '1h' }, approvers: { users: ['alice', 'bob'] } });
+  const document = JSON.parse(await readFile(policy, 'utf8')) as { spec: Record<string, unknown> };
+  document.spec.recording = { sink: { type: 'dir', path: sinkDir }, flushInterval: '50ms' };
+  await writeFile(policy, JSON.stringify(document));
   proxy = await startTestProxy(cluster(), {
     policy,
     approvalDir: await temp('approvals'),
