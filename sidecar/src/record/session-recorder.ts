@@ -268,6 +268,17 @@ export class SessionRecorder {
     });
   }
 
+  /**
+   * Ends the kept rows of the pending result when the result's row count is
+   * not what was offered to rows(): COPY … TO offers every line, its header
+   * line included, while its command tag counts table rows.
+   */
+  endRows(statementId: number, offered: number): void {
+    this.guard('endRows', () => {
+      if (this.pendingRows?.statementId === statementId) this.emitRows(count(offered));
+    });
+  }
+
   /** The statement completed (CommandComplete, or an error ended it): summary after its rows. */
   result(statementId: number, input: ResultInput): void {
     this.guard('result', () => {

@@ -87,6 +87,10 @@ interface Running {
   bytes: number;
   columns: WireColumn[];
   copyOut: boolean;
+  /** COPY … TO in binary format: its lines are recorded as hex. */
+  copyBinary: boolean;
+  /** CopyData messages sent to the client: one per line (the header line, then a row each). */
+  copyLines: number;
 }
 
 /**
@@ -224,7 +228,10 @@ export class SessionTap {
         const running = this.running;
         return running !== null && this.recorder.wantsRows(running.id);
       }
-      case BackendCode.CopyData:
+      case BackendCode.CopyData: {
+        const running = this.running;
+        return running?.copyOut === true && this.recorder.wantsRows(running.id);
+      }
       case BackendCode.ParameterStatus:
       case BackendCode.NotificationResponse:
         return false;
@@ -243,7 +250,10 @@ export class SessionTap {
     if (code === BackendCode.DataRow) {
       running.rows++;
       running.bytes += length + 1;
-    } else if (code === BackendCode.CopyData) running.bytes += length + 1;
+    } else if (code === BackendCode.CopyData && running.copyOut) {
+      running.copyLines++;
+      running.bytes += length + 1;
+    }
   }
 
   /**
@@ -283,9 +293,12 @@ export class SessionTap {
         return;
       case BackendCode.CopyOutResponse: {
         const running = this.current();
-        if (running) running.copyOut = true;
+        if (running) this.startCopy(running, buf[start + 5] === 1);
         return;
       }
+      case BackendCode.CopyData:
+        this.copyData(buf, start, end, out);
+        return;
       case BackendCode.CommandComplete: {
         const final = out ?? buf.subarray(start, end);
         this.current();
@@ -409,7 +422,7 @@ export class SessionTap {
   }
 
   private startResult(id: number, t0: number, columns: WireColumn[]): void {
-    this.running = { id, t0, rows: 0, bytes: 0, columns, copyOut: false };
+    this.running = { id, t0, rows: 0, bytes: 0, columns, copyOut: false, copyBinary: false, copyLines: 0 };
     if (columns.length > 0) {
       this.recorder.columns(
         id,
@@ -445,10 +458,41 @@ export class SessionTap {
     }
   }
 
+  /**
+   * COPY … TO STDOUT: its lines are recorded as rows of one column, `copy`,
+   * as the client receives them (text and CSV look alike on the wire: the
+   * CopyOutResponse only says text or binary).
+   */
+  private startCopy(running: Running, binary: boolean): void {
+    running.copyOut = true;
+    running.copyBinary = binary;
+    this.recorder.columns(running.id, [
+      { name: 'copy', typeOid: binary ? BYTEA_OID : TEXT_OID, masked: false },
+    ]);
+  }
+
+  /** A CopyData read whole: `out` is the masking's rewrite of it, if any. */
+  private copyData(buf: Buffer, start: number, end: number, out: Buffer | undefined): void {
+    const running = this.running;
+    if (running === null || !running.copyOut) return;
+    const line = out ?? buf;
+    const from = (out ? 0 : start) + 5;
+    const to = out ? out.length : end;
+    running.copyLines++;
+    running.bytes += to - from + 5;
+    if (!this.recorder.wantsRows(running.id)) return;
+    let cell: string;
+    if (running.copyBinary) cell = `\\x${line.toString('hex', from, to)}`;
+    else cell = line.toString('utf8', from, line[to - 1] === 0x0a ? to - 1 : to);
+    this.recorder.rows(running.id, [[cell]]);
+    if (out) this.recorder.maskedColumns(running.id, [0]);
+  }
+
   private finishResult(commandTag: string | null): void {
     const running = this.running;
     if (running === null) return;
     this.running = null;
+    if (running.copyOut) this.recorder.endRows(running.id, running.copyLines);
     let rows = running.rows;
     const copied = running.copyOut && commandTag ? /^COPY (\d+)$/.exec(commandTag) : null;
     if (copied) rows = Number(copied[1]);
@@ -505,7 +549,8 @@ export class SessionTap {
         break;
       }
     }
-    if (this.running !== null && (this.running.rows > 0 || this.running.columns.length > 0)) {
+    const r = this.running;
+    if (r !== null && (r.rows > 0 || r.columns.length > 0 || r.copyOut)) {
       this.finishResult(null);
     }
     this.running = null;
@@ -532,6 +577,8 @@ export class SessionTap {
 }
 
 const NO_APPROVALS: readonly ApprovalObservation[] = [];
+const TEXT_OID = 25;
+const BYTEA_OID = 17;
 
 /** A message of several statements is recorded with one decision: the first statement's kind, every name. */
 function mergedFacts(facts: readonly StatementFacts[]): FactsInput | null {
