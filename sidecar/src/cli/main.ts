@@ -40,6 +40,19 @@ async function runProxy(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** replay --follow runs until the recording is sealed; SIGINT ends it with a summary instead of killing it. */
+function runReplay(argv: string[]): Promise<number> {
+  if (!argv.includes('--follow')) return runReplayCommand(argv);
+  const interrupted = new AbortController();
+  process.once('SIGINT', () => interrupted.abort());
+  return runReplayCommand(argv, {
+    out: process.stdout,
+    err: process.stderr,
+    env: process.env,
+    signal: interrupted.signal,
+  });
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -48,7 +61,7 @@ async function main(argv: string[]): Promise<number> {
     case 'policy':
       return runPolicyCommand(rest);
     case 'replay':
-      return runReplayCommand(rest);
+      return runReplay(rest);
     case 'approvals':
       return runApprovalsCommand(rest);
     case 'version':

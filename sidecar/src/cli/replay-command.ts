@@ -24,8 +24,10 @@ Options:
                     printing; names the first broken chunk. With --session,
                     only that recording.
   --json            Print events (with --session) or the list as JSON lines.
-  --follow          With --session: keep printing new chunks until the
-                    recording is sealed.
+  --follow          With --session: keep printing new chunks as they arrive,
+                    until the recording is sealed, or until interrupted
+                    (SIGINT, Ctrl-C): then it says how far the chain is
+                    intact and exits 0 if it is.
   --s3-endpoint URL S3-compatible endpoint (default: AWS S3).
   --s3-region NAME  Region to sign with (default us-east-1).
   --s3-path-style   Address the bucket in the path, as most S3-compatible stores need.
@@ -174,7 +176,15 @@ async function printSession(
     const report = verifier.report();
     // Intact but not sealed yet: the session may still be running.
     const open = !report.sealed && verifier.broken === null;
-    if (!open || !follow || io.signal?.aborted) return finish(report, json, io);
+    if (open && follow && io.signal?.aborted) {
+      if (!json) {
+        io.out.write(
+          `\n-- stopped following: chain intact so far: ${report.chunks} chunks, ${report.events} events, not sealed yet\n`,
+        );
+      }
+      return 0;
+    }
+    if (!open || !follow) return finish(report, json, io);
     await sleep(io.followIntervalMs ?? 500, undefined, { signal: io.signal }).catch(() => {});
   }
 }
