@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { RecorderStats } from '../record/recorder.js';
 import { codeChar } from '../wire/codes.js';
 
 /**
@@ -122,6 +123,90 @@ export class ProxyMetrics {
       'pgwarden_upstream_received_bytes_total',
       'Bytes received from the upstream.',
       this.fromUpstream,
+    );
+  }
+
+  /**
+   * The recorder's metrics, registered when the policy records. Each is read
+   * from `stats` when /metrics is scraped: recording adds nothing per event.
+   */
+  observeRecorder(stats: () => RecorderStats): void {
+    const registers = [this.registry];
+    const gauge = (name: string, help: string, read: (s: RecorderStats) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read(stats()));
+        },
+      });
+    const counter = (
+      name: string,
+      help: string,
+      label: string,
+      read: (s: RecorderStats) => Readonly<Record<string, number>>,
+    ) =>
+      new Counter({
+        name,
+        help,
+        labelNames: [label],
+        registers,
+        collect() {
+          this.reset();
+          for (const [value, n] of Object.entries(read(stats()))) this.inc({ [label]: value }, n);
+        },
+      });
+    gauge(
+      'pgwarden_recording_spool_bytes',
+      "Bytes of recording chunks in the spool, written and fsync'd but not yet confirmed by the sink.",
+      (s) => s.spoolBytes,
+    );
+    gauge(
+      'pgwarden_recording_spool_capacity_bytes',
+      'The spool cap (spec.recording.spoolCap); at it, statements are refused (failClosed) or events wait in memory.',
+      (s) => s.spoolCapBytes,
+    );
+    gauge(
+      'pgwarden_recording_spool_chunks',
+      'Recording chunks in the spool waiting to be shipped to the sink.',
+      (s) => s.spoolChunks,
+    );
+    gauge(
+      'pgwarden_recording_oldest_unshipped_chunk_age_seconds',
+      'Age of the oldest chunk still in the spool; 0 when everything has shipped.',
+      (s) => s.oldestChunkAgeSeconds,
+    );
+    gauge('pgwarden_recording_sessions', 'Client sessions being recorded now.', (s) => s.openSessions);
+    counter(
+      'pgwarden_recording_chunks_shipped_total',
+      'Recording chunks the sink confirmed (and the spool then deleted), by sink type.',
+      'sink',
+      (s) => ({ [s.sink]: s.shippedChunks }),
+    );
+    counter(
+      'pgwarden_recording_shipped_bytes_total',
+      'Bytes of recording chunks the sink confirmed, by sink type.',
+      'sink',
+      (s) => ({ [s.sink]: s.shippedBytes }),
+    );
+    counter(
+      'pgwarden_recording_ship_failures_total',
+      'Attempts to ship a chunk that failed (each is retried with backoff), by sink type.',
+      'sink',
+      (s) => ({ [s.sink]: s.failures }),
+    );
+    counter(
+      'pgwarden_recording_refused_statements_total',
+      'Statements refused because the recording could not take them, by cause (spool-full, write-failed, overload, closed, invalid-session).',
+      'cause',
+      (s) => s.refusedStatements,
+    );
+    counter(
+      'pgwarden_recording_dropped_events_total',
+      'Recording events not recorded (gap events mark them), by reason: spool-full (failClosed off) or overload.',
+      'reason',
+      (s) => s.droppedEvents,
     );
   }
 

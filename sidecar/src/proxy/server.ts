@@ -43,6 +43,7 @@ export async function startProxy(config: Readonly<ProxyConfig>, log: Logger): Pr
   const metrics = new ProxyMetrics();
   // Before listening: a spool another sidecar holds, or a sink that cannot be set up, stops the start.
   const recorder = await openRecorder(config, log);
+  if (recorder) metrics.observeRecorder(() => recorder.stats());
   const approvals =
     config.policy?.approval && config.approvalDir
       ? new Approvals(await ApprovalStore.open(config.approvalDir), log.child({ component: 'approvals' }))

@@ -12,12 +12,18 @@ import { type EncodedChunk, encodeChunk } from './chunk.js';
 import {
   invalidSessionStart,
   type RecordingRefusal,
+  type RefusalCause,
   recorderClosed,
   spoolFull,
   writeFailed,
 } from './refusal.js';
 import { scrubNullable } from './scrub.js';
-import { type RecorderLimits, type SessionHost, SessionRecorder } from './session-recorder.js';
+import {
+  type DropReason,
+  type RecorderLimits,
+  type SessionHost,
+  SessionRecorder,
+} from './session-recorder.js';
 import { Shipper, type ShipperStats } from './shipper.js';
 import { openSink } from './sinks/open.js';
 import type { ChunkSink } from './sinks/sink.js';
@@ -49,11 +55,19 @@ export interface SessionStartInput {
 }
 
 export interface RecorderStats extends ShipperStats {
+  /** The sink's type (`dir`, `s3`). */
+  sink: string;
   spoolBytes: number;
   spoolCapBytes: number;
   spoolChunks: number;
+  /** Seconds since the oldest chunk still in the spool was written; 0 when the spool is empty. */
+  oldestChunkAgeSeconds: number;
   openSessions: number;
   orphansSealed: number;
+  /** Statements answered with the recorder's error instead of running, by cause. */
+  refusedStatements: Record<RefusalCause, number>;
+  /** Events not recorded (each session's gap events say where), by reason. */
+  droppedEvents: Record<DropReason, number>;
 }
 
 /**
@@ -69,6 +83,16 @@ export class Recorder {
   private lastWriteError: string | null = null;
   private giveUp = false;
   private closed = false;
+  /** failClosed off: the spool is full and events wait in memory; logged once per episode. */
+  private spoolFullEpisode = false;
+  private readonly refused: Record<RefusalCause, number> = {
+    'spool-full': 0,
+    'write-failed': 0,
+    overload: 0,
+    closed: 0,
+    'invalid-session': 0,
+  };
+  private readonly dropped: Record<DropReason, number> = { 'spool-full': 0, overload: 0 };
   private readonly timer: NodeJS.Timeout;
   private readonly host: SessionHost;
 
@@ -166,13 +190,18 @@ export class Recorder {
   }
 
   stats(): RecorderStats {
+    const oldest = this.spool.oldestWrittenAt();
     return {
       ...this.shipper.stats,
+      sink: this.options.settings.sink.type,
       spoolBytes: this.spool.bytes,
       spoolCapBytes: this.spool.capBytes,
       spoolChunks: this.spool.pendingChunks,
+      oldestChunkAgeSeconds: oldest === null ? 0 : Math.max(0, Date.now() - oldest) / 1000,
       openSessions: this.sessions.size,
       orphansSealed: this.orphansSealed,
+      refusedStatements: { ...this.refused },
+      droppedEvents: { ...this.dropped },
     };
   }
 
@@ -224,7 +253,33 @@ export class Recorder {
   }
 
   private flushAll(): void {
+    this.spoolAccepting();
     for (const s of this.sessions) void s.flush();
+  }
+
+  /**
+   * With failClosed off a full spool does not stop statements: events wait in
+   * memory (bounded per session), then drop. Said once when that starts and
+   * once when the spool is under its cap again, not per statement.
+   */
+  private spoolAccepting(): boolean {
+    if (this.limits.failClosed) return true;
+    const full = this.spool.full;
+    if (full !== this.spoolFullEpisode) {
+      this.spoolFullEpisode = full;
+      const where = {
+        spoolBytes: this.spool.bytes,
+        spoolCapBytes: this.spool.capBytes,
+        sink: this.sink.description,
+      };
+      if (full) {
+        this.options.log?.warn(
+          where,
+          'recording spool is full; statements run on (failClosed: false) and their events wait in memory, then are dropped, until it drains',
+        );
+      } else this.options.log?.info(where, 'recording spool drained below its cap; events are written again');
+    }
+    return !full;
   }
 
   private internalError(err: unknown, where: string): void {
@@ -235,7 +290,7 @@ export class Recorder {
     return {
       limits: this.limits,
       stopping: this.stop.signal,
-      spoolAccepting: () => this.limits.failClosed || !this.spool.full,
+      spoolAccepting: () => this.spoolAccepting(),
       writeChunk: (chunk: EncodedChunk, head: SpoolHead) => this.spool.writeChunk(chunk, head),
       writeSucceeded: () => {
         this.lastWriteError = null;
@@ -251,6 +306,12 @@ export class Recorder {
       overloaded: (session, on) => {
         if (on) this.overloadedSessions.add(session);
         else this.overloadedSessions.delete(session);
+      },
+      eventDropped: (reason) => {
+        this.dropped[reason] += 1;
+      },
+      refused: (refusal) => {
+        this.refused[refusal.cause] += 1;
       },
       internalError: (err, where) => this.internalError(err, where),
       ended: (session) => {

@@ -91,6 +91,10 @@ export interface SessionHost {
   abandoning(): boolean;
   refusal(): RecordingRefusal | null;
   overloaded(session: SessionRecorder, on: boolean): void;
+  /** An event was not recorded: the session's buffer was full (a gap event reports it later). */
+  eventDropped(reason: DropReason): void;
+  /** The session answered a statement with this refusal instead of running it. */
+  refused(refusal: RecordingRefusal): void;
   internalError(err: unknown, where: string): void;
   ended(session: SessionRecorder): void;
 }
@@ -105,6 +109,9 @@ interface PendingRows {
 }
 
 const WRITE_RETRY = { baseMs: 50, maxMs: 5_000 };
+
+/** Why events were dropped: the spool was full (failClosed off) or the spool could not keep up. */
+export type DropReason = 'spool-full' | 'overload';
 
 /**
  * The recording of one client session. Every method returns at once and never
@@ -130,7 +137,7 @@ export class SessionRecorder {
   private readonly totals: SessionTotals = emptyTotals();
   private pendingRows: PendingRows | null = null;
   private dropped = 0;
-  private dropReason: 'spool-full' | 'overload' = 'overload';
+  private dropReason: DropReason = 'overload';
   private isOverloaded = false;
   private ended = false;
   private failure: RecordingRefusal | null = null;
@@ -151,6 +158,12 @@ export class SessionRecorder {
    * events are being dropped). Always null with failClosed off.
    */
   refusal(): RecordingRefusal | null {
+    const refusal = this.currentRefusal();
+    if (refusal !== null) this.host.refused(refusal);
+    return refusal;
+  }
+
+  private currentRefusal(): RecordingRefusal | null {
     if (this.failure) return this.failure;
     const global = this.host.refusal();
     if (global || !this.host.limits.failClosed || !this.isOverloaded) return global;
@@ -381,6 +394,7 @@ export class SessionRecorder {
     if (!force && this.bufferedBytes + this.inflightBytes >= limits.maxPendingBytes) {
       this.dropped += 1;
       this.dropReason = this.host.spoolAccepting() ? 'overload' : 'spool-full';
+      this.host.eventDropped(this.dropReason);
       this.setOverloaded(true);
       return;
     }

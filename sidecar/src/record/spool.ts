@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SessionTotals } from '@pgwarden/crds';
 import { chunkName, chunkSeqOf, decodeChunk, type EncodedChunk, sha256Hex } from './chunk.js';
@@ -36,6 +36,8 @@ export interface SpooledChunk {
   path: string;
   size: number;
   final: boolean;
+  /** When the chunk was written to the spool (ms since the epoch; a recovered chunk's mtime). */
+  writtenAt: number;
 }
 
 export class SpoolLockedError extends Error {}
@@ -82,6 +84,13 @@ export class Spool {
     return this.queue.length;
   }
 
+  /** When the oldest chunk still in the spool was written (ms since the epoch); null when it is empty. */
+  oldestWrittenAt(): number | null {
+    let oldest: number | null = null;
+    for (const c of this.queue) if (oldest === null || c.writtenAt < oldest) oldest = c.writtenAt;
+    return oldest;
+  }
+
   /** The oldest chunk not yet confirmed by the sink. */
   peek(): SpooledChunk | undefined {
     return this.queue[0];
@@ -120,6 +129,7 @@ export class Spool {
       path,
       size: chunk.bytes.length,
       final: chunk.header.final,
+      writtenAt: Date.now(),
     });
   }
 
@@ -189,6 +199,7 @@ export class Spool {
         path,
         size: bytes.length,
         final: head?.sealed === true && head.seq === seq,
+        writtenAt: (await stat(path)).mtimeMs,
       });
     }
     if (head === null) {

@@ -1,5 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type S3Server, startS3, usePostgres } from '@pgwarden/e2e';
@@ -8,13 +7,15 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/config-error.js';
 import { loadProxyConfig } from '../../src/config/proxy-config.js';
 import { ClientPool, psql } from '../integration/helpers.js';
-import { startTestProxy, type TestProxy } from '../support/proxy.js';
 import {
   eventsOf,
+  failure,
   HASH_KEY_ENV,
   readRecordings,
+  recordingProxies,
   schemaSql,
   sealedRecording,
+  tempDir,
   writeRecordingPolicy,
 } from './proxy-support.js';
 import { replay } from './support.js';
@@ -27,41 +28,13 @@ import { replay } from './support.js';
 
 const cluster = usePostgres();
 const pool = new ClientPool();
-const proxies: TestProxy[] = [];
-
-const temp = (prefix: string) => mkdtemp(join(tmpdir(), `pgwarden-${prefix}-`));
-
-async function recordingProxy(recording: Record<string, unknown>): Promise<TestProxy> {
-  const proxy = await startTestProxy(cluster(), {
-    policy: await writeRecordingPolicy(recording),
-    spoolDir: await temp('spool'),
-  });
-  proxies.push(proxy);
-  return proxy;
-}
-
-/** The SQLSTATE a query fails with, or null when it succeeds. */
-async function failure(
-  client: pg.Client,
-  text: string,
-  values?: unknown[],
-): Promise<pg.DatabaseError | null> {
-  try {
-    await client.query(text, values);
-    return null;
-  } catch (err) {
-    return err as pg.DatabaseError;
-  }
-}
+const recordingProxy = recordingProxies(cluster);
 
 beforeAll(async () => {
   await cluster().psql(schemaSql);
   process.env[HASH_KEY_ENV] = 'recording-test-hash-key-0123456789';
 });
 afterEach(() => pool.endAll());
-afterAll(async () => {
-  await Promise.all(proxies.map((p) => p.drain(1000)));
-});
 
 describe('recording through the proxy: durability', () => {
   it('refuses a policy that records without --spool-dir, naming the option', async () => {
@@ -75,7 +48,7 @@ describe('recording through the proxy: durability', () => {
   });
 
   it('refuses statements with 53100 while the spool is full, and the same session runs again once it drained', async () => {
-    const root = await temp('blocked-sink');
+    const root = await tempDir('blocked-sink');
     const sink = join(root, 'recordings');
     // A file where the sink directory should be: every chunk fails to ship until it is replaced.
     await writeFile(sink, 'not a directory');
@@ -129,7 +102,7 @@ describe('recording through the proxy: durability', () => {
   });
 
   it('seals every open session with reason shutdown when the proxy drains', async () => {
-    const sink = await temp('drain-sink');
+    const sink = await tempDir('drain-sink');
     const proxy = await recordingProxy({ sink: { type: 'dir', path: sink } });
     const client = await pool.pg(proxy.url({ application_name: 'rec-drain' }));
     const closed = new Promise<Error>((resolve) => client.once('error', resolve));

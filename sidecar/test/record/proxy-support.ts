@@ -4,7 +4,12 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
 import type { RecordingEvent } from '@pgwarden/crds';
+import type { PostgresCluster } from '@pgwarden/e2e';
+import type pg from 'pg';
+import { afterAll } from 'vitest';
 import { decodeChunk } from '../../src/record/chunk.js';
+import type { LogCapture } from '../integration/helpers.js';
+import { startTestProxy, type TestProxy } from '../support/proxy.js';
 
 /** Seeded customers: the SSNs and emails must never appear in a recording (they are masked). */
 export const customers = Array.from({ length: 5 }, (_, i) => {
@@ -130,4 +135,42 @@ export function statementEvents(r: StoredRecording, text: string, n = 0): Record
     throw new Error(`statement ${JSON.stringify(text)} not recorded; recorded: ${JSON.stringify(texts)}`);
   }
   return r.events.filter((e) => 'statementId' in e && e.statementId === statement.statementId);
+}
+
+/** The SQLSTATE a query fails with, or null when it succeeds. */
+export async function failure(
+  client: pg.Client,
+  text: string,
+  values?: unknown[],
+): Promise<pg.DatabaseError | null> {
+  try {
+    await client.query(text, values);
+    return null;
+  } catch (err) {
+    return err as pg.DatabaseError;
+  }
+}
+
+export const tempDir = (prefix: string) => mkdtemp(join(tmpdir(), `pgwarden-${prefix}-`));
+
+/**
+ * Starts proxies in front of `cluster` with the recording policy, each with its
+ * own spool (and, given `logs`, info logs captured there); drained after the file.
+ */
+export function recordingProxies(
+  cluster: () => PostgresCluster,
+): (recording: Record<string, unknown>, logs?: LogCapture) => Promise<TestProxy> {
+  const proxies: TestProxy[] = [];
+  afterAll(async () => {
+    await Promise.all(proxies.map((p) => p.drain(1000)));
+  });
+  return async (recording, logs) => {
+    const proxy = await startTestProxy(cluster(), {
+      policy: await writeRecordingPolicy(recording),
+      spoolDir: await tempDir('spool'),
+      ...(logs ? { logLevel: 'info' as const, logDestination: logs } : {}),
+    });
+    proxies.push(proxy);
+    return proxy;
+  };
 }
