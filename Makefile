@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: setup build test lint bench demo clean
+.PHONY: setup build test e2e-kind lint bench demo clean
 
 setup:
 	@./scripts/setup-node.sh
@@ -16,6 +16,11 @@ test: build
 	@mkdir -p .cache
 	@status=0; pnpm exec vitest run --reporter=default --reporter=json --outputFile.json=.cache/vitest.json || status=$$?; \
 	node scripts/test-summary.mjs .cache/vitest.json; exit $$status
+
+# The operator e2e suite on a throwaway kind cluster (needs Docker, kind, kubectl;
+# checks for them before building anything). See operator/README.md.
+e2e-kind:
+	@./e2e/kind/run.sh
 
 lint: setup
 	@pnpm exec biome check .

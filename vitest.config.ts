@@ -8,6 +8,9 @@ export default defineConfig({
     exclude: ['**/node_modules/**', '**/dist/**'],
     pool: 'forks',
     maxWorkers: 2,
+    // An external cluster (PGWARDEN_E2E_KUBECONFIG) is shared: one suite at a
+    // time, since suites install the same cluster-scoped CRDs and webhooks.
+    fileParallelism: !process.env.PGWARDEN_E2E_KUBECONFIG,
     testTimeout: 60_000,
     hookTimeout: 120_000,
     reporters: ['default'],

@@ -1,14 +1,17 @@
 export type { ControlPlaneProgram } from './control-plane/binaries.js';
 export { controlPlaneBin, controlPlaneBinDir } from './control-plane/binaries.js';
-export type {
-  ClientUser,
-  ControlPlane,
-  ControlPlaneOptions,
-  KubectlOptions,
-} from './control-plane/control-plane.js';
+export type { ClientUser, KubectlOptions, TestCluster } from './control-plane/cluster.js';
+export { E2E_NAMESPACE_LABEL, externalKubeconfig, localControlPlane } from './control-plane/cluster.js';
+export type { ControlPlane, ControlPlaneOptions } from './control-plane/control-plane.js';
 export { startControlPlane } from './control-plane/control-plane.js';
 export type { ClientSubject, KeyPair } from './control-plane/pki.js';
-export { useControlPlane } from './control-plane/vitest.js';
+export {
+  itLocalOnly,
+  itUnless,
+  reportSkippedOnExternal,
+  useCluster,
+  useControlPlane,
+} from './control-plane/vitest.js';
 export { pgBin, pgBinDir } from './harness/binaries.js';
 export type { TestRole } from './harness/cluster-config.js';
 export { freePort } from './harness/port.js';

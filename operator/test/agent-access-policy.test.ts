@@ -1,7 +1,7 @@
 import { compilePolicy, POLICY_KIND, validatePolicy } from '@pgwarden/crds';
 import { usePostgres } from '@pgwarden/e2e';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { useControlPlane } from '../../e2e/src/control-plane/vitest.js';
+import { useCluster } from '../../e2e/src/control-plane/vitest.js';
 import { AgentAccessPolicyController } from '../src/agent-access-policy/controller.js';
 import { DatabaseConnectionController } from '../src/database-connection/controller.js';
 import { kubeClients } from '../src/kube/clients.js';
@@ -11,6 +11,7 @@ import {
   logToStderr,
   manifestsDir as manifests,
   type StoredCondition,
+  serviceAccounts,
   skewedPolicyCrd,
   waitForCrds,
 } from './fixtures.js';
@@ -48,7 +49,7 @@ function policy(name: string, spec: Record<string, unknown>) {
 }
 
 describe('AgentAccessPolicy reconciler', () => {
-  const k8s = useControlPlane();
+  const k8s = useCluster();
   const pg = usePostgres();
   const controllers: { stop(): Promise<void> }[] = [];
 
@@ -92,7 +93,8 @@ describe('AgentAccessPolicy reconciler', () => {
     await k8s().kubectlOk(['apply', '-f', `${manifests}pgwarden.io_databaseconnections.yaml`]);
     await apply(skewedPolicyCrd());
     await waitForCrds(k8s());
-    await k8s().kubectlOk(['create', 'namespace', ns]);
+    await k8s().createNamespace(ns);
+    await serviceAccounts(k8s(), ns, ['analytics-agent', 'default']);
     const clients = kubeClients(k8s().kubeconfig);
     const log = logToStderr;
     const connections = new DatabaseConnectionController({ clients, backoffMs: () => 200, log });

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { POLICY_KIND } from '@pgwarden/crds';
-import { type ControlPlane, freePort } from '@pgwarden/e2e';
+import { externalKubeconfig, freePort, type TestCluster } from '@pgwarden/e2e';
 import { CRD_DEFINITIONS } from '../../crds/src/crd/definitions.js';
 import { crdObject } from '../../crds/src/crd/manifest.js';
 import { operatorRbac } from '../src/install/rbac.js';
@@ -22,12 +22,12 @@ export interface StoredCondition {
 }
 
 /** `kubectl apply` of one object given as a value. */
-export function applyObject(k8s: ControlPlane, object: unknown): Promise<string> {
+export function applyObject(k8s: TestCluster, object: unknown): Promise<string> {
   return k8s.kubectlOk(['apply', '-f', '-'], { input: JSON.stringify(object) });
 }
 
 /** Waits until every CRD of the project is Established (served). */
-export function waitForCrds(k8s: ControlPlane): Promise<string> {
+export function waitForCrds(k8s: TestCluster): Promise<string> {
   return k8s.kubectlOk([
     'wait',
     '--for=condition=Established',
@@ -65,19 +65,20 @@ export function databaseConnection(
 
 /**
  * The operator's least-privilege identity: the RBAC of the install manifests
- * bound to its service account, and a client certificate for that account's
- * user name (RBAC matches ServiceAccount subjects by it). Returns its kubeconfig.
+ * bound to its service account, and credentials for that account's user name
+ * (RBAC matches ServiceAccount subjects by it): a client certificate on the
+ * local control plane, the account's own token on an external cluster. Returns
+ * its kubeconfig.
  */
-export async function operatorIdentity(k8s: ControlPlane, namespace: string): Promise<string> {
+export async function operatorIdentity(k8s: TestCluster, namespace: string): Promise<string> {
   const serviceAccount = 'pgwarden-operator';
   for (const object of operatorRbac({ namespace, serviceAccount, webhookConfigName: 'pgwarden-operator' })) {
     await applyObject(k8s, object);
   }
-  const user = await k8s.mintUser({
+  return k8s.kubeconfigFor({
     user: `system:serviceaccount:${namespace}:${serviceAccount}`,
     groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`],
   });
-  return user.kubeconfig;
 }
 
 /**
@@ -102,16 +103,36 @@ export function skewedPolicyCrd() {
 }
 
 /**
- * Both webhook configurations pointing at https://127.0.0.1:<free port>
- * (the API server runs beside the test), and the operator flags that serve
- * them there with a certificate for 127.0.0.1.
+ * The address the cluster's API server calls the webhooks at: 127.0.0.1 for
+ * the local control plane (it runs beside the test); for an external cluster
+ * PGWARDEN_E2E_WEBHOOK_HOST (an address of this machine the API server can
+ * reach, e.g. the kind network's gateway), else undefined: the webhook steps
+ * cannot run there.
  */
-export async function loopbackWebhooks(k8s: ControlPlane, operatorNamespace: string): Promise<string[]> {
+export function webhookHost(): string | undefined {
+  if (externalKubeconfig() === undefined) return '127.0.0.1';
+  return process.env.PGWARDEN_E2E_WEBHOOK_HOST || undefined;
+}
+
+/** Why the webhook steps are skipped on an external cluster without PGWARDEN_E2E_WEBHOOK_HOST. */
+export const noWebhookHost =
+  'the operator runs on this machine and its webhooks are served here; set PGWARDEN_E2E_WEBHOOK_HOST ' +
+  "to an address of this machine the cluster's API server can reach (make e2e-kind does)";
+
+/**
+ * Both webhook configurations pointing at https://<webhookHost()>:<free port>,
+ * and the operator flags that serve them there (on PGWARDEN_E2E_WEBHOOK_LISTEN
+ * when set, e.g. 0.0.0.0 behind a NAT) with a certificate for that host.
+ */
+export async function servedWebhooks(k8s: TestCluster, operatorNamespace: string): Promise<string[]> {
+  const host = webhookHost();
+  if (host === undefined) throw new Error(noWebhookHost);
+  const listen = process.env.PGWARDEN_E2E_WEBHOOK_LISTEN || host;
   const port = await freePort();
   const webhooks = {
     name: 'pgwarden-operator',
     operatorNamespace,
-    target: { url: `https://127.0.0.1:${port}` },
+    target: { url: `https://${host.includes(':') ? `[${host}]` : host}:${port}` },
   };
   await applyObject(k8s, mutatingWebhookConfiguration(webhooks));
   await applyObject(k8s, validatingWebhookConfiguration(webhooks));
@@ -119,8 +140,19 @@ export async function loopbackWebhooks(k8s: ControlPlane, operatorNamespace: str
     '--namespace',
     operatorNamespace,
     '--webhook-listen',
-    `127.0.0.1:${port}`,
+    `${listen.includes(':') ? `[${listen}]` : listen}:${port}`,
     '--webhook-hosts',
-    '127.0.0.1',
+    host,
   ];
+}
+
+/**
+ * ServiceAccounts the test's pods name. The local control plane runs without
+ * the ServiceAccount admission plugin; a real cluster refuses a pod whose
+ * account does not exist.
+ */
+export async function serviceAccounts(k8s: TestCluster, namespace: string, names: readonly string[]) {
+  for (const name of names) {
+    await applyObject(k8s, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace } });
+  }
 }

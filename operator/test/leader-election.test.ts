@@ -1,6 +1,6 @@
 import { CoordinationV1Api, KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import { describe, expect, it, vi } from 'vitest';
-import { useControlPlane } from '../../e2e/src/control-plane/vitest.js';
+import { useCluster } from '../../e2e/src/control-plane/vitest.js';
 import { applyObject, databaseConnection, manifestsDir, operatorIdentity, waitForCrds } from './fixtures.js';
 import { type OperatorProcess, useOperatorProcesses } from './operator-process.js';
 
@@ -24,7 +24,7 @@ const lease = [
 ];
 
 describe('leader election', () => {
-  const k8s = useControlPlane();
+  const k8s = useCluster();
   let kubeconfig = '';
   const startOperator = useOperatorProcesses(() => kubeconfig);
 
@@ -84,7 +84,7 @@ describe('leader election', () => {
   it('elects one leader; only it reconciles; a standby takes over when the leader dies or leaves', async () => {
     await k8s().kubectlOk(['apply', '-f', manifestsDir]);
     await waitForCrds(k8s());
-    await k8s().kubectlOk(['create', 'namespace', ns]);
+    await k8s().createNamespace(ns);
     kubeconfig = await operatorIdentity(k8s(), ns);
 
     const a = await startOperator('replica-a', lease);

@@ -3,8 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../harness/port.js';
-import { type RunResult, run } from '../harness/process.js';
+import { run } from '../harness/process.js';
 import { controlPlaneBin } from './binaries.js';
+import {
+  type ClientUser,
+  type KubectlOptions,
+  kubectlOutput,
+  namespaceManifest,
+  type TestCluster,
+} from './cluster.js';
 import { type Daemon, startDaemon } from './daemon.js';
 import { httpsGet } from './https.js';
 import { writeKubeconfig } from './kubeconfig.js';
@@ -17,23 +24,8 @@ import {
 } from './pki.js';
 import { guardProcesses, type ProcessGuard } from './reaper.js';
 
-/** A user with a client certificate and a kubeconfig of its own, for RBAC tests. */
-export interface ClientUser extends KeyPair {
-  user: string;
-  groups: readonly string[];
-  kubeconfig: string;
-}
-
-export interface KubectlOptions {
-  /** Written to kubectl's stdin (for `-f -`). */
-  input?: string;
-  /** Another user's kubeconfig; default the admin's. */
-  kubeconfig?: string;
-  timeoutMs?: number;
-}
-
 /** etcd + kube-apiserver on loopback; see {@link startControlPlane}. */
-export interface ControlPlane {
+export interface ControlPlane extends TestCluster {
   /** https://127.0.0.1:<port> */
   readonly url: string;
   readonly port: number;
@@ -47,12 +39,8 @@ export interface ControlPlane {
   /** Holds the PKI, etcd's data, the logs and the kubeconfigs; gone after stop(). */
   readonly tempDir: string;
   readonly binDir: string;
-  /** Runs kubectl against this control plane; a non-zero exit is a result, not an error. */
-  kubectl(args: readonly string[], options?: KubectlOptions): Promise<RunResult>;
-  /** Like kubectl(), but throws with kubectl's stderr on a non-zero exit; returns stdout. */
-  kubectlOk(args: readonly string[], options?: KubectlOptions): Promise<string>;
-  /** A client certificate (CN=user, O=each group) and a kubeconfig for it. No RBAC is granted. */
-  mintUser(subject: ClientSubject): Promise<ClientUser>;
+  /** Itself. */
+  readonly local: ControlPlane;
   /** Stops kube-apiserver (SIGTERM); etcd and the data stay. */
   stopApiServer(): Promise<void>;
   /** Starts kube-apiserver again on the same port and waits for /readyz. */
@@ -124,6 +112,10 @@ class Cluster implements ControlPlane {
     this.#guard = guardProcesses(tempDir);
   }
 
+  get local(): ControlPlane {
+    return this;
+  }
+
   get port(): number {
     return this.#port;
   }
@@ -171,13 +163,15 @@ class Cluster implements ControlPlane {
   }
 
   async kubectlOk(args: readonly string[], options?: KubectlOptions): Promise<string> {
-    const result = await this.kubectl(args, options);
-    if (result.code !== 0) {
-      throw new Error(
-        `kubectl ${args.join(' ')} failed (${result.code ?? result.signal}):\n${result.stderr.trim()}`,
-      );
-    }
-    return result.stdout;
+    return kubectlOutput(args, await this.kubectl(args, options));
+  }
+
+  async createNamespace(name: string): Promise<void> {
+    await this.kubectlOk(['create', '-f', '-'], { input: namespaceManifest(name) });
+  }
+
+  async kubeconfigFor(subject: ClientSubject): Promise<string> {
+    return (await this.mintUser(subject)).kubeconfig;
   }
 
   async mintUser(subject: ClientSubject): Promise<ClientUser> {

@@ -1,10 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 
-export interface KubeconfigUser {
-  name: string;
-  certPem: string;
-  keyPem: string;
-}
+/** A client certificate, or a bearer token (a service account's, from TokenRequest). */
+export type KubeconfigUser = { name: string } & ({ certPem: string; keyPem: string } | { token: string });
 
 /**
  * A kubeconfig with one cluster, one user and one context, credentials
@@ -20,7 +17,10 @@ export function renderKubeconfig(server: string, caPem: string, user: Kubeconfig
     users: [
       {
         name: user.name,
-        user: { 'client-certificate-data': b64(user.certPem), 'client-key-data': b64(user.keyPem) },
+        user:
+          'token' in user
+            ? { token: user.token }
+            : { 'client-certificate-data': b64(user.certPem), 'client-key-data': b64(user.keyPem) },
       },
     ],
     contexts: [

@@ -106,7 +106,7 @@ export async function mintClientCertificate(pki: ControlPlanePki, subject: Clien
  * "/O=g1/O=g2/CN=user". Kubernetes takes the user from CN and one group per O.
  * Characters openssl's -subj syntax would read as separators are refused.
  */
-function subjectOf({ user, groups = [] }: ClientSubject): string {
+export function subjectOf({ user, groups = [] }: ClientSubject): string {
   for (const part of [user, ...groups]) {
     if (part === '' || /[/\\+=,\n]/.test(part)) {
       throw new Error(

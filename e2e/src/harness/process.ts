@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
 
 export interface RunOptions {
   /** Merged over process.env; a key set to `undefined` removes the inherited variable. */
@@ -63,4 +65,16 @@ export function run(cmd: string, args: readonly string[], options: RunOptions = 
       resolve({ code, signal, stdout, stderr });
     });
   });
+}
+
+/** The first executable `program` in a directory of PATH, as a shell would find it; undefined when there is none. */
+export function findOnPath(program: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter).filter(Boolean)) {
+    const candidate = join(dir, program);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {}
+  }
+  return undefined;
 }
