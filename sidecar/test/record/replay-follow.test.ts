@@ -104,10 +104,11 @@ describe('pgwarden replay --follow on a live session', () => {
     const f = follow(live.id, false);
     await waitFor(
       'the transcript',
-      () => f.state.out.includes('#1 simple: SELECT id FROM orders ORDER BY id LIMIT 2'),
+      () =>
+        f.state.out.includes('#1 simple: SELECT id FROM orders ORDER BY id LIMIT 2') &&
+        f.state.out.includes('(2 rows)'),
       30_000,
     );
-    expect(f.state.out).toContain('(2 rows)');
     f.child.kill('SIGINT');
     expect(await f.exited).toBe(0);
     expect(f.state.out).toMatch(
@@ -118,7 +119,7 @@ describe('pgwarden replay --follow on a live session', () => {
   });
 });
 
-/** The recording of this application_name once the chunk holding `text` is in the sink. */
+/** The recording of this application_name once the statement `text` up to its result is in the sink. */
 async function shipped(applicationName: string, text: string): Promise<StoredRecording> {
   let found: StoredRecording | undefined;
   const deadline = Date.now() + 20_000;
@@ -129,7 +130,13 @@ async function shipped(applicationName: string, text: string): Promise<StoredRec
       return (
         start?.type === 'session-start' &&
         start.applicationName === applicationName &&
-        r.events.some((e) => e.type === 'statement' && e.text === text)
+        r.events.some(
+          (e) =>
+            e.type === 'result' &&
+            r.events.some(
+              (s) => s.type === 'statement' && s.text === text && s.statementId === e.statementId,
+            ),
+        )
       );
     });
     if (found === undefined) await sleep(25);
