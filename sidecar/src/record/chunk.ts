@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
-import { gunzip, gzip } from 'node:zlib';
+import { constants, gunzip, gzip } from 'node:zlib';
 import {
   type ChunkHeader,
   ChunkHeaderSchema,
@@ -16,6 +16,12 @@ import {
  */
 
 const gzipAsync = promisify(gzip);
+/**
+ * Fastest compression: on event lines it takes about a third of the CPU of
+ * zlib's default level (6) for some 15% more bytes, and the recording's cost
+ * is CPU on the proxy's host, in line with every statement, while storage is cheap.
+ */
+const GZIP = { level: constants.Z_BEST_SPEED };
 const gunzipAsync = promisify(gunzip);
 
 /** Chunk names sort in sequence order: 10 digits cover any recording a sidecar can make. */
@@ -43,8 +49,10 @@ export interface ChunkInput {
   final: boolean;
   firstAt: string;
   lastAt: string;
-  /** Serialized events, one JSON object each, without newlines. */
-  lines: readonly string[];
+  /** Number of events in body. */
+  events: number;
+  /** The events as UTF-8 JSON lines, each ending in "\n". */
+  body: Buffer;
 }
 
 export interface EncodedChunk {
@@ -61,14 +69,14 @@ export async function encodeChunk(input: ChunkInput): Promise<EncodedChunk> {
     recordingId: input.recordingId,
     seq: input.seq,
     firstEvent: input.firstEvent,
-    events: input.lines.length,
+    events: input.events,
     firstAt: input.firstAt,
     lastAt: input.lastAt,
     prevSha256: input.prevSha256,
     final: input.final,
   };
-  const text = `${JSON.stringify(header)}\n${input.lines.join('\n')}\n`;
-  const bytes = await gzipAsync(Buffer.from(text, 'utf8'));
+  const text = Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`), input.body]);
+  const bytes = await gzipAsync(text, GZIP);
   return { header, bytes, sha256: sha256Hex(bytes) };
 }
 

@@ -347,7 +347,8 @@ async function sealInterrupted(spool: Spool, head: SpoolHead): Promise<void> {
     final: true,
     firstAt: at,
     lastAt: at,
-    lines: [JSON.stringify(end)],
+    events: 1,
+    body: Buffer.from(`${JSON.stringify(end)}\n`),
   });
   await spool.writeChunk(chunk, {
     ...head,

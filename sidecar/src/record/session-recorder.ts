@@ -109,6 +109,10 @@ interface PendingRows {
 }
 
 const WRITE_RETRY = { baseMs: 50, maxMs: 5_000 };
+const BODY_START_BYTES = 16 * 1024;
+
+/** A decision's JSON after its statementId, by input object: the proxy passes one object per prepared statement. */
+const DECISION_JSON = new WeakMap<DecisionInput, string>();
 
 /** Why events were dropped: the spool was full (failClosed off) or the spool could not keep up. */
 export type DropReason = 'spool-full' | 'overload';
@@ -125,7 +129,15 @@ export type DropReason = 'spool-full' | 'overload';
 export class SessionRecorder {
   private nextSeq = 0;
   private nextStatement = 1;
-  private lines: string[] = [];
+  /**
+   * The events not yet cut into a chunk, as UTF-8 lines each ending in "\n"
+   * (bufferedBytes of it used); null when there are none. Written as each
+   * event is recorded, so its string dies young instead of waiting for the cut.
+   */
+  private body: Buffer | null = null;
+  private bodyEvents = 0;
+  /** Size of the last chunk's events: where the next body starts, so it rarely grows. */
+  private bodyHint = 0;
   private bufferedBytes = 0;
   private inflightBytes = 0;
   private chunkFirstEvent = 0;
@@ -141,6 +153,9 @@ export class SessionRecorder {
   private isOverloaded = false;
   private ended = false;
   private failure: RecordingRefusal | null = null;
+  /** The last statement text and its JSON (scrubbed): a prepared statement's Executes bring the same text. */
+  private lastText: string | null = null;
+  private lastTextJson = '';
 
   constructor(
     readonly recordingId: string,
@@ -190,30 +205,42 @@ export class SessionRecorder {
   /** Records a statement the client sent; returns its id for the events that follow (0 if recording failed). */
   statement(input: StatementInput): number {
     const id = this.nextStatement++;
-    this.guard('statement', () =>
-      this.push({
-        type: 'statement',
-        statementId: id,
-        protocol: input.protocol,
-        text: scrubCredentials(String(input.text)),
-        preparedName: input.preparedName ?? null,
-        parameters: (input.parameters ?? []).map(cell),
-      }),
-    );
+    this.guard('statement', () => {
+      const text = String(input.text);
+      if (text !== this.lastText) {
+        this.lastText = text;
+        this.lastTextJson = JSON.stringify(scrubCredentials(text));
+      }
+      const name = input.preparedName ?? null;
+      const parameters = input.parameters ?? [];
+      if (!this.admit(false)) return;
+      this.totals.statements += 1;
+      this.append(
+        `"type":"statement","statementId":${id},"protocol":${JSON.stringify(input.protocol)},"text":${this.lastTextJson},"preparedName":${name === null ? 'null' : JSON.stringify(String(name))},"parameters":${parameters.length === 0 ? '[]' : JSON.stringify(parameters.map(cell))}}`,
+      );
+      this.cutWhenFull();
+    });
     return id;
   }
 
+  /** `input` is read once: the same object recorded again (a prepared statement's decision) reuses its JSON. */
   decision(statementId: number, input: DecisionInput): void {
-    this.guard('decision', () =>
-      this.push({
-        type: 'decision',
-        statementId,
-        outcome: input.outcome,
-        rule: String(input.rule),
-        message: scrubNullable(input.message),
-        facts: input.facts ? recordedFacts(input.facts) : null,
-      }),
-    );
+    this.guard('decision', () => {
+      let rest = DECISION_JSON.get(input);
+      if (rest === undefined) {
+        rest = JSON.stringify({
+          outcome: input.outcome,
+          rule: String(input.rule),
+          message: scrubNullable(input.message),
+          facts: input.facts ? recordedFacts(input.facts) : null,
+        }).slice(1);
+        DECISION_JSON.set(input, rest);
+      }
+      if (!this.admit(false)) return;
+      if (input.outcome === 'deny') this.totals.denied += 1;
+      this.append(`"type":"decision","statementId":${statementId},${rest}`);
+      this.cutWhenFull();
+    });
   }
 
   /** The columns of a result about to stream (RowDescription). Ends the rows of any previous result. */
@@ -297,14 +324,14 @@ export class SessionRecorder {
     this.guard('result', () => {
       const rows = count(input.rows);
       if (this.pendingRows?.statementId === statementId) this.emitRows(rows);
-      this.push({
-        type: 'result',
-        statementId,
-        commandTag: input.commandTag === null ? null : String(input.commandTag),
-        rows,
-        durationMs: Math.max(0, Number(input.durationMs) || 0),
-        bytes: count(input.bytes),
-      });
+      const duration = Number(input.durationMs);
+      const tag = input.commandTag === null ? 'null' : JSON.stringify(String(input.commandTag));
+      if (!this.admit(false)) return;
+      this.totals.rows += rows;
+      this.append(
+        `"type":"result","statementId":${statementId},"commandTag":${tag},"rows":${rows},"durationMs":${Number.isFinite(duration) && duration > 0 ? Math.round(duration * 1000) / 1000 : 0},"bytes":${count(input.bytes)}}`,
+      );
+      this.cutWhenFull();
     });
   }
 
@@ -360,7 +387,7 @@ export class SessionRecorder {
 
   /** Writes what is buffered as a chunk; resolves once every event so far is fsync'd in the spool. */
   flush(): Promise<void> {
-    if (this.lines.length > 0 && this.host.spoolAccepting()) return this.cut(false);
+    if (this.bodyEvents > 0 && this.host.spoolAccepting()) return this.cut(false);
     return this.tail;
   }
 
@@ -390,43 +417,73 @@ export class SessionRecorder {
   }
 
   private push(event: DistributiveOmit<RecordingEvent, 'seq' | 'at'>, force = false): void {
-    const limits = this.host.limits;
-    if (!force && this.bufferedBytes + this.inflightBytes >= limits.maxPendingBytes) {
+    if (!this.admit(force)) return;
+    countEvent(this.totals, event as RecordingEvent);
+    this.append(JSON.stringify(event).slice(1));
+    this.cutWhenFull();
+  }
+
+  /**
+   * Whether the next event is kept: false (and counted as dropped) while the
+   * session's buffer is full; a gap event goes first after a drop.
+   */
+  private admit(force: boolean): boolean {
+    if (!force && this.bufferedBytes + this.inflightBytes >= this.host.limits.maxPendingBytes) {
       this.dropped += 1;
       this.dropReason = this.host.spoolAccepting() ? 'overload' : 'spool-full';
       this.host.eventDropped(this.dropReason);
       this.setOverloaded(true);
-      return;
+      return false;
     }
     if (this.dropped > 0) {
       const gap = { type: 'gap' as const, dropped: this.dropped, reason: this.dropReason };
       this.dropped = 0;
-      this.append(gap);
+      this.append(JSON.stringify(gap).slice(1));
     }
-    this.append(event);
-    if (this.bufferedBytes >= limits.chunkBytes && this.host.spoolAccepting()) void this.cut(false);
+    return true;
   }
 
-  private append(partial: DistributiveOmit<RecordingEvent, 'seq' | 'at'>): void {
+  private cutWhenFull(): void {
+    if (this.bufferedBytes >= this.host.limits.chunkBytes && this.host.spoolAccepting()) void this.cut(false);
+  }
+
+  /**
+   * One event line from its JSON without the opening brace. The hot events
+   * (statement, decision, result) are written as text by their methods rather
+   * than built as objects and stringified: they run for every statement, and
+   * a statement's text and a prepared statement's decision serialize once.
+   */
+  private append(body: string): void {
     const at = isoNow();
-    // seq and at first: a reader sees them at the start of every line. Written as text rather
-    // than spread into a new object: this runs several times per statement.
-    const line = `{"seq":${this.nextSeq},"at":"${at}",${JSON.stringify(partial).slice(1)}`;
-    if (this.lines.length === 0) {
+    // seq and at first: a reader sees them at the start of every line.
+    const line = `{"seq":${this.nextSeq},"at":"${at}",${body}\n`;
+    if (this.bodyEvents === 0) {
       this.firstAt = at;
       this.chunkFirstEvent = this.nextSeq;
     }
     this.nextSeq += 1;
     this.lastAt = at;
-    this.lines.push(line);
-    this.bufferedBytes += line.length + 1;
-    countEvent(this.totals, partial as RecordingEvent);
+    // At most 3 bytes of UTF-8 per UTF-16 code unit.
+    const room = 3 * line.length;
+    let buf = this.body;
+    if (buf === null || buf.length - this.bufferedBytes < room) buf = this.grow(room);
+    this.bufferedBytes += buf.write(line, this.bufferedBytes, 'utf8');
+    this.bodyEvents += 1;
+  }
+
+  private grow(room: number): Buffer {
+    const used = this.bufferedBytes;
+    const next = Buffer.allocUnsafe(Math.max(BODY_START_BYTES, this.bodyHint + room, 2 * (used + room)));
+    this.body?.copy(next, 0, 0, used);
+    this.body = next;
+    return next;
   }
 
   private cut(final: boolean): Promise<void> {
-    if (this.lines.length === 0) return this.tail;
-    const lines = this.lines;
+    if (this.bodyEvents === 0) return this.tail;
     const bytes = this.bufferedBytes;
+    const body = (this.body as Buffer).subarray(0, bytes);
+    const events = this.bodyEvents;
     const head = {
       firstEvent: this.chunkFirstEvent,
       firstAt: this.firstAt,
@@ -434,18 +491,20 @@ export class SessionRecorder {
       nextEvent: this.nextSeq,
       totals: { ...this.totals },
     };
-    this.lines = [];
+    this.body = null;
+    this.bodyEvents = 0;
+    this.bodyHint = Math.min(bytes, this.host.limits.chunkBytes);
     this.bufferedBytes = 0;
     this.inflightBytes += bytes;
-    const job = this.tail.then(() => this.write(lines, bytes, head, final));
+    const job = this.tail.then(() => this.write(body, events, head, final));
     this.tail = job;
     return job;
   }
 
   /** Retries until the chunk is in the spool: a chunk number, once given out, must not be skipped. */
   private async write(
-    lines: string[],
-    bytes: number,
+    body: Buffer,
+    events: number,
     head: { firstEvent: number; firstAt: string; lastAt: string; nextEvent: number; totals: SessionTotals },
     final: boolean,
   ): Promise<void> {
@@ -459,7 +518,8 @@ export class SessionRecorder {
           final,
           firstAt: head.firstAt,
           lastAt: head.lastAt,
-          lines,
+          events,
+          body,
         });
         await this.host.writeChunk(chunk, {
           recordingId: this.recordingId,
@@ -472,7 +532,7 @@ export class SessionRecorder {
         });
         this.chunkSeq += 1;
         this.prevSha = chunk.sha256;
-        this.inflightBytes -= bytes;
+        this.inflightBytes -= body.length;
         this.host.writeSucceeded();
         if (
           this.isOverloaded &&
@@ -484,7 +544,7 @@ export class SessionRecorder {
       } catch (err) {
         this.host.writeFailed(err);
         if (this.host.abandoning()) {
-          this.inflightBytes -= bytes;
+          this.inflightBytes -= body.length;
           return;
         }
         await pause(backoffDelay(attempt, WRITE_RETRY), this.host.stopping);

@@ -8,7 +8,7 @@ import { BackendCode, FrontendCode } from '../wire/codes.js';
 import { PgError } from '../wire/error-response.js';
 import type { FrameVisitor } from '../wire/framer.js';
 import { MessageReader } from '../wire/reader.js';
-import type { Cell, FactsInput, SessionRecorder, StatementInput } from './session-recorder.js';
+import type { Cell, DecisionInput, FactsInput, SessionRecorder, StatementInput } from './session-recorder.js';
 import {
   cellRanges,
   changedCells,
@@ -352,12 +352,17 @@ export class SessionTap {
 
   private decided(id: number, verdict: TapVerdict): void {
     if (verdict === null || verdict === 'recording-refused') return;
-    this.recorder.decision(id, {
-      outcome: verdict.outcome,
-      rule: verdict.rule,
-      message: verdict.message,
-      facts: mergedFacts(verdict.facts),
-    });
+    let input = DECISION_INPUTS.get(verdict);
+    if (input === undefined) {
+      input = {
+        outcome: verdict.outcome,
+        rule: verdict.rule,
+        message: verdict.message,
+        facts: mergedFacts(verdict.facts),
+      };
+      DECISION_INPUTS.set(verdict, input);
+    }
+    this.recorder.decision(id, input);
   }
 
   /**
@@ -577,6 +582,13 @@ export class SessionTap {
 }
 
 const NO_APPROVALS: readonly ApprovalObservation[] = [];
+
+/**
+ * One DecisionInput per gate decision, which is never changed once made: every
+ * Execute of a prepared statement hands the recorder the same object, whose
+ * JSON the recorder then writes once.
+ */
+const DECISION_INPUTS = new WeakMap<GateDecision, DecisionInput>();
 const TEXT_OID = 25;
 const BYTEA_OID = 17;
 

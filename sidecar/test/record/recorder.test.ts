@@ -167,4 +167,46 @@ describe('Recorder', () => {
     expect(() => s.statement({ protocol: 'simple', text: 'SELECT 1' })).not.toThrow();
     await recorder.close();
   });
+  it('keeps every character of multi-byte text, in events of any size, across chunks cut by size', async () => {
+    const sinkDir = await temp();
+    const recorder = await Recorder.open({
+      settings: settings({
+        sink: { type: 'dir', path: sinkDir },
+        includeRows: true,
+        chunkSize: '64Ki',
+        flushInterval: '1h',
+      }),
+      spoolDir: await temp(),
+      sidecarVersion: 'test',
+    });
+    const session = recorder.sessionStart(START);
+    // Two-, three- and four-byte UTF-8, and values far larger than the buffer a session starts with.
+    const texts = ["SELECT 'é'", `SELECT '${'€'.repeat(10_000)}'`, `SELECT '${'👍🏽'.repeat(5_000)}'`];
+    for (let i = 0; i < 30; i++) {
+      const text = texts[i % texts.length] as string;
+      const id = session.statement({ protocol: 'extended', text, parameters: [`ñ${i}`, null] });
+      session.columns(id, [{ name: 'ü', typeOid: 25, masked: false }]);
+      session.rows(id, [[text.slice(7)]]);
+      session.result(id, { commandTag: 'SELECT 1', rows: 1, durationMs: 0.0123456, bytes: text.length });
+    }
+    await session.sessionEnd('client-closed');
+    expect(await recorder.drained(10_000)).toBe(true);
+    await recorder.close();
+
+    const store = new DirStore(sinkDir);
+    expect(await verifyStored(store, session.recordingId)).toMatchObject({ ok: true, events: 2 + 30 * 3 });
+    const names = await store.listChunks(session.recordingId);
+    expect(names.length).toBeGreaterThan(3);
+    const events = [];
+    for (const name of names)
+      events.push(...(await decodeChunk(await store.readChunk(session.recordingId, name))).events);
+    const statements = events.filter((e) => e.type === 'statement');
+    expect(statements.map((e) => [e.text, e.parameters])).toEqual(
+      Array.from({ length: 30 }, (_, i) => [texts[i % texts.length], [`ñ${i}`, null]]),
+    );
+    expect(events.filter((e) => e.type === 'rows').map((e) => e.rows[0]?.[0])).toEqual(
+      Array.from({ length: 30 }, (_, i) => (texts[i % texts.length] as string).slice(7)),
+    );
+    expect(events.find((e) => e.type === 'result')).toMatchObject({ durationMs: 0.012 });
+  });
 });
