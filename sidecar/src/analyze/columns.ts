@@ -282,32 +282,19 @@ export function columnUsage(statement: unknown): ColumnUsage {
         select(b, resultSink());
         return;
       case 'InsertStmt':
-        relation(b.relation as Body);
-        push(b.selectStmt, WRITE);
-        push(b.onConflictClause, WRITE);
-        returning(b.returningList);
-        withClause(b.withClause);
-        return;
       case 'UpdateStmt':
-        relation(b.relation as Body);
-        push(b.targetList, WRITE);
-        push(b.whereClause, FILTER);
-        if (Array.isArray(b.fromClause)) for (const item of b.fromClause) fromItem(item);
-        returning(b.returningList);
-        withClause(b.withClause);
-        return;
       case 'DeleteStmt':
-        relation(b.relation as Body);
-        push(b.whereClause, FILTER);
-        if (Array.isArray(b.usingClause)) for (const item of b.usingClause) fromItem(item);
-        returning(b.returningList);
-        withClause(b.withClause);
-        return;
       case 'MergeStmt':
+        // Each field below belongs to some of these statements; absent ones add nothing.
         relation(b.relation as Body);
-        fromItem(b.sourceRelation);
-        push(b.joinCondition, FILTER);
+        push(b.selectStmt, WRITE); // INSERT … SELECT / VALUES
+        push(b.onConflictClause, WRITE);
+        push(b.targetList, WRITE); // UPDATE … SET
         push(b.mergeWhenClauses, WRITE);
+        push(b.whereClause, FILTER);
+        push(b.joinCondition, FILTER);
+        for (const item of [...asList(b.fromClause), ...asList(b.usingClause)]) fromItem(item);
+        fromItem(b.sourceRelation);
         returning(b.returningList);
         withClause(b.withClause);
         return;
@@ -438,6 +425,10 @@ function copyFormatOf(options: unknown): CopyFormat {
       kind !== 'binary' &&
       (header === true || (typeof header === 'string' && /^(true|on|1|match)$/i.test(header))),
   };
+}
+
+function asList(value: unknown): readonly unknown[] {
+  return Array.isArray(value) ? value : [];
 }
 
 /** A ColumnRef node's parts, or null when `value` is not one. */

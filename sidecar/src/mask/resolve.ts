@@ -8,6 +8,7 @@ import {
   type SensitiveCatalog,
 } from './sensitive-catalog.js';
 import type { MaskStrategy } from './strategies.js';
+import { TypeOid } from './type-families.js';
 
 /**
  * A statement's use of masked columns, resolved against the catalog: which of
@@ -196,13 +197,12 @@ export function resolveMasks(
   if (derived !== null && mode.derived === 'deny')
     return { ok: false, rule: 'masking-derived', column: derived };
 
-  const touched =
-    outputs?.some((o) => o !== null) || starTaint !== null || anyInnerTaint !== null || filtered !== null;
   const stars = usage.stars.length > 0;
   const masks: StatementMasks = {
     outputs: stars ? null : outputs,
     conservative: stars && (anyInnerTaint !== null || (outputs?.some((o) => o !== null) ?? false)),
-    touched: touched || all.some((e) => e.columns.size > 0),
+    // Every taint comes from a relation with masked columns, so this covers them all.
+    touched: all.some((e) => e.columns.size > 0),
     filtersOn: filtered ? sourceOf(filtered) : null,
     copy: null,
   };
@@ -215,7 +215,7 @@ export function resolveMasks(
   return { ok: true, masks };
 }
 
-const TEXT_TYPE = 25;
+const TEXT_TYPE = TypeOid.text;
 
 /**
  * How COPY … TO rows are masked, or the masked column that makes it impossible

@@ -140,8 +140,7 @@ export async function loadSensitiveCatalog(
   if (conditions.length === 0) return catalog;
   const rows = await query(
     `SELECT c.oid, n.nspname, c.relname, a.attname, ${rules.label ? `coalesce(pg_catalog.col_description(c.oid, a.attnum) ILIKE ${literal(`%${rules.label}%`)}, false)` : 'false'},
-       (SELECT pg_catalog.array_to_json(pg_catalog.array_agg(x.attname ORDER BY x.attnum))::text FROM pg_catalog.pg_attribute x WHERE x.attrelid = c.oid AND x.attnum > 0),
-       (SELECT pg_catalog.array_to_json(pg_catalog.array_agg(x.atttypid ORDER BY x.attnum))::text FROM pg_catalog.pg_attribute x WHERE x.attrelid = c.oid AND x.attnum > 0)
+       ${attributeArrays('c')}
      FROM pg_catalog.pg_attribute a
      JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -179,8 +178,7 @@ async function addInheritingTables(query: CatalogQuery, catalog: SensitiveCatalo
        SELECT i.inhparent, i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent IN (${parents.join(', ')})
        UNION SELECT k.root, i.inhrelid FROM kids k JOIN pg_catalog.pg_inherits i ON i.inhparent = k.child)
      SELECT k.root, c.oid, n.nspname, c.relname,
-       (SELECT pg_catalog.array_to_json(pg_catalog.array_agg(x.attname ORDER BY x.attnum))::text FROM pg_catalog.pg_attribute x WHERE x.attrelid = c.oid AND x.attnum > 0),
-       (SELECT pg_catalog.array_to_json(pg_catalog.array_agg(x.atttypid ORDER BY x.attnum))::text FROM pg_catalog.pg_attribute x WHERE x.attrelid = c.oid AND x.attnum > 0)
+       ${attributeArrays('c')}
      FROM kids k JOIN pg_catalog.pg_class c ON c.oid = k.child JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace`,
   );
   for (const [root, oid, schema, table, attributes, types] of rows) {
@@ -195,11 +193,21 @@ async function addInheritingTables(query: CatalogQuery, catalog: SensitiveCatalo
   }
 }
 
+/**
+ * Two JSON arrays by attnum (dropped columns included, so index = attnum - 1):
+ * the column names and the type OIDs of relation `alias`.
+ */
+function attributeArrays(alias: string): string {
+  const array = (column: string) =>
+    `(SELECT pg_catalog.array_to_json(pg_catalog.array_agg(x.${column} ORDER BY x.attnum))::text FROM pg_catalog.pg_attribute x WHERE x.attrelid = ${alias}.oid AND x.attnum > 0)`;
+  return `${array('attname')}, ${array('atttypid')}`;
+}
+
 function newEntry(
   oid: number,
   qualified: string,
   attributes: string | null | undefined,
-  types?: string | null,
+  types: string | null | undefined,
 ): RelationEntry {
   // Dropped columns keep their attnum with a placeholder name; it never matches a rule.
   const names = JSON.parse(attributes ?? '[]') as (string | null)[];
@@ -227,7 +235,7 @@ async function addDependentViews(
   for (let depth = 0; frontier.length > 0 && depth < MAX_VIEW_DEPTH; depth++) {
     const rows = await query(
       `SELECT DISTINCT v.oid, n.nspname, v.relname, pg_catalog.pg_get_viewdef(v.oid),
-         (SELECT pg_catalog.array_to_json(pg_catalog.array_agg(x.attname ORDER BY x.attnum))::text FROM pg_catalog.pg_attribute x WHERE x.attrelid = v.oid AND x.attnum > 0)
+         ${attributeArrays('v')}
        FROM pg_catalog.pg_depend d
        JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid
        JOIN pg_catalog.pg_class v ON v.oid = r.ev_class
@@ -237,9 +245,9 @@ async function addDependentViews(
          AND d.refobjid IN (${frontier.join(', ')}) AND v.oid <> d.refobjid`,
     );
     frontier = [];
-    for (const [oid, schema, name, definition, attributes] of rows) {
+    for (const [oid, schema, name, definition, attributes, types] of rows) {
       const viewOid = Number(oid);
-      const entry = catalog.entry(viewOid) ?? newEntry(viewOid, `${schema}.${name}`, attributes);
+      const entry = catalog.entry(viewOid) ?? newEntry(viewOid, `${schema}.${name}`, attributes, types);
       const before = { columns: entry.columns.size, filtersOn: entry.filtersOn };
       exposeMaskedColumns(entry, definition ?? '', catalog, mode, analyze);
       if (entry.columns.size > before.columns || entry.filtersOn !== before.filtersOn) {
