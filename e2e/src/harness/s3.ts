@@ -2,11 +2,11 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { guardProcesses } from '../control-plane/reaper.js';
 import { freePort } from './port.js';
 
 /** e2e/s3/build.sh, from e2e/src/harness and from e2e/dist/harness alike. */
@@ -60,7 +60,8 @@ export async function startS3(): Promise<S3Server> {
   const endpoint = `http://127.0.0.1:${port}`;
   const logFile = join(root, 'server.log');
   let child: ChildProcess | undefined;
-  let reaper: ChildProcess | undefined;
+  // Kills the server and erases its storage even when the owner never calls destroy().
+  const guard = guardProcesses(root);
 
   const launch = async () => {
     const log = openSync(logFile, 'a');
@@ -81,11 +82,11 @@ export async function startS3(): Promise<S3Server> {
         metaDir,
         dataDir,
       ],
-      { stdio: ['ignore', log, log], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
+      // Its own process group, which the guard kills.
+      { stdio: ['ignore', log, log], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, detached: true },
     );
     closeSync(log);
-    releaseReaper(reaper);
-    reaper = spawnReaper(child.pid as number, root);
+    guard.track([child.pid as number]);
     await waitReady(endpoint, child, logFile);
   };
 
@@ -129,7 +130,7 @@ export async function startS3(): Promise<S3Server> {
     },
     async destroy() {
       await halt();
-      releaseReaper(reaper);
+      guard.release();
       await rm(root, { recursive: true, force: true });
     },
   };
@@ -150,33 +151,4 @@ async function waitReady(endpoint: string, child: ChildProcess, logFile: string)
   const log = await readFile(logFile, 'utf8').catch(() => '');
   child.kill('SIGKILL');
   throw new Error(`versitygw did not start on ${endpoint}\n${log}`);
-}
-
-// Kills the server and erases its storage when the owning test process dies
-// without destroy() (vitest SIGKILLs workers on timeout): the reaper holds a
-// pipe whose only writer is the owner, and the kernel closes it however the owner dies.
-const reaperScript = `
-const { rmSync } = require('node:fs');
-const [pid, root] = JSON.parse(process.argv[1]);
-process.stdin.on('close', () => {
-  try { process.kill(pid, 'SIGKILL'); } catch {}
-  rmSync(root, { recursive: true, force: true });
-}).resume();
-`;
-
-function spawnReaper(pid: number, root: string): ChildProcess {
-  const reaper = spawn(process.execPath, ['-e', reaperScript, JSON.stringify([pid, root])], {
-    detached: true,
-    stdio: ['pipe', 'ignore', 'ignore'],
-    env: {},
-  });
-  reaper.unref();
-  (reaper.stdin as Socket).unref();
-  return reaper;
-}
-
-function releaseReaper(reaper: ChildProcess | undefined): void {
-  if (!reaper) return;
-  reaper.kill();
-  reaper.stdin?.destroy();
 }
