@@ -200,6 +200,15 @@ export class Relay {
 
   /** Tracks the session state a client message changes and asks the gate; returns its replacement, if any. */
   private admit(code: number, buf: Buffer, start: number, end: number): Buffer | undefined {
+    if (code === FrontendCode.Query || code === FrontendCode.Parse) {
+      // Masking decides from the masked columns as they are now: a stale list is read again
+      // first, and the message is admitted once it has been.
+      const refresh = this.enforcement?.masking?.ready(statementText(code, buf, start)) ?? null;
+      if (refresh !== null) {
+        this.defer(refresh, Buffer.from(buf.subarray(start, end)));
+        return DROP;
+      }
+    }
     switch (code) {
       case FrontendCode.Query:
       case FrontendCode.FunctionCall:
@@ -229,13 +238,6 @@ export class Relay {
     switch (code) {
       case FrontendCode.Query:
       case FrontendCode.Parse: {
-        // Masking decides from the masked columns as they are now: a stale list is read again first.
-        const refresh = masking?.ready(statementText(code, buf, start)) ?? null;
-        if (refresh !== null) {
-          this.unadmit(code);
-          this.defer(refresh, Buffer.from(buf.subarray(start, end)));
-          return DROP;
-        }
         replacement = this.unrecordable(code, buf, start);
         if (replacement !== null) verdict = 'recording-refused';
         else {
@@ -317,11 +319,6 @@ export class Relay {
         ? buf.toString('utf8', start + 5, Math.max(start + 5, buf.indexOf(0, start + 5)))
         : `pgwarden_unrecorded_${++this.unrecorded}`;
     return substitution.standInParse(name, error);
-  }
-
-  /** Undoes admit()'s bookkeeping for a message that is deferred and will be admitted again. */
-  private unadmit(code: number): void {
-    if (code === FrontendCode.Query) this.pending--;
   }
 
   /**
