@@ -385,11 +385,7 @@ export class ResultMasking {
     if (masked === text) return undefined;
     this.deps.rowMasked();
     const body = Buffer.from(masked);
-    const out = Buffer.allocUnsafe(5 + body.length);
-    out[0] = BackendCode.CopyData;
-    out.writeInt32BE(4 + body.length, 1);
-    body.copy(out, 5);
-    return out;
+    return new MessageWriter(BackendCode.CopyData, body.length + 5).bytes(body).finish();
   }
 
   private maskFunctionResult(buf: Buffer, start: number, end: number): Buffer | undefined {
@@ -399,11 +395,9 @@ export class ResultMasking {
     const masked = maskDetectedText(text, this.deps.detectors);
     if (masked === text) return undefined;
     const body = Buffer.from(masked);
-    const out = Buffer.allocUnsafe(9 + body.length);
-    out[0] = BackendCode.FunctionCallResponse;
-    out.writeInt32BE(8 + body.length, 1);
-    out.writeInt32BE(body.length, 5);
-    body.copy(out, 9);
-    return out;
+    return new MessageWriter(BackendCode.FunctionCallResponse, body.length + 9)
+      .int32(body.length)
+      .bytes(body)
+      .finish();
   }
 }
