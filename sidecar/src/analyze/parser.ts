@@ -25,6 +25,8 @@ export interface AnalyzerOptions {
   cacheCapacity?: number;
   /** Longer SQL texts are analysed but not cached, so the cache's memory stays bounded. Default 64 KiB. */
   maxCachedLength?: number;
+  /** Work out each statement's column usage (facts.columns), which only masking reads. Default true. */
+  columnUsage?: boolean;
 }
 
 export type Analyzer = (sql: string) => Analysis;
@@ -33,10 +35,11 @@ export type Analyzer = (sql: string) => Analysis;
 export function createAnalyzer(options: AnalyzerOptions = {}): Analyzer {
   const cache = new Lru<string, Analysis>(options.cacheCapacity ?? 10_000);
   const maxCachedLength = options.maxCachedLength ?? 64 * 1024;
+  const withColumns = options.columnUsage ?? true;
   return (sql) => {
     const cached = cache.get(sql);
     if (cached !== undefined) return cached;
-    const analysis = deepFreeze(analyzeText(sql));
+    const analysis = deepFreeze(analyzeText(sql, withColumns));
     if (sql.length <= maxCachedLength) cache.set(sql, analysis);
     return analysis;
   };
@@ -45,7 +48,7 @@ export function createAnalyzer(options: AnalyzerOptions = {}): Analyzer {
 /** Analyses one SQL string (a simple Query may hold several statements), through the shared cache. */
 export const analyze: Analyzer = createAnalyzer();
 
-function analyzeText(sql: string): Analysis {
+function analyzeText(sql: string, withColumns: boolean): Analysis {
   if (!loaded) throw new Error('analyze() called before ensureParserLoaded() resolved');
   // The parser reads a C string (it would stop at a NUL) encoded from UTF-16 (a lone
   // surrogate would swallow the next character): either way it would not see what
@@ -69,7 +72,7 @@ function analyzeText(sql: string): Analysis {
   const statements: AnalyzedStatement[] = [];
   for (const slice of statementSlices(sql, raws)) {
     try {
-      statements.push({ sql: slice.text, facts: classifyStatement(slice.raw.stmt) });
+      statements.push({ sql: slice.text, facts: classifyStatement(slice.raw.stmt, withColumns) });
     } catch (error) {
       return unclassified(classificationFailure(error), codePoints(sql, slice.start) + 1);
     }
