@@ -1,10 +1,10 @@
 import type { CompiledMasking } from '@pgwarden/crds';
+import type { StatementFacts } from '../analyze/facts.js';
 import type { Analyzer } from '../analyze/parser.js';
 import type { Logger } from '../observe/log.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
-import { compileColumnRules, loadHashKey } from './column-rules.js';
-import type { MaskingMode } from './resolve.js';
-import { resolveMasks } from './resolve.js';
+import { type ColumnRules, compileColumnRules, loadHashKey } from './column-rules.js';
+import { type MaskingMode, type MaskVerdict, resolveMasks } from './resolve.js';
 import { ResultMasking } from './result-masking.js';
 import { type CatalogQuery, loadSensitiveCatalog, type SensitiveCatalog } from './sensitive-catalog.js';
 
@@ -13,7 +13,7 @@ export const CATALOG_MAX_AGE_MS = 10_000;
 
 /** What one session needs: the check the gate runs, the rewriter of results, and the catalog's readiness. */
 export interface SessionMasking {
-  check: (facts: Parameters<typeof resolveMasks>[0]) => ReturnType<typeof resolveMasks>;
+  check: (facts: StatementFacts) => MaskVerdict;
   results: ResultMasking;
   /**
    * Null when the masked columns are known and fresh for this SQL; otherwise
@@ -34,7 +34,7 @@ const UNKNOWN_NAME_RETRY_MS = CATALOG_MAX_AGE_MS;
  */
 export class Masking {
   readonly mode: MaskingMode;
-  private readonly rules;
+  private readonly rules: ColumnRules;
   private snapshot: SensitiveCatalog | null = null;
   private loadedAt = 0;
   private stale = true;
