@@ -6,7 +6,7 @@ import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/config-error.js';
 import { loadProxyConfig } from '../../src/config/proxy-config.js';
-import { ClientPool, psql } from '../integration/helpers.js';
+import { ClientPool, psql, waitFor } from '../integration/helpers.js';
 import {
   eventsOf,
   failure,
@@ -157,6 +157,11 @@ describe('recording through the proxy: durability', () => {
         'SELECT count(*) FROM orders',
       ]);
       expect(result.stdout).toContain('[redacted]');
+      // psql has exited; the drain must not overtake the proxy noticing it (the session would end as shutdown).
+      await waitFor(
+        'the psql session to end in the proxy',
+        async () => (await proxy.metrics.connectionsActive.get()).values[0]?.value === 0,
+      );
       await proxy.drain(5000);
 
       const env = { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey };
