@@ -10,6 +10,7 @@ export * from './duration.js';
 export * from './field-errors.js';
 export * from './freeze.js';
 export * from './function-deny-list.js';
+export * from './grant.js';
 export * from './k8s.js';
 export * from './masking.js';
 export * from './name-pattern.js';
