@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { WebhookCertificates } from './certificates.js';
@@ -31,13 +32,23 @@ export interface AdmissionVerdict {
 }
 
 /** One webhook: a verdict and a word for metrics (injected, skipped, refused, allowed, denied). */
-export type Reviewer = (request: AdmissionRequest) => { verdict: AdmissionVerdict; result: string };
+export type Review = { verdict: AdmissionVerdict; result: string };
+export type Reviewer = (request: AdmissionRequest) => Review | Promise<Review>;
+
+/**
+ * A plain HTTPS endpoint sharing the webhook listener (and its operator-managed
+ * certificate): the grant and approval APIs sidecars call. It owns the whole
+ * exchange, including authentication of the caller.
+ */
+export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
 export interface WebhookServerOptions {
   listen: { host: string; port: number };
   certificates: WebhookCertificates;
   /** By URL path. */
   reviewers: Readonly<Record<string, Reviewer>>;
+  /** By path prefix: "/v1/grants" also serves "/v1/grants/…". */
+  handlers?: Readonly<Record<string, HttpHandler>>;
   /** Per review: the webhook's path, its result and how long answering took. */
   observe?: (path: string, result: string, seconds: number) => void;
 }
@@ -57,6 +68,18 @@ export async function serveWebhook(options: WebhookServerOptions): Promise<{
     (req, res) => {
       const started = performance.now();
       const path = (req.url ?? '').split('?')[0] ?? '';
+      const handler = Object.entries(options.handlers ?? {}).find(
+        ([prefix]) => path === prefix || path.startsWith(`${prefix}/`),
+      )?.[1];
+      if (handler) {
+        Promise.resolve()
+          .then(() => handler(req, res))
+          .catch(() => {
+            if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+            res.end(JSON.stringify({ error: 'internal error' }));
+          });
+        return;
+      }
       const reviewer = options.reviewers[path];
       const reply = (status: number, body: unknown, result?: string) => {
         res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
@@ -75,7 +98,7 @@ export async function serveWebhook(options: WebhookServerOptions): Promise<{
           req.destroy();
         } else chunks.push(chunk);
       });
-      req.on('end', () => {
+      req.on('end', async () => {
         if (res.writableEnded) return;
         let request: AdmissionRequest | undefined;
         try {
@@ -88,9 +111,9 @@ export async function serveWebhook(options: WebhookServerOptions): Promise<{
           reply(400, { error: 'not an AdmissionReview' });
           return;
         }
-        let review: ReturnType<Reviewer>;
+        let review: Review;
         try {
-          review = reviewer(request);
+          review = await reviewer(request);
         } catch (error) {
           const message = `pgwarden could not review this object: ${(error as Error).message}`;
           review = { verdict: { allowed: false, status: { code: 500, message } }, result: 'error' };

@@ -4,7 +4,7 @@ import type { KubeClients } from '../kube/clients.js';
 import type { OperatorConfig } from '../process/config.js';
 import type { OperatorMetrics } from '../process/metrics.js';
 import type { Log } from '../reconcile/loop.js';
-import { MUTATE_PODS_PATH, serveWebhook, VALIDATE_POLICIES_PATH } from './admission.js';
+import { type HttpHandler, MUTATE_PODS_PATH, serveWebhook, VALIDATE_POLICIES_PATH } from './admission.js';
 import type { WebhookCertificates } from './certificates.js';
 import { podReviewer } from './pod-review.js';
 import { policyReviewer } from './policy-review.js';
@@ -23,6 +23,8 @@ export async function startWebhook(
   clients: KubeClients,
   metrics: OperatorMetrics,
   log: Log,
+  /** The sidecar-facing APIs (grants, approvals) served on the same listener, by path prefix. */
+  handlers: Readonly<Record<string, HttpHandler>> = {},
 ): Promise<{ port: number; close(): Promise<void> }> {
   const tls = new WebhookTls({
     core: clients.core,
@@ -46,6 +48,7 @@ export async function startWebhook(
   const server = await serveWebhook({
     listen,
     certificates,
+    handlers,
     reviewers: {
       [MUTATE_PODS_PATH]: podReviewer((namespace) => ({ namespace, protectedNamespaces, settings }), log),
       [VALIDATE_POLICIES_PATH]: policyReviewer,
