@@ -81,6 +81,21 @@ const WaitSchema = z
   .strict()
   .describe('What the client sees while a decision is pending.');
 
+const ImpactPreviewSettingsSchema = z
+  .object({
+    enabled: z
+      .boolean()
+      .default(false)
+      .describe(
+        'true: before anyone decides, the operator runs the held statement in a transaction it always rolls back, on its own connection with the DatabaseConnection’s credentials, and records rows affected and the planner’s estimate on the QueryApproval (status.impact). Only INSERT, UPDATE, DELETE, MERGE and SELECT are previewed, never with functions that act outside the transaction.',
+      ),
+    statementTimeout: DurationSchema.default('5s').describe(
+      'statement_timeout of the preview; a preview that takes longer is cancelled and recorded as an error, not retried.',
+    ),
+  })
+  .strict()
+  .describe('Dry run of a held statement (Kubernetes only; the standalone proxy ignores it).');
+
 /** spec.approval of an AgentAccessPolicy. */
 export const ApprovalSettingsSchema = z
   .object({
@@ -97,6 +112,7 @@ export const ApprovalSettingsSchema = z
       .max(10)
       .default(1)
       .describe('Distinct approvers needed before the statement runs. One denial denies.'),
+    impactPreview: ImpactPreviewSettingsSchema.prefault({}),
   })
   .strict()
   .describe(
@@ -230,6 +246,37 @@ const DecisionSchema = z
   .strict();
 export type ApprovalDecision = z.output<typeof DecisionSchema>;
 
+export const IMPACT_RESULTS = ['Running', 'Previewed', 'Refused', 'Failed'] as const;
+
+export const ImpactSchema = z
+  .object({
+    result: z
+      .enum(IMPACT_RESULTS)
+      .describe(
+        'Running: the preview has started (a preview never runs twice, so a Running left by a stopped operator stays); Previewed: it ran and was rolled back; Refused: the statement cannot be previewed safely (error says why); Failed: it did not complete (error, e.g. the statement timeout).',
+      ),
+    rowsAffected: z
+      .number()
+      .int()
+      .min(0)
+      .nullable()
+      .describe('Rows the statement inserted, updated, deleted or returned before the rollback.'),
+    planRows: z
+      .number()
+      .min(0)
+      .nullable()
+      .describe('The planner’s row estimate (EXPLAIN) for the rows the statement reads to change or return.'),
+    plan: z.string().nullable().describe('EXPLAIN output (text format), at most 4000 characters.'),
+    error: z.string().nullable().describe('Why the preview was refused or failed; null when it ran.'),
+    durationMs: z.number().min(0).nullable().describe('How long the statement ran in the preview.'),
+    at: TimestampSchema.describe('When the preview started.'),
+  })
+  .strict()
+  .describe(
+    'Impact preview (spec.approval.impactPreview of the policy): what the statement did in a transaction that was rolled back. Absent when the policy does not ask for it.',
+  );
+export type Impact = z.output<typeof ImpactSchema>;
+
 export const ApprovalStatusSchema = z
   .object({
     phase: z
@@ -262,6 +309,7 @@ export const ApprovalStatusSchema = z
           .strict(),
       )
       .describe('Each time the approved statement ran.'),
+    impact: ImpactSchema.optional(),
   })
   .strict();
 export type ApprovalStatus = z.output<typeof ApprovalStatusSchema>;
