@@ -212,7 +212,10 @@ export const ApprovalRequestSchema = z
     requester: RequesterSchema,
     policy: z
       .object({
-        name: z.string().min(1),
+        name: z
+          .string()
+          .min(1)
+          .describe('The AgentAccessPolicy (Kubernetes) or policy file name (standalone).'),
         hash: Sha256Schema.describe('SHA-256 of the compiled policy that held the statement.'),
         rule: z.string().min(1).describe('The rule whose action approve held it.'),
         message: z.string().describe('What the rule says to the agent; may be empty.'),
@@ -220,13 +223,18 @@ export const ApprovalRequestSchema = z
       .strict()
       .describe('The policy and rule that held the statement.'),
     approvers: z
-      .object({ users: z.array(z.string()), groups: z.array(z.string()) })
+      .object({
+        users: z.array(z.string()).describe('Users who may decide; empty: no condition on the user.'),
+        groups: z
+          .array(z.string())
+          .describe('Groups whose members may decide; empty: no condition on groups.'),
+      })
       .strict()
       .describe('spec.approval.approvers when the request was made.'),
     requiredApprovals: z.number().int().min(1).describe('Distinct approvals needed.'),
     scope: z
       .object({
-        type: z.enum(APPROVAL_SCOPES),
+        type: z.enum(APPROVAL_SCOPES).describe('once, session or fingerprint (see spec.approval.scope).'),
         durationMs: z.number().int().positive().nullable().describe('fingerprint scope: how long it covers.'),
       })
       .strict()
@@ -296,7 +304,7 @@ export const ApprovalStatusSchema = z
         z
           .object({
             at: TimestampSchema,
-            session: z.string().min(1),
+            session: z.string().min(1).describe('The client session it ran in.'),
             commandTag: z.string().nullable().describe('e.g. UPDATE 3; null when the statement failed.'),
             rows: z
               .number()

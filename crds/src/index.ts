@@ -1,4 +1,6 @@
 export * from './api-group.js';
+export * from './approval-api.js';
+export * from './approval-decision.js';
 export * from './approval.js';
 export * from './builtin-rules.js';
 export * from './canonical-json.js';

@@ -1,4 +1,6 @@
 import type { z } from 'zod';
+import { ApprovalRequestSchema, ApprovalStatusSchema } from '../approval.js';
+import { QUERY_APPROVAL_KIND, QUERY_APPROVAL_PLURAL, STATEMENT_EXCERPT_ANNOTATION } from '../approval-api.js';
 import { BUILTIN_RULES } from '../builtin-rules.js';
 import {
   DATABASE_CONNECTION_KIND,
@@ -151,5 +153,77 @@ export const CRD_DEFINITIONS: readonly CrdDefinition[] = [
         ],
       },
     },
+  },
+  {
+    kind: QUERY_APPROVAL_KIND,
+    plural: QUERY_APPROVAL_PLURAL,
+    singular: 'queryapproval',
+    shortNames: ['qa'],
+    description:
+      'A statement an agent sent that its AgentAccessPolicy holds for a human (a rule with action approve), created by the operator when the pgwarden sidecar asks. Approve or deny with `kubectl pgwarden approve|deny NAME`: the decision is written to the status through the API server, and the operator’s admission webhook stamps who decided, refuses the requester and anyone outside the policy’s approvers, and keeps a decided request unchanged.',
+    spec: ApprovalRequestSchema.describe(
+      'The held statement, who asked, and the policy’s approval settings at that time.',
+    ),
+    status: ApprovalStatusSchema.describe('The decision and every run of the approved statement.'),
+    printerColumns: [
+      {
+        name: 'Phase',
+        type: 'string',
+        jsonPath: '.status.phase',
+        description: 'Pending, Approved, Denied, Expired or Executed.',
+      },
+      {
+        name: 'Policy',
+        type: 'string',
+        jsonPath: '.spec.policy.name',
+        description: 'AgentAccessPolicy that held the statement.',
+      },
+      {
+        name: 'Rule',
+        type: 'string',
+        jsonPath: '.spec.policy.rule',
+        description: 'The rule whose action approve held it.',
+      },
+      {
+        name: 'Pod',
+        type: 'string',
+        jsonPath: '.spec.requester.pod',
+        description: 'Agent pod that sent the statement.',
+      },
+      {
+        name: 'Statement',
+        type: 'string',
+        jsonPath: `.metadata.annotations.${STATEMENT_EXCERPT_ANNOTATION.replace('.', '\\.')}`,
+        description: 'The statement, shortened to one line (spec.statement.text has it whole).',
+      },
+      {
+        name: 'Decided By',
+        type: 'string',
+        jsonPath: '.status.decidedBy',
+        description: 'Who made the decision that ended Pending.',
+      },
+      {
+        name: 'Service Account',
+        type: 'string',
+        jsonPath: '.spec.requester.serviceAccount',
+        description: 'Service account of the agent pod.',
+        priority: 1,
+      },
+      {
+        name: 'Required',
+        type: 'integer',
+        jsonPath: '.spec.requiredApprovals',
+        description: 'Distinct approvals needed.',
+        priority: 1,
+      },
+      {
+        name: 'Expires',
+        type: 'string',
+        jsonPath: '.spec.expiresAt',
+        description: 'Undecided by then, it expires.',
+        priority: 1,
+      },
+      age,
+    ],
   },
 ];
