@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: setup build test e2e-kind lint bench demo clean
+.PHONY: setup build test e2e-kind lint bench demo chart-crds clean
 
 setup:
 	@./scripts/setup-node.sh
@@ -34,6 +34,11 @@ bench: build
 
 demo: build
 	@node e2e/dist/demo/main.js
+
+# The Helm chart's CRD templates (charts/pgwarden/templates/crds) from crds/manifests;
+# run after `pnpm generate`. A test in make test fails when they are stale.
+chart-crds: build
+	@node e2e/dist/helm/chart-crds.js
 
 clean:
 	rm -rf .tools node_modules */dist */*.tsbuildinfo

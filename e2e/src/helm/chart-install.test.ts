@@ -1,0 +1,222 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { useControlPlane } from '../control-plane/vitest.js';
+import { freePort } from '../harness/port.js';
+import { CHART_DIR, find, helm, type RenderedObject, renderChart, setFlags, type ValueSet } from './chart.js';
+
+// The chart against a real kube-apiserver: its manifests through server-side
+// dry-run, then a real `helm install`, with the operator run as a process
+// from the Deployment's own arguments, under the chart's ServiceAccount and RBAC.
+
+const namespace = 'pgwarden-system';
+const release = 'pgwarden';
+const name = 'pgwarden-operator';
+const operatorMain = fileURLToPath(new URL('../../../operator/dist/main.js', import.meta.url));
+
+// The control plane has no Prometheus Operator, so its kinds cannot be checked here.
+const prometheusOperatorGroup = 'monitoring.coreos.com/v1';
+
+const valueSets: Record<string, ValueSet> = {
+  defaults: {},
+  'HA, 3 replicas, monitoring on': {
+    'operator.replicas': 3,
+    'monitoring.serviceMonitor.enabled': true,
+    'monitoring.podMonitor.enabled': true,
+    'monitoring.prometheusRule.enabled': true,
+  },
+  'CRDs not installed, digests pinned': {
+    'crds.install': false,
+    'operator.image.digest': `sha256:${'0f'.repeat(32)}`,
+    'sidecar.image.digest': `sha256:${'0f'.repeat(32)}`,
+  },
+};
+
+type Webhooks = { webhooks: { clientConfig: { caBundle?: string } }[] };
+
+describe('helm chart on a real API server', () => {
+  const k8s = useControlPlane();
+  let operator: ChildProcess | undefined;
+  afterAll(async () => {
+    if (operator && operator.exitCode === null && operator.signalCode === null) {
+      const exited = new Promise((resolve) => operator?.once('exit', resolve));
+      operator.kill('SIGKILL');
+      await exited;
+    }
+  });
+
+  it.each(Object.entries(valueSets))(
+    'server-side dry-run accepts every object: %s',
+    async (_name, values) => {
+      await k8s().kubectl(['create', 'namespace', namespace]);
+      const { objects } = await renderChart(values, { release, namespace });
+      const checkable = objects.filter((o) => o.apiVersion !== prometheusOperatorGroup);
+      const skipped = objects.filter((o) => o.apiVersion === prometheusOperatorGroup).map(label);
+      const out = await k8s().kubectlOk(['apply', '--dry-run=server', '-o', 'name', '-f', '-'], {
+        input: checkable.map((o) => JSON.stringify(o)).join('\n'),
+      });
+      expect(out.trim().split('\n').sort()).toEqual(checkable.map(kubectlName).sort());
+      process.stdout.write(
+        `dry-run accepted ${checkable.length} objects` +
+          (skipped.length
+            ? `; not checkable without the Prometheus Operator's CRDs: ${skipped.join(', ')}\n`
+            : '\n'),
+      );
+    },
+  );
+
+  it('helm install, the operator runs from the chart Deployment args under its RBAC, upgrade keeps caBundle, uninstall keeps the CRDs', async () => {
+    expect(existsSync(operatorMain), `${operatorMain} missing: build first (make build)`).toBe(true);
+    const kubeconfig = k8s().kubeconfig;
+    const install = await helm(
+      ['install', release, CHART_DIR, '--namespace', namespace, '--create-namespace', '--wait=false'],
+      { kubeconfig },
+    );
+    expect(install.code, install.stderr).toBe(0);
+    await k8s().kubectlOk([
+      'wait',
+      '--for=condition=Established',
+      'crd',
+      '-l',
+      'app.kubernetes.io/part-of=pgwarden',
+    ]);
+    const installed = await k8s().kubectlOk([
+      'get',
+      'deployment,service,serviceaccount,pdb',
+      '-n',
+      namespace,
+      '-o',
+      'name',
+    ]);
+    expect(installed.split('\n')).toEqual(
+      expect.arrayContaining([
+        `deployment.apps/${name}`,
+        `service/${name}`,
+        `service/${name}-metrics`,
+        `serviceaccount/${name}`,
+        `poddisruptionbudget.policy/${name}`,
+      ]),
+    );
+
+    // The Deployment's container, run here: its args except the listeners (loopback, free
+    // ports) and the certificate's host (the API server here calls 127.0.0.1, not the Service).
+    const { objects } = await renderChart({}, { release, namespace });
+    const args = deploymentArgs(objects).filter(
+      (a) => !/^--(admin-listen|webhook-listen|webhook-hosts)=/.test(a),
+    );
+    const adminPort = await freePort();
+    const identity = await k8s().mintUser({
+      user: `system:serviceaccount:${namespace}:${name}`,
+      groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`],
+    });
+    const logs: string[] = [];
+    operator = spawn(
+      process.execPath,
+      [
+        operatorMain,
+        ...args,
+        `--kubeconfig=${identity.kubeconfig}`,
+        `--admin-listen=127.0.0.1:${adminPort}`,
+        `--webhook-listen=127.0.0.1:${await freePort()}`,
+        '--webhook-hosts=127.0.0.1',
+        '--identity=chart-e2e',
+      ],
+      { env: { ...process.env, POD_NAMESPACE: namespace }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    operator.stdout?.setEncoding('utf8').on('data', (chunk: string) => logs.push(...chunk.split('\n')));
+    operator.stderr?.setEncoding('utf8').on('data', (chunk: string) => logs.push(chunk));
+    const exited = new Promise<number | null>((resolve) => operator?.once('exit', (code) => resolve(code)));
+
+    const caBundles = async () =>
+      Promise.all(
+        ['mutatingwebhookconfiguration', 'validatingwebhookconfiguration'].map(async (kind) => {
+          const config = JSON.parse(await k8s().kubectlOk(['get', kind, name, '-o', 'json'])) as Webhooks;
+          return config.webhooks.map((w) => w.clientConfig.caBundle ?? '');
+        }),
+      ).then((lists) => lists.flat());
+    try {
+      await vi.waitFor(
+        async () => {
+          if (operator?.exitCode !== null) throw new Error(`operator exited ${operator?.exitCode}`);
+          const bundles = await caBundles();
+          expect(bundles.every((b) => b !== '')).toBe(true);
+          const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+          expect(metrics).toMatch(/^pgwarden_operator_leader 1$/m);
+        },
+        { timeout: 45_000, interval: 250 },
+      );
+    } catch (error) {
+      throw new Error(`${(error as Error).message}\noperator log:\n${logs.join('\n')}`);
+    }
+    const lease = JSON.parse(
+      await k8s().kubectlOk(['get', 'lease', name, '-n', namespace, '-o', 'json']),
+    ) as { spec: { holderIdentity: string } };
+    expect(lease.spec.holderIdentity).toBe('chart-e2e');
+    const secret = await k8s().kubectlOk([
+      'get',
+      'secret',
+      `${name}-webhook-tls`,
+      '-n',
+      namespace,
+      '-o',
+      'name',
+    ]);
+    expect(secret.trim()).toBe(`secret/${name}-webhook-tls`);
+    // Every permission it used was granted: an RBAC refusal shows as 403 / forbidden in its log.
+    expect(logs.filter((l) => /forbidden|HTTP-Code: 403/i.test(l))).toEqual([]);
+
+    const before = await caBundles();
+    const upgrade = await helm(
+      ['upgrade', release, CHART_DIR, '--namespace', namespace, ...setFlags({ 'operator.replicas': 3 })],
+      { kubeconfig },
+    );
+    expect(upgrade.code, upgrade.stderr).toBe(0);
+    expect(await caBundles()).toEqual(before);
+    const replicas = await k8s().kubectlOk([
+      'get',
+      'deployment',
+      name,
+      '-n',
+      namespace,
+      '-o',
+      'jsonpath={.spec.replicas}',
+    ]);
+    expect(replicas).toBe('3');
+
+    operator.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    const uninstall = await helm(['uninstall', release, '--namespace', namespace], { kubeconfig });
+    expect(uninstall.code, uninstall.stderr).toBe(0);
+    const crds = await k8s().kubectlOk([
+      'get',
+      'crd',
+      '-l',
+      'app.kubernetes.io/part-of=pgwarden',
+      '-o',
+      'name',
+    ]);
+    expect(crds.trim().split('\n').length).toBeGreaterThanOrEqual(2);
+    const gone = await k8s().kubectl(['get', 'mutatingwebhookconfiguration', name]);
+    expect(gone.stderr).toContain('NotFound');
+    process.stdout.write(`after helm uninstall the CRDs stay: ${crds.trim().split('\n').join(', ')}\n`);
+  });
+});
+
+function deploymentArgs(objects: readonly RenderedObject[]): string[] {
+  const deployment = find(objects, 'Deployment') as RenderedObject & {
+    spec: { template: { spec: { containers: { args: string[] }[] } } };
+  };
+  return deployment.spec.template.spec.containers[0]?.args ?? [];
+}
+
+function label(o: RenderedObject): string {
+  return `${o.kind}/${o.metadata.name}`;
+}
+
+/** How `kubectl -o name` prints an object: <resource>.<group>/<name>. */
+function kubectlName(o: RenderedObject): string {
+  const group = o.apiVersion.includes('/') ? o.apiVersion.split('/')[0] : '';
+  const resource = `${o.kind.toLowerCase()}${group ? `.${group}` : ''}`;
+  return `${resource}/${o.metadata.name}`;
+}

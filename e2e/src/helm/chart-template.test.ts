@@ -1,0 +1,237 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { CHART_DIR, find, helm, type RenderedObject, renderChart, setFlags, type ValueSet } from './chart.js';
+import { readChartCrds, renderChartCrds } from './chart-crds.js';
+
+// helm lint and helm template of charts/pgwarden with the value sets a
+// platform team uses; what the API server says of the result is
+// chart-install.test.ts.
+
+const digest = `sha256:${'a1'.repeat(32)}`;
+const valueSets: Record<string, ValueSet> = {
+  defaults: {},
+  'HA, 3 replicas': { 'operator.replicas': 3 },
+  'single replica': { 'operator.replicas': 1, 'operator.leaderElection.enabled': false },
+  'monitoring on': {
+    'monitoring.serviceMonitor.enabled': true,
+    'monitoring.podMonitor.enabled': true,
+    'monitoring.prometheusRule.enabled': true,
+  },
+  'CRDs not installed': { 'crds.install': false },
+  'digests pinned': { 'operator.image.digest': digest, 'sidecar.image.digest': digest },
+};
+
+type Container = {
+  args: string[];
+  image: string;
+  securityContext: Record<string, unknown>;
+  readinessProbe: { httpGet: { path: string } };
+  livenessProbe: { httpGet: { path: string } };
+};
+type PodSpec = {
+  securityContext: Record<string, unknown>;
+  containers: Container[];
+  topologySpreadConstraints?: { labelSelector: { matchLabels: Record<string, string> } }[];
+};
+type Deployment = RenderedObject & {
+  spec: { replicas: number; template: { metadata: { labels: Record<string, string> }; spec: PodSpec } };
+};
+type Webhooks = RenderedObject & {
+  webhooks: {
+    failurePolicy: string;
+    timeoutSeconds: number;
+    namespaceSelector?: { matchExpressions: { key: string; operator: string; values: string[] }[] };
+    clientConfig: { service: { name: string; namespace: string; path: string } };
+  }[];
+};
+
+const deployment = (objects: RenderedObject[]) => find(objects, 'Deployment') as Deployment;
+const operatorContainer = (objects: RenderedObject[]) =>
+  deployment(objects).spec.template.spec.containers[0] as Container;
+/** The value of --name=value among the operator's args. */
+const arg = (objects: RenderedObject[], name: string) =>
+  operatorContainer(objects)
+    .args.find((a) => a.startsWith(`--${name}=`))
+    ?.slice(name.length + 3);
+
+describe('helm chart: lint and template', () => {
+  it.each(Object.entries(valueSets))('helm lint --strict passes: %s', async (_name, values) => {
+    const result = await helm(['lint', '--strict', CHART_DIR, ...setFlags(values)]);
+    expect(result.stderr + result.stdout).toContain('1 chart(s) linted, 0 chart(s) failed');
+    expect(result.code).toBe(0);
+  });
+
+  it('defaults: two replicas with leader election and a PDB, hardened pod, probes, CRDs kept on uninstall', async () => {
+    const { objects } = await renderChart();
+    const kinds = objects.map((o) => `${o.kind}/${o.metadata.name}`).sort();
+    process.stdout.write(`defaults render ${objects.length} objects: ${kinds.join(', ')}\n`);
+    const d = deployment(objects);
+    expect(d.spec.replicas).toBe(2);
+    expect(arg(objects, 'leader-elect')).toBe('true');
+    expect(find(objects, 'PodDisruptionBudget').spec).toMatchObject({ maxUnavailable: 1 });
+    const pod = d.spec.template.spec;
+    expect(pod.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    const container = operatorContainer(objects);
+    expect(container.securityContext).toEqual({
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+    });
+    expect(container.readinessProbe.httpGet.path).toBe('/readyz');
+    expect(container.livenessProbe.httpGet.path).toBe('/healthz');
+    expect(container.image).toBe('ghcr.io/pgwarden/operator:0.1.0');
+    expect(arg(objects, 'sidecar-image')).toBe('ghcr.io/pgwarden/sidecar:0.1.0');
+    // The spread constraint selects exactly the operator's pods.
+    const spread = pod.topologySpreadConstraints?.[0]?.labelSelector.matchLabels ?? {};
+    expect(Object.keys(spread).length).toBeGreaterThan(0);
+    expect(d.spec.template.metadata.labels).toMatchObject(spread);
+
+    const crds = objects.filter((o) => o.kind === 'CustomResourceDefinition');
+    expect(crds.map((c) => c.metadata.name).sort()).toEqual(
+      [...renderChartCrds().keys()].map((f) => `${f.replace(/\.yaml$/, '')}.pgwarden.io`).sort(),
+    );
+    for (const crd of crds) expect(crd.metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
+  });
+
+  it('webhooks: the Service the operator names in its certificate, fail-closed pods outside kube-system and its namespace', async () => {
+    const { objects } = await renderChart({}, { release: 'pgw', namespace: 'security' });
+    const mutating = find(objects, 'MutatingWebhookConfiguration', 'pgw-operator') as Webhooks;
+    const validating = find(objects, 'ValidatingWebhookConfiguration', 'pgw-operator') as Webhooks;
+    const pods = mutating.webhooks[0];
+    expect(pods?.failurePolicy).toBe('Fail');
+    expect(validating.webhooks[0]?.failurePolicy).toBe('Ignore');
+    expect(pods?.namespaceSelector?.matchExpressions).toContainEqual({
+      key: 'kubernetes.io/metadata.name',
+      operator: 'NotIn',
+      values: ['kube-system', 'security'],
+    });
+    for (const w of [...mutating.webhooks, ...validating.webhooks]) {
+      expect(w.clientConfig.service).toMatchObject({ name: 'pgw-operator', namespace: 'security' });
+      expect(w.timeoutSeconds).toBe(5);
+    }
+    expect(find(objects, 'Service', 'pgw-operator')).toBeDefined();
+    // The operator keeps exactly these configurations' caBundle current, and may update no others.
+    expect(arg(objects, 'webhook-config-name')).toBe('pgw-operator');
+    expect(arg(objects, 'webhook-hosts')?.split(',')).toContain('pgw-operator.security.svc');
+    expect(arg(objects, 'sidecar-grant-url')).toBe('https://pgw-operator.security.svc/grants');
+    const clusterRole = find(objects, 'ClusterRole') as RenderedObject & {
+      rules: { resources: string[]; resourceNames?: string[] }[];
+    };
+    const webhookRule = clusterRole.rules.find((r) => r.resources.includes('mutatingwebhookconfigurations'));
+    expect(webhookRule?.resourceNames).toEqual(['pgw-operator']);
+
+    const strict = await renderChart({
+      'webhook.pods.failurePolicy': 'Ignore',
+      'webhook.timeoutSeconds': 10,
+      'webhook.pods.namespaceSelector': { matchLabels: { team: 'ml' } },
+    });
+    const changed = find(strict.objects, 'MutatingWebhookConfiguration') as Webhooks;
+    expect(changed.webhooks[0]).toMatchObject({ failurePolicy: 'Ignore', timeoutSeconds: 10 });
+    expect(changed.webhooks[0]?.namespaceSelector).toMatchObject({ matchLabels: { team: 'ml' } });
+  });
+
+  it('HA with 3 replicas spreads them and keeps the PDB; one replica has no PDB (it would block drains)', async () => {
+    const ha = await renderChart(valueSets['HA, 3 replicas']);
+    expect(deployment(ha.objects).spec.replicas).toBe(3);
+    expect(find(ha.objects, 'PodDisruptionBudget').spec).toMatchObject({ maxUnavailable: 1 });
+    const single = await renderChart(valueSets['single replica']);
+    expect(single.objects.filter((o) => o.kind === 'PodDisruptionBudget')).toEqual([]);
+    expect(arg(single.objects, 'leader-elect')).toBe('false');
+  });
+
+  it('monitoring: ServiceMonitor on the metrics Service, PodMonitor on the sidecars, alerts on metrics the code exports', async () => {
+    const { objects } = await renderChart(valueSets['monitoring on']);
+    const serviceMonitor = find(objects, 'ServiceMonitor') as RenderedObject & {
+      spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string }[] };
+    };
+    const metricsService = find(objects, 'Service', 'pgwarden-operator-metrics') as RenderedObject & {
+      spec: { ports: { name: string }[] };
+    };
+    expect(metricsService.metadata.labels).toMatchObject(serviceMonitor.spec.selector.matchLabels);
+    // Only the metrics Service: the webhook Service must not match (it serves HTTPS).
+    const webhookService = find(objects, 'Service', 'pgwarden-operator');
+    expect(webhookService.metadata.labels).not.toMatchObject(serviceMonitor.spec.selector.matchLabels);
+    expect(metricsService.spec.ports.map((p) => p.name)).toContain(serviceMonitor.spec.endpoints[0]?.port);
+    const podMonitor = find(objects, 'PodMonitor') as RenderedObject & {
+      spec: { podMetricsEndpoints: { port: string }[] };
+    };
+    expect(podMonitor.spec.podMetricsEndpoints[0]?.port).toBe('pgwarden-admin');
+
+    const rule = find(objects, 'PrometheusRule') as RenderedObject & {
+      spec: { groups: { rules: { alert: string; expr: string }[] }[] };
+    };
+    const alerts = rule.spec.groups.flatMap((g) => g.rules);
+    const exported = exportedMetricNames();
+    for (const { alert, expr } of alerts) {
+      const used = [...expr.matchAll(/\bpgwarden_[a-z_]+/g)].map((m) => m[0]);
+      for (const name of used) expect(exported, `${alert} uses ${name}`).toContain(name);
+    }
+    process.stdout.write(`alerts: ${alerts.map((a) => a.alert).join(', ')}\n`);
+    expect(alerts.map((a) => a.alert)).toEqual(
+      expect.arrayContaining([
+        'PgwardenOperatorDown',
+        'PgwardenWebhookErrors',
+        'PgwardenRecordingBacklog',
+        'PgwardenStatementsRefusedUnrecorded',
+      ]),
+    );
+  });
+
+  it('crds.install=false leaves the CRDs out; crds.keep=false drops the keep annotation', async () => {
+    const off = await renderChart(valueSets['CRDs not installed']);
+    expect(off.objects.filter((o) => o.kind === 'CustomResourceDefinition')).toEqual([]);
+    const unkept = await renderChart({ 'crds.keep': false });
+    for (const crd of unkept.objects.filter((o) => o.kind === 'CustomResourceDefinition')) {
+      expect(crd.metadata.annotations?.['helm.sh/resource-policy']).toBeUndefined();
+    }
+  });
+
+  it('a digest pins both images, over the tag', async () => {
+    const { objects } = await renderChart({ ...valueSets['digests pinned'], 'operator.image.tag': '9.9.9' });
+    expect(operatorContainer(objects).image).toBe(`ghcr.io/pgwarden/operator@${digest}`);
+    expect(arg(objects, 'sidecar-image')).toBe(`ghcr.io/pgwarden/sidecar@${digest}`);
+  });
+
+  it('a typo in values fails with the path of the unknown key; a bad duration or enum names the allowed form', async () => {
+    const typo = await helm(['template', 'pgwarden', CHART_DIR, '--set', 'operator.replcas=3']);
+    expect(typo.code).not.toBe(0);
+    expect(typo.stderr).toMatch(/at '\/operator': additional properties 'replcas' not allowed/);
+    const duration = await helm(['template', 'pgwarden', CHART_DIR, '--set', 'operator.resync=ten minutes']);
+    expect(duration.stderr).toMatch(/at '\/operator\/resync': 'ten minutes' does not match pattern/);
+    const policy = await helm([
+      'template',
+      'pgwarden',
+      CHART_DIR,
+      '--set',
+      'webhook.pods.failurePolicy=fail',
+    ]);
+    expect(policy.stderr).toMatch(
+      /at '\/webhook\/pods\/failurePolicy': value must be one of 'Fail', 'Ignore'/,
+    );
+    process.stdout.write(`schema error as users see it:\n${typo.stderr}`);
+  });
+
+  it('certMode certManager is refused with the reason, until the operator can serve certificates it did not issue', async () => {
+    const result = await helm(['template', 'pgwarden', CHART_DIR, '--set', 'webhook.certMode=certManager']);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('webhook.certMode=certManager: this operator version');
+    expect(result.stderr).toContain('use webhook.certMode=self');
+  });
+
+  it('the chart CRD templates are current with crds/manifests (make chart-crds)', () => {
+    expect(readChartCrds()).toEqual(renderChartCrds());
+  });
+});
+
+/** Every pgwarden_* metric name the operator and sidecar sources register. */
+function exportedMetricNames(): string[] {
+  const sources = ['operator/src/process/metrics.ts', 'sidecar/src/observe/metrics.ts'].map((path) =>
+    readFileSync(fileURLToPath(new URL(`../../../${path}`, import.meta.url)), 'utf8'),
+  );
+  return sources.flatMap((text) => [...text.matchAll(/'(pgwarden_[a-z_]+)'/g)].map((m) => m[1] as string));
+}
