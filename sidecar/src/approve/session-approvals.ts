@@ -11,7 +11,7 @@ import {
   usedError,
   waitingNotice,
 } from './approval-errors.js';
-import type { Approvals } from './approvals.js';
+import type { ApprovalService } from './approval-service.js';
 import { boundStatement, simpleStatement } from './statement.js';
 
 /** Who the session's client is, as far as a standalone sidecar knows. */
@@ -73,7 +73,7 @@ export class SessionApprovals {
   observer: ((step: ApprovalObservation) => void) | null = null;
 
   constructor(
-    private readonly approvals: Approvals,
+    private readonly approvals: ApprovalService,
     private readonly policy: CompiledPolicy,
     private readonly requester: Requester,
   ) {

@@ -6,6 +6,8 @@ interface OptionSpec {
   flag: string;
   value: string;
   help: string;
+  /** The environment variable, when not PGWARDEN_ + the flag. */
+  env?: string;
 }
 
 /** One table drives the flags, their environment variables and --help. */
@@ -20,13 +22,44 @@ export const PROXY_OPTIONS: readonly OptionSpec[] = [
     key: 'upstream',
     flag: 'upstream',
     value: 'URL',
-    help: 'postgresql://user:password@host:port/db?sslmode=verify-full&sslrootcert=ca.pem (required). sslmode: disable | prefer | require | verify-ca | verify-full; default prefer on loopback, verify-full elsewhere.',
+    help: 'postgresql://user:password@host:port/db?sslmode=verify-full&sslrootcert=ca.pem (required standalone). sslmode: disable | prefer | require | verify-ca | verify-full; default prefer on loopback, verify-full elsewhere.',
   },
   {
     key: 'policy',
     flag: 'policy',
     value: 'FILE',
-    help: 'AgentAccessPolicy YAML/JSON to enforce (required); "none" forwards every statement unchecked, and says so in the log.',
+    help: 'AgentAccessPolicy YAML/JSON to enforce (required standalone); "none" forwards every statement unchecked, and says so in the log.',
+  },
+  {
+    key: 'grantUrl',
+    flag: 'grant-url',
+    value: 'URL',
+    help: "Grant mode (instead of --upstream and --policy): the operator's grant API, https://…/v1/grants; the grant gives the policy, the upstream and its credential, and can revoke them.",
+  },
+  {
+    key: 'tokenFile',
+    flag: 'token-file',
+    value: 'FILE',
+    help: 'Grant mode: the projected service-account token (audience pgwarden.io) presented to the grant API; read again for every request.',
+  },
+  {
+    key: 'grantCaFile',
+    flag: 'ca-file',
+    env: 'PGWARDEN_GRANT_CA_FILE',
+    value: 'FILE',
+    help: "Grant mode: PEM CA of the operator's certificate; the only CA trusted for the grant API.",
+  },
+  {
+    key: 'podName',
+    flag: 'pod-name',
+    value: 'NAME',
+    help: 'Grant mode: this pod, for logs (the webhook sets it; the grant names the pod that counts).',
+  },
+  {
+    key: 'podNamespace',
+    flag: 'pod-namespace',
+    value: 'NAMESPACE',
+    help: "Grant mode: this pod's namespace, for logs.",
   },
   {
     key: 'upstreamPasswordFile',
@@ -102,8 +135,8 @@ export const PROXY_OPTIONS: readonly OptionSpec[] = [
   },
 ];
 
-export function envName(flag: string): string {
-  return `PGWARDEN_${flag.toUpperCase().replaceAll('-', '_')}`;
+export function envName(option: Pick<OptionSpec, 'flag' | 'env'>): string {
+  return option.env ?? `PGWARDEN_${option.flag.toUpperCase().replaceAll('-', '_')}`;
 }
 
 /** Flags win over environment variables. */
@@ -116,7 +149,7 @@ export function readProxyOptions(argv: string[], env: NodeJS.ProcessEnv): Partia
   });
   const options: Record<string, string> = {};
   for (const o of PROXY_OPTIONS) {
-    const v = (values[o.flag] as string | undefined) ?? env[envName(o.flag)];
+    const v = (values[o.flag] as string | undefined) ?? env[envName(o)];
     if (v !== undefined) options[o.key] = v;
   }
   return options as Partial<ProxyOptions>;
@@ -126,13 +159,16 @@ export function proxyHelp(): string {
   const width = Math.max(...PROXY_OPTIONS.map((o) => o.flag.length + o.value.length + 4));
   const lines = PROXY_OPTIONS.map((o) => {
     const left = `--${o.flag} ${o.value}`.padEnd(width);
-    return `  ${left}  ${o.help}\n  ${' '.repeat(width)}  env: ${envName(o.flag)}`;
+    return `  ${left}  ${o.help}\n  ${' '.repeat(width)}  env: ${envName(o)}`;
   });
   return `Usage: pgwarden proxy --upstream URL --policy FILE [options]
+       pgwarden proxy --grant-url URL --token-file FILE --ca-file FILE [options]
 
 Runs the pgwarden Postgres proxy. Clients connect to --listen as to PostgreSQL;
 the proxy connects upstream with the configured role and database (the user and
-database a client asks for are ignored).
+database a client asks for are ignored). Standalone, --upstream and --policy
+say where and under which policy; in grant mode (Kubernetes) the operator's
+grant says so, and ending the grant ends every session.
 
 Options (each may also come from the environment variable shown):
 ${lines.join('\n')}

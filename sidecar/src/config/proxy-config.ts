@@ -3,6 +3,7 @@ import type { CompiledPolicy } from '@pgwarden/crds';
 import { z } from 'zod';
 import { compilePolicy, PolicyCompileError } from '../decide/compile.js';
 import { ConfigError, formatIssues } from './config-error.js';
+import { type GrantAccessConfig, loadGrantAccessConfig } from './grant-config.js';
 import { loadPolicyFile } from './policy-file.js';
 import { Secret } from './secret.js';
 import { ByteSize, Duration, HostPort } from './units.js';
@@ -16,11 +17,14 @@ export const ProxyOptionsSchema = z
   .object({
     listen: HostPort.prefault('127.0.0.1:5432'),
     adminListen: z.union([z.literal('off'), HostPort]).prefault('127.0.0.1:9432'),
-    upstream: z.string({ error: 'is required (a postgresql:// URL)' }),
-    policy: z.string({
-      error: 'is required: a policy file, or "none" to forward every statement unchecked',
-    }),
+    upstream: z.string().optional(),
+    policy: z.string().optional(),
     upstreamPasswordFile: z.string().optional(),
+    grantUrl: z.string().min(1, { error: 'must not be empty' }).optional(),
+    tokenFile: z.string().min(1, { error: 'must not be empty' }).optional(),
+    grantCaFile: z.string().min(1, { error: 'must not be empty' }).optional(),
+    podName: z.string().optional(),
+    podNamespace: z.string().optional(),
     clientAuth: z.enum(['trust', 'scram-sha-256']).optional(),
     clientPasswordFile: z.string().optional(),
     maxConnections: z.coerce.number().int().positive().default(100),
@@ -40,20 +44,27 @@ export interface ClientAuth {
   password: Secret | null;
 }
 
-export interface ProxyConfig {
-  listen: { host: string; port: number };
-  adminListen: { host: string; port: number } | null;
+/** Standalone: one upstream and one policy for every connection. */
+export interface StaticAccessConfig {
+  mode: 'static';
   upstream: Upstream;
   /** The compiled policy; null with `--policy none`, where every statement is forwarded. */
   policy: CompiledPolicy | null;
+}
+
+export interface ProxyConfig {
+  listen: { host: string; port: number };
+  adminListen: { host: string; port: number } | null;
+  /** Where each connection's policy, upstream and credential come from. */
+  access: StaticAccessConfig | GrantAccessConfig;
   clientAuth: ClientAuth;
   maxConnections: number;
   maxMessageBytes: number;
   maxCopyDataBytes: number;
   drainTimeoutMs: number;
-  /** Local directory for recording chunks before they ship; set whenever the policy records. */
+  /** Local directory for recording chunks before they ship; set whenever the policy records (grant mode: may record). */
   spoolDir: string | null;
-  /** Where approval requests are kept; set whenever the policy has spec.approval. */
+  /** Where approval requests are kept; set whenever the policy has spec.approval (grant mode: optional). */
   approvalDir: string | null;
   /** The approval API's loopback address; used only when the policy has spec.approval. */
   approvalListen: { host: string; port: number };
@@ -65,11 +76,49 @@ export function loadProxyConfig(options: ProxyOptions): Readonly<ProxyConfig> {
   const parsed = ProxyOptionsSchema.safeParse(options);
   if (!parsed.success) throw new ConfigError(formatIssues(parsed.error.issues));
   const o = parsed.data;
+  const access = o.grantUrl ? loadGrantAccessConfig({ ...o, grantUrl: o.grantUrl }) : loadStaticAccess(o);
+  const clientAuth = resolveClientAuth(o.clientAuth, o.clientPasswordFile, o.listen.host);
+  if (!isLoopback(o.approvalListen.host)) {
+    throw new ConfigError(
+      `approval-listen: the approval API trusts who callers say they are, so it listens on loopback only, not ${o.approvalListen.host}`,
+    );
+  }
+  return Object.freeze({
+    listen: o.listen,
+    adminListen: o.adminListen === 'off' ? null : o.adminListen,
+    access,
+    clientAuth,
+    maxConnections: o.maxConnections,
+    maxMessageBytes: o.maxMessageSize,
+    maxCopyDataBytes: Math.max(o.maxCopyDataSize, o.maxMessageSize),
+    drainTimeoutMs: o.drainTimeout,
+    spoolDir: o.spoolDir ?? null,
+    approvalDir: o.approvalDir ?? null,
+    approvalListen: o.approvalListen,
+    logLevel: o.logLevel,
+  });
+}
+
+function loadStaticAccess(o: z.output<typeof ProxyOptionsSchema>): StaticAccessConfig {
+  if (o.upstream === undefined) {
+    throw new ConfigError(
+      'upstream: is required (a postgresql:// URL), or run in grant mode with --grant-url, --token-file and --grant-ca-file',
+    );
+  }
+  if (o.policy === undefined) {
+    throw new ConfigError(
+      'policy: is required: a policy file, or "none" to forward every statement unchecked',
+    );
+  }
+  if (o.tokenFile !== undefined || o.grantCaFile !== undefined) {
+    throw new ConfigError(
+      'grant-url: --token-file and --ca-file are for grant mode, which needs --grant-url (env PGWARDEN_GRANT_URL) instead of --upstream and --policy',
+    );
+  }
   const upstreamPassword = o.upstreamPasswordFile
     ? readSecretFile(o.upstreamPasswordFile, 'upstream-password-file')
     : undefined;
   const upstream = parseUpstreamUrl(o.upstream, upstreamPassword);
-  const clientAuth = resolveClientAuth(o.clientAuth, o.clientPasswordFile, o.listen.host);
   const policy = o.policy === 'none' ? null : loadCompiledPolicy(o.policy);
   if (policy?.recording && !o.spoolDir) {
     throw new ConfigError(
@@ -81,26 +130,7 @@ export function loadProxyConfig(options: ProxyOptions): Readonly<ProxyConfig> {
       `approval-dir: policy "${policy.name}" holds statements for approval (spec.approval), which needs --approval-dir DIR (env PGWARDEN_APPROVAL_DIR): a local directory where approval requests are kept across restarts`,
     );
   }
-  if (!isLoopback(o.approvalListen.host)) {
-    throw new ConfigError(
-      `approval-listen: the approval API trusts who callers say they are, so it listens on loopback only, not ${o.approvalListen.host}`,
-    );
-  }
-  return Object.freeze({
-    listen: o.listen,
-    adminListen: o.adminListen === 'off' ? null : o.adminListen,
-    upstream,
-    policy,
-    clientAuth,
-    maxConnections: o.maxConnections,
-    maxMessageBytes: o.maxMessageSize,
-    maxCopyDataBytes: Math.max(o.maxCopyDataSize, o.maxMessageSize),
-    drainTimeoutMs: o.drainTimeout,
-    spoolDir: o.spoolDir ?? null,
-    approvalDir: o.approvalDir ?? null,
-    approvalListen: o.approvalListen,
-    logLevel: o.logLevel,
-  });
+  return { mode: 'static', upstream, policy };
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { CompiledPolicy } from '@pgwarden/crds';
 import type { Analysis } from '../analyze/facts.js';
-import type { Approvals } from '../approve/approvals.js';
+import type { ApprovalService } from '../approve/approval-service.js';
 import { type Requester, SessionApprovals } from '../approve/session-approvals.js';
 import { isUnsafeClientEncoding } from '../decide/client-encodings.js';
 import { ProxyErrors } from '../errors/proxy-errors.js';
@@ -46,14 +46,22 @@ export class PolicyEnforcement {
     /** Column masking; null when the policy masks nothing. */
     readonly masking: Masking | null = null,
     /** The approval requests; null when the policy has no spec.approval. */
-    readonly approvals: Approvals | null = null,
+    readonly approvals: ApprovalService | null = null,
   ) {
     const perMinute = policy.limits.queriesPerMinute;
     this.limiter = perMinute ? new RateLimiter(perMinute) : null;
   }
 
-  forSession(log: Logger, metrics: ProxyMetrics, requester: Requester): Enforcement {
-    const substitution = new ErrorSubstitution();
+  /**
+   * A session's enforcement. A session that moves to a new policy at an idle
+   * point passes its `substitution` on: the upstream stream it watches is the same.
+   */
+  forSession(
+    log: Logger,
+    metrics: ProxyMetrics,
+    requester: Requester,
+    substitution = new ErrorSubstitution(),
+  ): Enforcement {
     const masking = this.masking?.forSession() ?? null;
     const approvals = this.approvals && new SessionApprovals(this.approvals, this.policy, requester);
     const gate = new StatementGate(

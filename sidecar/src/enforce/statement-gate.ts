@@ -103,6 +103,11 @@ export class StatementGate {
     private readonly substitution: ErrorSubstitution,
   ) {}
 
+  /** Whether the session has SQL-level PREPAREd statements, decided by this gate's policy when prepared. */
+  get holdsPrepared(): boolean {
+    return this.prepared.size > 0;
+  }
+
   onQuery(buf: Buffer, start: number, end: number): Buffer | null {
     this.allowed = [];
     this.lastDecision = null;

@@ -16,6 +16,22 @@ export class WireCounters {
   }
 }
 
+/** The grant client's metrics (grant mode only). */
+export interface GrantMetrics {
+  /** Grant API requests by result: granted, refused, rate_limited, unavailable, invalid_answer, failed. */
+  requests: Counter<'result'>;
+  /** Ends of access: a revoking refusal's reason, or expired. */
+  revocations: Counter<'reason'>;
+  /** Unix time the held grant expires; 0 without one. */
+  expiresAt: Gauge;
+  /** 1 while the sidecar holds an unexpired grant. */
+  valid: Gauge;
+  /** Sessions a new policy reached at an idle point: moved to it (applied) or ended (it could not move). */
+  retargets: Counter<'outcome'>;
+  /** Sessions ended because access ended, by cause (revoked, expired). */
+  sessionsEnded: Counter<'cause'>;
+}
+
 export class ProxyMetrics {
   readonly registry = new Registry();
   readonly fromClient = new WireCounters();
@@ -208,6 +224,47 @@ export class ProxyMetrics {
       'reason',
       (s) => s.droppedEvents,
     );
+  }
+
+  /** Registers the grant metrics; called once, in grant mode. */
+  observeGrant(): GrantMetrics {
+    const registers = [this.registry];
+    return {
+      requests: new Counter({
+        name: 'pgwarden_grant_requests_total',
+        help: 'Requests to the operator grant API, by result (granted, refused, rate_limited, unavailable, invalid_answer, failed).',
+        labelNames: ['result'],
+        registers,
+      }),
+      revocations: new Counter({
+        name: 'pgwarden_grant_revocations_total',
+        help: 'Times access ended, by reason: the operator refusal reason (no-policy, pod-gone, …) or expired (no renewal before expiresAt).',
+        labelNames: ['reason'],
+        registers,
+      }),
+      expiresAt: new Gauge({
+        name: 'pgwarden_grant_expires_at_seconds',
+        help: 'Unix time at which the held grant expires; 0 when the sidecar holds none.',
+        registers,
+      }),
+      valid: new Gauge({
+        name: 'pgwarden_grant_valid',
+        help: '1 while the sidecar holds an unexpired grant, else 0 (new connections are refused).',
+        registers,
+      }),
+      retargets: new Counter({
+        name: 'pgwarden_grant_session_retargets_total',
+        help: 'Open sessions reached by a policy change at an idle point, by outcome: applied (moved to the new policy) or ended (could not move; the client must reconnect).',
+        labelNames: ['outcome'],
+        registers,
+      }),
+      sessionsEnded: new Counter({
+        name: 'pgwarden_grant_sessions_ended_total',
+        help: 'Open sessions ended with FATAL 28000 because access ended, by cause (revoked, expired).',
+        labelNames: ['cause'],
+        registers,
+      }),
+    };
   }
 
   private wireCounter(name: string, help: string, counters: WireCounters): void {

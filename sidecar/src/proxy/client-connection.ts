@@ -1,12 +1,11 @@
 import type { Socket } from 'node:net';
 import type { SessionEndReason } from '@pgwarden/crds';
+import type { Requester } from '../approve/session-approvals.js';
 import type { ProxyConfig } from '../config/proxy-config.js';
 import { describeEndpoint } from '../config/upstream-url.js';
-import type { PolicyEnforcement } from '../enforce/policy-enforcement.js';
 import { ProxyErrors, UpstreamFailure } from '../errors/proxy-errors.js';
 import type { Logger } from '../observe/log.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
-import type { Recorder } from '../record/recorder.js';
 import { SessionTap } from '../record/session-tap.js';
 import { type CancelRegistry, forwardCancel } from '../session/cancel.js';
 import { acceptClient, encodeAuthenticationOk, encodeBackendKeyData } from '../session/client-handshake.js';
@@ -15,6 +14,7 @@ import { connectUpstream } from '../session/upstream.js';
 import { PgError } from '../wire/error-response.js';
 import { ProtocolViolation } from '../wire/reader.js';
 import { ConnectionClosed, SocketReader } from '../wire/socket-reader.js';
+import type { AccessSource, SessionAccess } from './access.js';
 import { Relay, type RelayEnd } from './relay.js';
 
 /** ReadyForQuery, idle: the first one the client sees comes from the proxy. */
@@ -35,10 +35,8 @@ export interface ProxyContext {
   /** Sessions past the handshake, for draining. */
   sessions: Set<Relay>;
   isDraining(): boolean;
-  /** The policy; null when the proxy runs without one (--policy none). */
-  enforcement: PolicyEnforcement | null;
-  /** Records every session; null when the policy records nothing. */
-  recorder: Recorder | null;
+  /** Decides each connection's policy, upstream and recording. */
+  access: AccessSource;
   /** Sessions counted against --max-connections. */
   active: { count: number };
 }
@@ -50,6 +48,7 @@ export async function handleClient(socket: Socket, ctx: ProxyContext, connId: nu
   const reader = new SocketReader(socket);
   const startupTimer = setTimeout(() => socket.destroy(), STARTUP_TIMEOUT_MS);
   let counted = false;
+  let access: SessionAccess | null = null;
   try {
     const hello = await acceptClient(socket, reader, ctx.config.clientAuth, ctx.clientVerifier);
     if (hello.kind === 'cancel') {
@@ -65,14 +64,17 @@ export async function handleClient(socket: Socket, ctx: ProxyContext, connId: nu
     counted = true;
     ctx.metrics.connectionsActive.inc();
     const startedAt = Date.now();
-    const params = ctx.enforcement ? ctx.enforcement.sessionParameters(hello.params) : hello.params;
-    const masked = ctx.enforcement?.masking?.ready();
+    const clientAddress = `${socket.remoteAddress}:${socket.remotePort}`;
+    access = await ctx.access.resolve({ clientAddress, clientUser: hello.clientUser, params: hello.params });
+    const { enforcement } = access;
+    const params = enforcement ? enforcement.sessionParameters(hello.params) : hello.params;
+    const masked = enforcement?.masking?.ready();
     if (masked) {
       await masked.catch((err: Error) => {
         throw ProxyErrors.maskingUnavailable(err.message);
       });
     }
-    const upstream = await connectUpstream(ctx.config.upstream, params);
+    const upstream = await connectUpstream(access.upstream, params);
     clearTimeout(startupTimer);
     if (ctx.isDraining()) {
       // The drain began while the upstream handshake ran. It has already asked every session to
@@ -81,7 +83,7 @@ export async function handleClient(socket: Socket, ctx: ProxyContext, connId: nu
       throw ProxyErrors.shuttingDown();
     }
     const upstreamKey = upstream.backendKey ?? { pid: 0, secret: 0 };
-    const key = ctx.cancels.issue(upstreamKey);
+    const key = ctx.cancels.issue({ key: upstreamKey, endpoint: access.upstream.endpoint });
     socket.cork();
     socket.write(encodeAuthenticationOk());
     for (const m of upstream.greeting) socket.write(m);
@@ -92,23 +94,30 @@ export async function handleClient(socket: Socket, ctx: ProxyContext, connId: nu
       { clientUser: hello.clientUser, application: hello.params.get('application_name') },
       'session started',
     );
-    const tap = startRecording(ctx, socket, hello.clientUser, hello.params.get('application_name'));
+    const tap = startRecording(access, clientAddress, hello.clientUser, hello.params.get('application_name'));
+    const requester: Requester = { clientAddress, clientUser: hello.clientUser ?? null };
     const relay = new Relay(socket, upstream.socket, {
       limits: ctx.config,
       metrics: ctx.metrics,
       log,
-      upstreamName: describeEndpoint(ctx.config.upstream.endpoint),
-      enforcement:
-        ctx.enforcement?.forSession(log, ctx.metrics, {
-          clientAddress: `${socket.remoteAddress}:${socket.remotePort}`,
-          clientUser: hello.clientUser ?? null,
-        }) ?? null,
+      upstreamName: describeEndpoint(access.upstream.endpoint),
+      enforcement: enforcement?.forSession(log, ctx.metrics, requester) ?? null,
       recording: tap,
     });
     ctx.sessions.add(relay);
+    access.govern({
+      retarget: (next) =>
+        relay.retarget((state) => {
+          const chosen = next(state);
+          return chosen instanceof PgError
+            ? chosen
+            : chosen.forSession(log, ctx.metrics, requester, relay.substitution);
+        }),
+      end: (error) => relay.terminate(error, 'terminated'),
+    });
     relay.start(reader.detach(), upstream.leftover);
     const end = await relay.finished;
-    void tap?.end(RECORDED_END[end]);
+    void tap?.end(RECORDED_END[end], end === 'terminated' ? relay.endMessage : null);
     ctx.sessions.delete(relay);
     ctx.cancels.release(key);
     ctx.metrics.connectionsTotal.inc({ outcome: end === 'protocol_error' ? 'protocol_error' : 'ok' });
@@ -117,6 +126,7 @@ export async function handleClient(socket: Socket, ctx: ProxyContext, connId: nu
     clearTimeout(startupTimer);
     refuse(socket, err, ctx, log);
   } finally {
+    access?.release();
     if (counted) {
       ctx.active.count--;
       ctx.metrics.connectionsActive.dec();
@@ -130,20 +140,23 @@ const RECORDED_END: Record<RelayEnd, SessionEndReason> = {
   upstream_closed: 'upstream-closed',
   protocol_error: 'error',
   shutdown: 'shutdown',
+  terminated: 'terminated',
 };
 
 /** The session's recording, started with who connected and where to; never a credential. */
 function startRecording(
-  ctx: ProxyContext,
-  socket: Socket,
+  access: SessionAccess,
+  clientAddress: string,
   clientUser: string | null | undefined,
   applicationName: string | undefined,
 ): SessionTap | null {
-  const policy = ctx.enforcement?.policy;
-  if (!ctx.recorder || !policy) return null;
-  const { host, port, database, user } = ctx.config.upstream.endpoint;
-  const session = ctx.recorder.sessionStart({
-    clientAddress: `${socket.remoteAddress}:${socket.remotePort}`,
+  const policy = access.enforcement?.policy;
+  if (!access.recorder || !policy) return null;
+  const { host, port, database, user } = access.upstream.endpoint;
+  const session = access.recorder.sessionStart({
+    pod: access.identity.pod,
+    serviceAccount: access.identity.serviceAccount,
+    clientAddress,
     clientUser: clientUser ?? null,
     applicationName: applicationName ?? null,
     policy: { name: policy.name, hash: policy.hash },
@@ -187,14 +200,14 @@ async function relayCancel(
   key: { pid: number; secret: number },
   log: Logger,
 ): Promise<void> {
-  const upstreamKey = ctx.cancels.lookup(key);
-  if (!upstreamKey) {
+  const upstream = ctx.cancels.lookup(key);
+  if (!upstream) {
     ctx.metrics.cancelRequests.inc({ outcome: 'unknown_key' });
     log.info('CancelRequest with an unknown key ignored');
     return;
   }
   try {
-    await forwardCancel(ctx.config.upstream.endpoint, upstreamKey);
+    await forwardCancel(upstream);
     ctx.metrics.cancelRequests.inc({ outcome: 'forwarded' });
     log.info('CancelRequest forwarded upstream');
   } catch (err) {

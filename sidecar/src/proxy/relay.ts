@@ -6,7 +6,7 @@ import type { HeldMessage, StatementGate } from '../enforce/statement-gate.js';
 import type { ErrorSubstitution } from '../enforce/substitution.js';
 import { ProxyErrors } from '../errors/proxy-errors.js';
 import type { SessionMasking } from '../mask/masking.js';
-import type { AllowedStatement } from '../mask/result-masking.js';
+import type { AllowedStatement, ResultMasking } from '../mask/result-masking.js';
 import type { Logger } from '../observe/log.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
 import { type SessionTap, type TapVerdict, tapUpstream } from '../record/session-tap.js';
@@ -15,10 +15,12 @@ import { decodeErrorFields, PgError } from '../wire/error-response.js';
 import { DROP, type FrameVisitor, MessageFramer } from '../wire/framer.js';
 import { checkFrontendHeader, type MessageLimits } from '../wire/frontend-check.js';
 import { Outbox } from '../wire/outbox.js';
+import type { SessionState } from './access.js';
 
 const NONE_ALLOWED: readonly AllowedStatement[] = Object.freeze([]);
 
-export type RelayEnd = 'client_closed' | 'upstream_closed' | 'protocol_error' | 'shutdown';
+/** terminated: the proxy ended the session for a reason of its own (access revoked, policy changed); see endMessage. */
+export type RelayEnd = 'client_closed' | 'upstream_closed' | 'protocol_error' | 'shutdown' | 'terminated';
 
 /** The policy applied on the data path; null runs the session as a transparent proxy. */
 export interface Enforcement {
@@ -74,10 +76,16 @@ export class Relay {
   private readonly metrics: ProxyMetrics;
   private readonly log: Logger;
   private readonly upstreamName: string;
-  private readonly enforcement: Enforcement | null;
+  private enforcement: Enforcement | null;
   private readonly tap: SessionTap | null;
   /** Names the stand-ins of Executes the recording refused. */
   private unrecorded = 0;
+  /** Named statements the client Parsed and has not Closed: their Executes were decided at Parse. */
+  private readonly namedStatements = new Set<string>();
+  /** A policy change waiting for the session to be idle; null when none is. */
+  private retargeting: ((state: SessionState) => Enforcement | PgError) | null = null;
+  /** The message of the FATAL error the proxy ended the session with; null when it did not. */
+  endMessage: string | null = null;
 
   constructor(
     private readonly client: Socket,
@@ -90,9 +98,7 @@ export class Relay {
     this.upstreamName = options.upstreamName;
     this.enforcement = options.enforcement;
     this.tap = options.recording ?? null;
-    const tap = this.tap;
-    if (tap && options.enforcement?.approvals)
-      options.enforcement.approvals.observer = (s) => tap.approval(s);
+    this.observeApprovals();
     this.toUpstream = new Outbox(upstream);
     this.toClient = new Outbox(client);
     this.clientFramer = new MessageFramer(this.clientVisitor(), this.toUpstream);
@@ -131,9 +137,56 @@ export class Relay {
   /** Ends the session now with a FATAL error to the client. */
   terminate(error: PgError, end: RelayEnd): void {
     if (this.ended) return;
+    this.endMessage = error.message;
     this.client.end(error.encode());
     this.upstream.end();
     this.finish(end);
+  }
+
+  /**
+   * Moves the session to other enforcement at its next idle point, before it
+   * admits another message (at once if it is idle now); `next` answers the
+   * enforcement, or the error that ends the session instead.
+   */
+  retarget(next: (state: SessionState) => Enforcement | PgError): void {
+    this.retargeting = next;
+    this.retargetIfIdle();
+  }
+
+  private retargetIfIdle(): void {
+    const next = this.retargeting;
+    if (next === null || this.ended || !this.idle) return;
+    this.retargeting = null;
+    const holdsPrepared = this.namedStatements.size > 0 || (this.enforcement?.gate.holdsPrepared ?? false);
+    const result = next({ holdsPrepared });
+    if (result instanceof PgError) {
+      this.terminate(result, 'terminated');
+      return;
+    }
+    this.enforcement = result;
+    this.observeApprovals();
+  }
+
+  /** Nothing in flight, outside a transaction, no message half-read or held. */
+  private get idle(): boolean {
+    return (
+      this.pending === 0 &&
+      !this.unsynced &&
+      this.txStatus === 0x49 &&
+      this.clientFramer.idle &&
+      this.held === null
+    );
+  }
+
+  /** The session's error substitution, which a new policy's enforcement takes over. */
+  get substitution(): ErrorSubstitution | undefined {
+    return this.enforcement?.substitution;
+  }
+
+  private observeApprovals(): void {
+    const tap = this.tap;
+    const approvals = this.enforcement?.approvals;
+    if (tap && approvals) approvals.observer = (s) => tap.approval(s);
   }
 
   private fromClient(chunk: Buffer): void {
@@ -166,6 +219,7 @@ export class Relay {
       this.metrics.overhead.observe((this.cycleCpuMs + performance.now() - t0) / 1000);
       this.cycleCpuMs = 0;
       if (this.shuttingDown) this.closeIfIdle();
+      else if (this.retargeting !== null) this.retargetIfIdle();
     } else {
       this.cycleCpuMs += performance.now() - t0;
     }
@@ -219,10 +273,17 @@ export class Relay {
         this.unsynced = false;
         break;
       case FrontendCode.Parse:
+        this.unsynced = true;
+        // The unnamed statement (a NUL right after the header) is replaced by the next Parse.
+        if (buf[start + 5] !== 0) this.namedStatements.add(cstringAt(buf, start + 5));
+        break;
+      case FrontendCode.Close:
+        this.unsynced = true;
+        if (buf[start + 5] === 0x53 /* S */) this.namedStatements.delete(cstringAt(buf, start + 6));
+        break;
       case FrontendCode.Bind:
       case FrontendCode.Describe:
       case FrontendCode.Execute:
-      case FrontendCode.Close:
       case FrontendCode.Flush:
         this.unsynced = true;
         break;
@@ -420,15 +481,17 @@ export class Relay {
 
   private upstreamVisitor(): FrameVisitor {
     const counts = this.metrics.fromUpstream;
-    const substitution = this.enforcement?.substitution ?? null;
-    const rowLimit = this.enforcement?.rowLimit ?? null;
-    const masking = this.enforcement?.masking?.results ?? null;
+    // Read per message: a session that moves to another policy does so between two request cycles.
+    let rowLimit: RowLimit | null = null;
+    let masking: ResultMasking | null = null;
     // What the current message was wanted whole for (the framer hands over one message at a time).
     let limited = false;
     let masked = false;
     return {
       onHeader: (code) => {
         counts.count(code);
+        rowLimit = this.enforcement?.rowLimit ?? null;
+        masking = this.enforcement?.masking?.results ?? null;
         limited = rowLimit?.wantsWhole(code) ?? false;
         masked = masking?.wantsWhole(code) ?? false;
         return limited || masked || code === BackendCode.ReadyForQuery || code === BackendCode.ErrorResponse;
@@ -439,11 +502,11 @@ export class Relay {
             this.txStatus = buf[start + 5] as number;
             if (this.pending > 0) this.pending--;
             this.cycleDone = true;
-            substitution?.readyForQuery();
+            this.enforcement?.substitution.readyForQuery();
             return undefined;
           case BackendCode.ErrorResponse: {
             const maskedError = masked ? masking?.received(code, buf, start, end) : undefined;
-            const replacement = substitution?.replacementFor(buf, start, end) ?? null;
+            const replacement = this.enforcement?.substitution.replacementFor(buf, start, end) ?? null;
             if (replacement) return replacement;
             if (isFatal(buf, start)) this.upstreamSentFatal = true;
             return maskedError;
@@ -495,6 +558,11 @@ export class Relay {
     if (end === 'client_closed') this.upstream.end();
     this.resolveFinished(end);
   }
+}
+
+/** The NUL-terminated string at `at` (a statement name). */
+function cstringAt(buf: Buffer, at: number): string {
+  return buf.toString('utf8', at, Math.max(at, buf.indexOf(0, at)));
 }
 
 /** FATAL/PANIC mean the server closes the connection right after this ErrorResponse. */

@@ -1,35 +1,30 @@
 import type { Server as HttpServer } from 'node:http';
 import { type AddressInfo, createServer, type Server } from 'node:net';
 import { startAdminServer } from '../admin/http.js';
-import { analyze, createAnalyzer, ensureParserLoaded } from '../analyze/parser.js';
+import { ensureParserLoaded } from '../analyze/parser.js';
 import { startApprovalApi } from '../approve/api.js';
 import { Approvals } from '../approve/approvals.js';
 import { ApprovalStore } from '../approve/store.js';
 import type { ProxyConfig } from '../config/proxy-config.js';
 import { describeEndpoint } from '../config/upstream-url.js';
-import { PolicyEngine } from '../decide/engine.js';
-import { PolicyEnforcement, pinnedSessionSettings } from '../enforce/policy-enforcement.js';
 import { ProxyErrors } from '../errors/proxy-errors.js';
-import { Masking } from '../mask/masking.js';
 import type { Logger } from '../observe/log.js';
 import { ProxyMetrics } from '../observe/metrics.js';
-import { Recorder } from '../record/recorder.js';
 import { CancelRegistry } from '../session/cancel.js';
-import { CatalogLookup } from '../session/catalog.js';
 import { scramVerifier } from '../session/scram.js';
-import { sidecarVersion } from '../version.js';
+import type { AccessSource } from './access.js';
 import { handleClient, type ProxyContext } from './client-connection.js';
 import type { Relay } from './relay.js';
-
-/** The statement analysis for policies without masking (shares nothing with `analyze`'s cache). */
-const analyzeWithoutColumns = createAnalyzer({ columnUsage: false });
+import { StaticAccess } from './static-access.js';
 
 export interface RunningProxy {
   address: AddressInfo;
   adminAddress: AddressInfo | null;
-  /** The approval API's address; null when the policy has no spec.approval. */
+  /** The approval API's address; null when no policy can hold statements here (no spec.approval, or grant mode without --approval-dir). */
   approvalAddress: AddressInfo | null;
   metrics: ProxyMetrics;
+  /** Where connections get their policy and upstream (grant mode: the grant's state). */
+  access: AccessSource;
   /**
    * Stops accepting, lets sessions finish what is in flight (each is closed
    * with 57P01 as soon as it is idle), and closes the rest at the deadline.
@@ -38,22 +33,19 @@ export interface RunningProxy {
 }
 
 export async function startProxy(config: Readonly<ProxyConfig>, log: Logger): Promise<RunningProxy> {
-  if (config.policy) await ensureParserLoaded();
+  const grantMode = config.access.mode === 'grant';
+  if (grantMode || config.access.policy) await ensureParserLoaded();
   else log.warn('no policy (--policy none): every statement is forwarded unchecked');
   const sessions = new Set<Relay>();
   let draining = false;
   let nextConnId = 1;
   const metrics = new ProxyMetrics();
-  // Before listening: a spool another sidecar holds, or a sink that cannot be set up, stops the start.
-  const recorder = await openRecorder(config, log);
-  if (recorder) metrics.observeRecorder(() => recorder.stats());
   const approvals =
-    config.policy?.approval && config.approvalDir
+    config.approvalDir && (grantMode || config.access.policy?.approval)
       ? new Approvals(await ApprovalStore.open(config.approvalDir), log.child({ component: 'approvals' }))
       : null;
-  const catalog = config.policy
-    ? new CatalogLookup(config.upstream, pinnedSessionSettings(config.policy), log)
-    : null;
+  // Before listening: a spool another sidecar holds, or a sink that cannot be set up, stops the start.
+  const access = await openAccess(config, approvals, log, metrics);
   const ctx: ProxyContext = {
     config,
     log,
@@ -61,8 +53,7 @@ export async function startProxy(config: Readonly<ProxyConfig>, log: Logger): Pr
     cancels: new CancelRegistry(),
     clientVerifier: config.clientAuth.password ? scramVerifier(config.clientAuth.password.reveal()) : null,
     sessions,
-    enforcement: policyEnforcement(config, catalog, log, metrics, approvals),
-    recorder,
+    access,
     isDraining: () => draining,
     active: { count: 0 },
   };
@@ -74,7 +65,7 @@ export async function startProxy(config: Readonly<ProxyConfig>, log: Logger): Pr
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => {
-      void recorder?.close({ shipTimeoutMs: 0 });
+      void access.close({ shipTimeoutMs: 0 });
       reject(err);
     });
     server.listen({ host: config.listen.host, port: config.listen.port, backlog: 1024 }, () => {
@@ -87,7 +78,7 @@ export async function startProxy(config: Readonly<ProxyConfig>, log: Logger): Pr
   if (config.adminListen) {
     admin = await startAdminServer(config.adminListen, metrics.registry, {
       healthy: () => true,
-      ready: () => !draining && server.listening,
+      ready: () => !draining && server.listening && access.ready(),
     });
   }
   const approvalApi = approvals
@@ -98,12 +89,8 @@ export async function startProxy(config: Readonly<ProxyConfig>, log: Logger): Pr
       listen: `${address.address}:${address.port}`,
       approvals: approvalApi ? `${approvalApi.address.address}:${approvalApi.address.port}` : null,
       admin: admin ? `${admin.address.address}:${admin.address.port}` : null,
-      upstream: describeEndpoint(config.upstream.endpoint),
-      sslmode: config.upstream.endpoint.sslMode,
       clientAuth: config.clientAuth.method,
-      policy: config.policy
-        ? { name: config.policy.name, hash: config.policy.hash, access: config.policy.access }
-        : null,
+      ...describeAccess(config.access),
     },
     'pgwarden proxy listening',
   );
@@ -126,15 +113,8 @@ export async function startProxy(config: Readonly<ProxyConfig>, log: Logger): Pr
       for (const s of sessions) s.terminate(ProxyErrors.shuttingDown(), 'shutdown');
     }
     for (const socket of open) socket.destroy();
-    catalog?.close();
     await closed;
-    if (recorder) {
-      // Every session has been sealed; give the shipper a bounded time to empty the spool.
-      const { shipped } = await recorder.close({
-        shipTimeoutMs: Math.min(timeoutMs, RECORDING_SHIP_TIMEOUT_MS),
-      });
-      log.info({ shipped }, 'recordings sealed');
-    }
+    await access.close({ shipTimeoutMs: Math.min(timeoutMs, RECORDING_SHIP_TIMEOUT_MS) });
     if (admin) await new Promise<void>((resolve) => admin?.server.close(() => resolve()));
     if (approvalApi) await new Promise<void>((resolve) => approvalApi.server.close(() => resolve()));
     log.info('drained');
@@ -145,6 +125,7 @@ export async function startProxy(config: Readonly<ProxyConfig>, log: Logger): Pr
     adminAddress: admin?.address ?? null,
     approvalAddress: approvalApi?.address ?? null,
     metrics,
+    access,
     drain,
   };
 }
@@ -152,46 +133,27 @@ export async function startProxy(config: Readonly<ProxyConfig>, log: Logger): Pr
 /** How long a drain waits for the spool to ship; what is left ships at the next start. */
 const RECORDING_SHIP_TIMEOUT_MS = 10_000;
 
-async function openRecorder(config: Readonly<ProxyConfig>, log: Logger): Promise<Recorder | null> {
-  const settings = config.policy?.recording;
-  if (!settings) {
-    if (config.spoolDir)
-      log.warn({ spoolDir: config.spoolDir }, 'the policy records nothing; --spool-dir is unused');
-    return null;
-  }
-  if (!config.spoolDir) throw new Error('recording needs a spool directory');
-  const recorder = await Recorder.open({
-    settings,
-    spoolDir: config.spoolDir,
-    sidecarVersion: sidecarVersion(),
-    log: log.child({ component: 'recorder' }),
-  });
-  log.info(
-    { spoolDir: config.spoolDir, sink: settings.sink.type, includeRows: settings.includeRows },
-    'recording sessions',
-  );
-  return recorder;
-}
-
-function policyEnforcement(
+async function openAccess(
   config: Readonly<ProxyConfig>,
-  catalog: CatalogLookup | null,
+  approvals: Approvals | null,
   log: Logger,
   metrics: ProxyMetrics,
-  approvals: Approvals | null,
-): PolicyEnforcement | null {
-  if (!config.policy || !catalog) return null;
-  const masking = config.policy.masking
-    ? new Masking(config.policy.masking, (sql) => catalog.rows(sql), analyze, log, metrics)
-    : null;
-  // Without masking nothing reads column usage; skipping it saves a tree walk per parsed statement.
-  const analyzer = masking ? analyze : analyzeWithoutColumns;
-  return new PolicyEnforcement(
-    config.policy,
-    new PolicyEngine(config.policy),
-    analyzer,
-    (oid) => catalog.functionName(oid),
-    masking,
-    approvals,
-  );
+): Promise<AccessSource> {
+  const { access } = config;
+  if (access.mode === 'static') {
+    return StaticAccess.open(access.upstream, access.policy, config.spoolDir, approvals, log, metrics);
+  }
+  throw new Error('grant mode is not available in this build yet');
+}
+
+/** The start line's account of where access comes from; never a credential. */
+function describeAccess(access: ProxyConfig['access']): Record<string, unknown> {
+  if (access.mode === 'grant') return { mode: 'grant', grantUrl: access.grantUrl.href, pod: access.pod };
+  const { endpoint } = access.upstream;
+  const policy = access.policy;
+  return {
+    upstream: describeEndpoint(endpoint),
+    sslmode: endpoint.sslMode,
+    policy: policy ? { name: policy.name, hash: policy.hash, access: policy.access } : null,
+  };
 }

@@ -1,11 +1,16 @@
 import { randomInt } from 'node:crypto';
-import type { UpstreamEndpoint } from '@pgwarden/crds';
 import { encodeCancelRequest } from '../wire/startup.js';
-import { openTransport } from './upstream.js';
+import { type ConnectEndpoint, openTransport } from './upstream.js';
 
 export interface BackendKey {
   pid: number;
   secret: number;
+}
+
+/** A backend as a CancelRequest reaches it: its key and the server it runs on. */
+export interface UpstreamBackend {
+  key: BackendKey;
+  endpoint: ConnectEndpoint;
 }
 
 /**
@@ -14,14 +19,14 @@ export interface BackendKey {
  * A client can therefore neither learn nor guess a real backend's key.
  */
 export class CancelRegistry {
-  private readonly byKey = new Map<string, BackendKey>();
+  private readonly byKey = new Map<string, UpstreamBackend>();
 
-  issue(upstreamKey: BackendKey): BackendKey {
+  issue(upstream: UpstreamBackend): BackendKey {
     for (;;) {
       const key = { pid: randomInt(1, 2 ** 31 - 1), secret: randomInt(0, 2 ** 32 - 1) };
       const id = keyId(key);
       if (!this.byKey.has(id)) {
-        this.byKey.set(id, upstreamKey);
+        this.byKey.set(id, upstream);
         return key;
       }
     }
@@ -31,7 +36,7 @@ export class CancelRegistry {
     this.byKey.delete(keyId(key));
   }
 
-  lookup(key: BackendKey): BackendKey | undefined {
+  lookup(key: BackendKey): UpstreamBackend | undefined {
     return this.byKey.get(keyId(key));
   }
 }
@@ -41,13 +46,13 @@ function keyId(key: BackendKey): string {
 }
 
 /** Sends a CancelRequest upstream over the same transport (TLS included) the sessions use. */
-export async function forwardCancel(endpoint: UpstreamEndpoint, upstreamKey: BackendKey): Promise<void> {
+export async function forwardCancel({ endpoint, key }: UpstreamBackend): Promise<void> {
   const socket = await openTransport(endpoint);
   // The server closes after reading the key; one that does not must not pin the socket forever.
   socket.setTimeout(endpoint.connectTimeoutMs, () => socket.destroy());
   await new Promise<void>((resolve) => {
     socket.once('close', () => resolve());
     socket.once('error', () => resolve());
-    socket.end(encodeCancelRequest(upstreamKey.pid, upstreamKey.secret));
+    socket.end(encodeCancelRequest(key.pid, key.secret));
   });
 }

@@ -25,8 +25,14 @@ export interface UpstreamSession {
   leftover: Buffer;
 }
 
+/**
+ * An endpoint as the sidecar connects to it. A grant carries its CA as PEM
+ * text rather than a file, hence `sslRootCertPem`, which wins over sslRootCert.
+ */
+export type ConnectEndpoint = UpstreamEndpoint & { sslRootCertPem?: string };
+
 export interface UpstreamTarget {
-  endpoint: UpstreamEndpoint;
+  endpoint: ConnectEndpoint;
   password: Secret | null;
 }
 
@@ -74,7 +80,7 @@ export async function connectUpstream(
  * given up at `deadlineAt` (default: connect_timeout from now).
  */
 export async function openTransport(
-  endpoint: UpstreamEndpoint,
+  endpoint: ConnectEndpoint,
   deadlineAt = Date.now() + endpoint.connectTimeoutMs,
 ): Promise<Socket> {
   const where = describeEndpoint(endpoint);
@@ -126,7 +132,7 @@ function openSocket(endpoint: UpstreamEndpoint, where: string): Promise<Socket> 
   });
 }
 
-async function negotiateTls(socket: Socket, endpoint: UpstreamEndpoint, where: string): Promise<Socket> {
+async function negotiateTls(socket: Socket, endpoint: ConnectEndpoint, where: string): Promise<Socket> {
   if (endpoint.sslMode === 'disable') return socket;
   const reader = new SocketReader(socket);
   socket.write(encodeSSLRequest());
@@ -142,13 +148,14 @@ async function negotiateTls(socket: Socket, endpoint: UpstreamEndpoint, where: s
   return upgradeToTls(socket, endpoint, where);
 }
 
-export function tlsOptions(endpoint: UpstreamEndpoint): ConnectionOptions {
+export function tlsOptions(endpoint: ConnectEndpoint): ConnectionOptions {
   const verify = endpoint.sslMode === 'verify-ca' || endpoint.sslMode === 'verify-full';
   const options: ConnectionOptions = {
     rejectUnauthorized: verify,
     servername: endpoint.host.includes(':') || /^[\d.]+$/.test(endpoint.host) ? undefined : endpoint.host,
   };
-  if (verify && endpoint.sslRootCert) {
+  if (verify && endpoint.sslRootCertPem !== undefined) options.ca = endpoint.sslRootCertPem;
+  else if (verify && endpoint.sslRootCert) {
     options.ca =
       endpoint.sslRootCert === 'system' ? [...rootCertificates] : readFileSync(endpoint.sslRootCert);
   }
@@ -157,7 +164,7 @@ export function tlsOptions(endpoint: UpstreamEndpoint): ConnectionOptions {
   return options;
 }
 
-function upgradeToTls(socket: Socket, endpoint: UpstreamEndpoint, where: string): Promise<Socket> {
+function upgradeToTls(socket: Socket, endpoint: ConnectEndpoint, where: string): Promise<Socket> {
   let options: ConnectionOptions;
   try {
     options = tlsOptions(endpoint);

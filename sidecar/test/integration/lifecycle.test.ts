@@ -101,7 +101,7 @@ describe('pgwarden proxy CLI', () => {
     expect(PROXY_OPTIONS.length).toBeGreaterThanOrEqual(11);
     for (const o of PROXY_OPTIONS) {
       expect(r.stdout).toContain(`--${o.flag} ${o.value}`);
-      expect(r.stdout).toContain(`env: ${envName(o.flag)}`);
+      expect(r.stdout).toContain(`env: ${envName(o)}`);
     }
     expect(r.stdout).toContain('SIGTERM');
     const top = await run(process.execPath, [cliMain, '--help']);
