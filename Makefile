@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: setup build test e2e-kind lint bench demo chart-crds clean
+.PHONY: setup build test e2e-kind lint bench demo chart-crds images clean
 
 setup:
 	@./scripts/setup-node.sh
@@ -39,6 +39,11 @@ demo: build
 # run after `pnpm generate`. A test in make test fails when they are stale.
 chart-crds: build
 	@node e2e/dist/helm/chart-crds.js
+
+# The operator and sidecar images (needs Docker; explains itself without it).
+# REGISTRY and VERSION override the image names.
+images:
+	@./scripts/images.sh
 
 clean:
 	rm -rf .tools node_modules */dist */*.tsbuildinfo

@@ -8,7 +8,8 @@ const settings: InjectionContext['settings'] = {
   image: 'pgwarden/sidecar:test',
   mode: 'native',
   resources: {},
-  grantUrl: 'https://op/grants',
+  grantUrl: 'https://op/v1/grants',
+  grantCaPem: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
 };
 const context = (overrides: Partial<InjectionContext> = {}): InjectionContext => ({
   namespace: 'agents',
@@ -69,8 +70,58 @@ describe('sidecar injection decision', () => {
       'add /spec/volumes/-',
       'add /spec/volumes/-',
       'add /metadata/annotations/pgwarden.io~1injected',
+      'add /metadata/annotations/pgwarden.io~1grant-ca',
     ]);
     expect(patch[0]).toMatchObject({ value: { name: 'PGHOST', value: '127.0.0.1' } });
+  });
+
+  it('gives the sidecar the grant URL, its token and the operator CA beside it in one projected volume', () => {
+    const patch = patchOf(pod());
+    const sidecar = patch.find((op) => op.path === '/spec/initContainers') as {
+      value: {
+        env: { name: string; value?: string }[];
+        volumeMounts: { name: string; mountPath: string }[];
+      }[];
+    };
+    const env = Object.fromEntries(sidecar.value[0]?.env.map((e) => [e.name, e.value]) ?? []);
+    expect(env).toMatchObject({
+      PGWARDEN_GRANT_URL: 'https://op/v1/grants',
+      PGWARDEN_TOKEN_FILE: '/var/run/secrets/pgwarden.io/token',
+      PGWARDEN_GRANT_CA_FILE: '/var/run/secrets/pgwarden.io/ca.crt',
+    });
+    expect(sidecar.value[0]?.volumeMounts).toContainEqual({
+      name: 'pgwarden-token',
+      mountPath: '/var/run/secrets/pgwarden.io',
+      readOnly: true,
+    });
+    const volumes = patch.find((op) => op.path === '/spec/volumes') as { value: unknown[] };
+    expect(volumes.value[0]).toEqual({
+      name: 'pgwarden-token',
+      projected: {
+        sources: [
+          { serviceAccountToken: { audience: 'pgwarden.io', expirationSeconds: 600, path: 'token' } },
+          {
+            downwardAPI: {
+              items: [
+                { path: 'ca.crt', fieldRef: { fieldPath: "metadata.annotations['pgwarden.io/grant-ca']" } },
+              ],
+            },
+          },
+        ],
+      },
+    });
+    expect(patch).toContainEqual({
+      op: 'add',
+      path: '/metadata/annotations',
+      value: { 'pgwarden.io/injected': settings.image, 'pgwarden.io/grant-ca': settings.grantCaPem },
+    });
+    // A CA the pod brings is replaced, not trusted.
+    const own = patchOf(pod({}, { 'pgwarden.io/grant-ca': 'attacker CA' }));
+    expect(own).toContainEqual({
+      op: 'add',
+      path: '/metadata/annotations/pgwarden.io~1grant-ca',
+      value: settings.grantCaPem,
+    });
   });
 
   it('falls back to a regular container where native sidecars are not available', () => {

@@ -128,7 +128,21 @@ describe('admission webhooks', () => {
       const token = pod.spec?.volumes?.find((v) => v.name === 'pgwarden-token');
       expect(token?.projected?.sources).toEqual([
         { serviceAccountToken: { audience: 'pgwarden.io', expirationSeconds: 600, path: 'token' } },
+        {
+          downwardAPI: {
+            items: [
+              {
+                path: 'ca.crt',
+                fieldRef: { apiVersion: 'v1', fieldPath: "metadata.annotations['pgwarden.io/grant-ca']" },
+              },
+            ],
+          },
+        },
       ]);
+      // The CA the sidecar verifies the grant API with is the webhook's, from the shared Secret.
+      expect(pod.metadata?.annotations?.['pgwarden.io/grant-ca']).toBe(
+        Buffer.from(secretCa, 'base64').toString('utf8'),
+      );
       expect(pod.spec?.volumes?.find((v) => v.name === 'pgwarden-spool')?.emptyDir).toEqual({});
       const agent = named(pod.spec?.containers, 'agent')?.[0];
       expect(agent?.env).toEqual([

@@ -12,10 +12,12 @@ export interface RbacOptions {
 
 /**
  * What the operator may do, and no more. Cluster-wide reads of what it
- * watches (its CRs, the Secrets they name, pods for binding), status writes
- * of its CRs, Events; in its own namespace the Lease and the webhook's
- * Secret. Cluster-wide Secret reads are the price of DatabaseConnections in
- * any namespace naming their credential Secret.
+ * watches (its CRs, the Secrets they name, pods for binding and for the
+ * grant API's bound-pod check), status writes of its CRs, Events,
+ * TokenReviews (the grant API authenticates sidecars with them); in its own
+ * namespace the Lease and the webhook's Secret. Cluster-wide Secret reads are
+ * the price of DatabaseConnections in any namespace naming their credential
+ * Secret.
  */
 export function operatorRbac(o: RbacOptions): [V1ClusterRole, V1ClusterRoleBinding, V1Role, V1RoleBinding] {
   const name = 'pgwarden-operator';
@@ -38,6 +40,8 @@ export function operatorRbac(o: RbacOptions): [V1ClusterRole, V1ClusterRoleBindi
         },
         { apiGroups: [''], resources: ['secrets', 'pods'], verbs: ['get', 'list', 'watch'] },
         { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+        // The grant API asks the API server who a sidecar's projected token belongs to; create is the only verb.
+        { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
         {
           apiGroups: ['admissionregistration.k8s.io'],
           resources: ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'],

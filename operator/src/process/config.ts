@@ -6,6 +6,7 @@ import {
   type FieldError,
   fieldErrorMap,
   formatFieldError,
+  GRANT_API_PATH,
   parseDurationMs,
   toFieldErrors,
 } from '@pgwarden/crds';
@@ -52,6 +53,20 @@ function notListen(text: string, ctx: z.RefinementCtx): never {
   ctx.addIssue({ code: 'custom', message: `${JSON.stringify(text)} is not HOST:PORT` });
   return z.NEVER;
 }
+
+/** A whole number ≥ 1 with a default. */
+const positiveInt = (fallback: number) =>
+  z
+    .string()
+    .default(String(fallback))
+    .transform((text, ctx) => {
+      const value = Number(text);
+      if (!/^\d+$/.test(text) || value < 1) {
+        ctx.addIssue({ code: 'custom', message: `${JSON.stringify(text)} is not a whole number ≥ 1` });
+        return z.NEVER;
+      }
+      return value;
+    });
 
 /** A non-empty string with a default. */
 const text = (fallback: string) => z.string().min(1).default(fallback);
@@ -155,8 +170,15 @@ export const OperatorConfigSchema = z
       .url()
       .optional()
       .describe(
-        "The operator's grant endpoint as sidecars reach it; default https://pgwarden-operator.<namespace>.svc/grants.",
+        "The operator's grant endpoint as sidecars reach it; default https://pgwarden-operator.<namespace>.svc/v1/grants (the Service's port 443).",
       ),
+    grantTtl: duration('10m').describe(
+      'Lifetime of a grant; sidecars refresh at half of it and fail closed once it passes without a new one (default 10m).',
+    ),
+    grantRateLimit: positiveInt(60).describe(
+      'Grant requests per minute one pod may make once its burst is spent (default 60); held long polls do not count.',
+    ),
+    grantRateBurst: positiveInt(10).describe('Grant requests one pod may make at once (default 10).'),
     logLevel: z
       .enum(['trace', 'debug', 'info', 'warn', 'error', 'silent'])
       .default('info')
@@ -191,7 +213,7 @@ export const OperatorConfigSchema = z
   .transform((c) => ({
     ...c,
     webhookHosts: c.webhookHosts ?? [`pgwarden-operator.${c.namespace}.svc`],
-    sidecarGrantUrl: c.sidecarGrantUrl ?? `https://pgwarden-operator.${c.namespace}.svc/grants`,
+    sidecarGrantUrl: c.sidecarGrantUrl ?? `https://pgwarden-operator.${c.namespace}.svc${GRANT_API_PATH}`,
   }));
 export type OperatorConfig = Readonly<z.output<typeof OperatorConfigSchema>>;
 

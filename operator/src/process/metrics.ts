@@ -53,6 +53,24 @@ export function operatorMetrics() {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [registry],
     }),
+    grants: new Counter({
+      name: 'pgwarden_operator_grants_total',
+      help: 'Answers of the grant API, by result (issued, refused) and refusal reason (none when issued).',
+      labelNames: ['result', 'reason'] as const,
+      registers: [registry],
+    }),
+    grantSeconds: new Histogram({
+      name: 'pgwarden_operator_grant_request_duration_seconds',
+      help: 'Time from receiving a grant request to answering it, by wait (none: answered at once; held: a long poll the operator held).',
+      labelNames: ['wait'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 30, 60],
+      registers: [registry],
+    }),
+    longPolls: new Gauge({
+      name: 'pgwarden_operator_grant_long_polls',
+      help: 'Grant requests held open right now, waiting for their grant to change.',
+      registers: [registry],
+    }),
     webhookCertificateExpiry: new Gauge({
       name: 'pgwarden_operator_webhook_certificate_expiry_timestamp_seconds',
       help: 'When the serving certificate of the webhook expires (Unix time).',

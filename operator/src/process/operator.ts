@@ -1,7 +1,12 @@
 import { CoordinationV1Api } from '@kubernetes/client-node';
+import { GRANT_API_PATH } from '@pgwarden/crds';
 import type { Logger } from 'pino';
 import { AgentAccessPolicyController } from '../agent-access-policy/controller.js';
 import { DatabaseConnectionController } from '../database-connection/controller.js';
+import { GrantChanges } from '../grant/changes.js';
+import { GrantApi } from '../grant/grant-api.js';
+import { podIdentityApi } from '../grant/pod-identity.js';
+import { kubeGrantSources } from '../grant/sources.js';
 import { type KubeClients, kubeClients } from '../kube/clients.js';
 import { LeaderElector } from '../leader/elector.js';
 import type { Log } from '../reconcile/loop.js';
@@ -16,10 +21,10 @@ interface Controller {
 }
 
 /**
- * The operator process: admin endpoints and the pod webhook on every
- * replica, the controllers only on the replica that holds the Lease. Shutdown stops the
- * controllers (running passes finish), hands the Lease back and closes the
- * servers, in that order.
+ * The operator process: admin endpoints, the pod webhook and the grant API on
+ * every replica, the controllers only on the replica that holds the Lease.
+ * Shutdown stops the controllers (running passes finish), hands the Lease
+ * back, answers held grant requests and closes the servers, in that order.
  */
 export class Operator {
   readonly #config: OperatorConfig;
@@ -32,6 +37,7 @@ export class Operator {
   #shuttingDown = false;
   #closeAdmin: (() => Promise<void>) | undefined;
   #webhook: { close(): Promise<void> } | undefined;
+  #grants: { api: GrantApi; changes: GrantChanges } | undefined;
 
   constructor(config: OperatorConfig, logger: Logger) {
     this.#config = config;
@@ -50,12 +56,16 @@ export class Operator {
     this.#closeAdmin = admin.close;
     this.#logger.info({ address: admin.address }, 'admin endpoints listening');
     if (this.#config.webhookListen) {
+      const grants = this.#grantApi();
+      await grants.changes.start();
+      this.#grants = grants;
       this.#webhook = await startWebhook(
         this.#config,
         this.#config.webhookListen,
         this.#clients,
         this.#metrics,
         this.#log('webhook'),
+        { [GRANT_API_PATH]: grants.api.handler },
       );
     }
     if (!this.#config.leaderElect) {
@@ -85,7 +95,9 @@ export class Operator {
     this.#logger.info('shutting down');
     if (this.#elector) await this.#elector.stop();
     else await this.#stopControllers();
+    this.#grants?.api.close();
     await this.#webhook?.close();
+    await this.#grants?.changes.stop();
     await this.#closeAdmin?.();
     this.#logger.info('shut down');
   }
@@ -121,6 +133,20 @@ export class Operator {
       this.#metrics.leaderTransitions.inc({ to: 'standby' });
       this.#logger.info('controllers stopped');
     }
+  }
+
+  #grantApi(): { api: GrantApi; changes: GrantChanges } {
+    const changes = new GrantChanges(this.#clients, this.#log('grant'));
+    const api = new GrantApi({
+      identity: podIdentityApi(this.#clients),
+      sources: kubeGrantSources(this.#clients),
+      changes,
+      ttlMs: this.#config.grantTtl,
+      rateLimit: { perMinute: this.#config.grantRateLimit, burst: this.#config.grantRateBurst },
+      metrics: this.#metrics,
+      log: this.#log('grant'),
+    });
+    return { api, changes };
   }
 
   #log(component: string): Log {

@@ -1,6 +1,7 @@
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import {
   agentEnv,
+  GRANT_CA_ANNOTATION,
   SIDECAR_CONTAINER,
   type SidecarSettings,
   sidecarContainer,
@@ -70,15 +71,15 @@ function injectionPatch(pod: V1Pod, settings: SidecarSettings): JsonPatchOp[] {
   const volumes = sidecarVolumes();
   if (!spec?.volumes) patch.push({ op: 'add', path: '/spec/volumes', value: volumes });
   else for (const volume of volumes) patch.push({ op: 'add', path: '/spec/volumes/-', value: volume });
-  patch.push(
-    pod.metadata?.annotations
-      ? {
-          op: 'add',
-          path: `/metadata/annotations/${escapePointer(INJECTED_ANNOTATION)}`,
-          value: settings.image,
-        }
-      : { op: 'add', path: '/metadata/annotations', value: { [INJECTED_ANNOTATION]: settings.image } },
-  );
+  // The CA annotation replaces any the pod brought: the sidecar trusts only the operator's CA.
+  const annotations = { [INJECTED_ANNOTATION]: settings.image, [GRANT_CA_ANNOTATION]: settings.grantCaPem };
+  if (!pod.metadata?.annotations)
+    patch.push({ op: 'add', path: '/metadata/annotations', value: annotations });
+  else {
+    for (const [key, value] of Object.entries(annotations)) {
+      patch.push({ op: 'add', path: `/metadata/annotations/${escapePointer(key)}`, value });
+    }
+  }
   return patch;
 }
 

@@ -9,6 +9,14 @@ export const SPOOL_VOLUME = 'pgwarden-spool';
 export const TOKEN_AUDIENCE = 'pgwarden.io';
 export const TOKEN_EXPIRATION_SECONDS = 600;
 export const TOKEN_DIR = '/var/run/secrets/pgwarden.io';
+/**
+ * The operator's CA, for the sidecar to verify the grant API's certificate:
+ * the webhook writes it into this pod annotation and the token volume
+ * projects the annotation as ca.crt beside the token, so no per-namespace
+ * object (ConfigMap, Secret) has to be kept in step.
+ */
+export const GRANT_CA_ANNOTATION = 'pgwarden.io/grant-ca';
+export const GRANT_CA_FILE = 'ca.crt';
 export const SPOOL_DIR = '/var/lib/pgwarden/spool';
 
 /** Where the agent finds the proxy: loopback only, so nothing outside the pod reaches it. */
@@ -24,6 +32,8 @@ export interface SidecarSettings {
   resources: V1ResourceRequirements;
   /** The operator's grant endpoint the sidecar presents its token to. */
   grantUrl: string;
+  /** PEM of the CA that signs the grant endpoint's certificate. */
+  grantCaPem: string;
 }
 
 /** The proxy container; its token and spool are mounted here and nowhere else. */
@@ -35,6 +45,7 @@ export function sidecarContainer(settings: SidecarSettings): V1Container {
     env: [
       { name: 'PGWARDEN_GRANT_URL', value: settings.grantUrl },
       { name: 'PGWARDEN_TOKEN_FILE', value: `${TOKEN_DIR}/token` },
+      { name: 'PGWARDEN_GRANT_CA_FILE', value: `${TOKEN_DIR}/${GRANT_CA_FILE}` },
       { name: 'PGWARDEN_SPOOL_DIR', value: SPOOL_DIR },
       { name: 'PGWARDEN_POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
       { name: 'PGWARDEN_POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
@@ -78,6 +89,16 @@ export function sidecarVolumes(): V1Volume[] {
               audience: TOKEN_AUDIENCE,
               expirationSeconds: TOKEN_EXPIRATION_SECONDS,
               path: 'token',
+            },
+          },
+          {
+            downwardAPI: {
+              items: [
+                {
+                  path: GRANT_CA_FILE,
+                  fieldRef: { fieldPath: `metadata.annotations['${GRANT_CA_ANNOTATION}']` },
+                },
+              ],
             },
           },
         ],

@@ -43,6 +43,7 @@ export async function startWebhook(
     mode: config.sidecarMode === 'auto' ? await detectSidecarMode(clients, log) : config.sidecarMode,
     resources: config.sidecarResources,
     grantUrl: config.sidecarGrantUrl,
+    grantCaPem: certificates.caCert,
   };
   const protectedNamespaces = ['kube-system', config.namespace];
   const server = await serveWebhook({
@@ -74,6 +75,7 @@ export async function startWebhook(
       const current = await tls.ensure();
       if (current.cert !== certificates.cert) {
         certificates = current;
+        settings.grantCaPem = current.caCert;
         server.setCertificates(current);
         expiry(current);
         log('webhook-certificate-reloaded', {});

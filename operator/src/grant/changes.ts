@@ -1,0 +1,142 @@
+import { type KubernetesObject, makeInformer, type V1Pod, type V1Secret } from '@kubernetes/client-node';
+import { type KubeClients, resource } from '../kube/clients.js';
+import { keepWatching } from '../kube/watch.js';
+import type { Log } from '../reconcile/loop.js';
+
+/** One held long poll's interest in changes; {@link ChangeFeed.subscribe} makes it. */
+export interface Subscription {
+  /** Narrows the interest once the request is decided: until then any connection or Secret of the namespace wakes it. */
+  dependOn(connection: string, secrets: readonly string[]): void;
+  close(): void;
+}
+
+/** The part of {@link GrantChanges} the grant API uses; a fake in unit tests. */
+export interface ChangeFeed {
+  /** Calls `wake` on every change that may alter the answer for this pod (any policy of its namespace counts). */
+  subscribe(namespace: string, pod: string, wake: () => void): Subscription;
+  /** resourceVersion of a watched Secret, '' when not (yet) seen. */
+  secretRevision(namespace: string, name: string): string;
+}
+
+interface Subscriber {
+  pod: string;
+  connection?: string;
+  secrets?: readonly string[];
+  wake(): void;
+}
+
+type Kind = 'policy' | 'pod' | 'connection' | 'secret';
+
+/**
+ * Watches AgentAccessPolicies, Pods, DatabaseConnections and Secrets in all
+ * namespaces, on every replica, for one purpose: waking the long polls a
+ * change concerns, so that a deleted policy or pod reaches the sidecar in
+ * about a second (the operator pushes revocations). Decisions themselves are
+ * read from the API server, never from these caches. Status-only updates of
+ * policies and connections (the controllers' own writes) wake nobody.
+ */
+export class GrantChanges implements ChangeFeed {
+  /** By namespace. */
+  readonly #subscribers = new Map<string, Set<Subscriber>>();
+  readonly #generations = new Map<string, number | undefined>();
+  readonly #secrets;
+  readonly #informers: { start(): Promise<void> }[] = [];
+  readonly #watches: { stop(): Promise<void> }[] = [];
+
+  constructor(clients: KubeClients, log: Log) {
+    const { config, core, custom } = clients;
+    const crd = (plural: string) => {
+      const ref = resource(plural);
+      return makeInformer<KubernetesObject>(
+        config,
+        `/apis/${ref.group}/${ref.version}/${plural}`,
+        () => custom.listClusterCustomObject(ref) as never,
+      );
+    };
+    const pods = makeInformer<V1Pod>(config, '/api/v1/pods', () => core.listPodForAllNamespaces());
+    this.#secrets = makeInformer<V1Secret>(config, '/api/v1/secrets', () =>
+      core.listSecretForAllNamespaces(),
+    );
+    const watched: [Kind, ReturnType<typeof crd>][] = [
+      ['policy', crd('agentaccesspolicies')],
+      ['connection', crd('databaseconnections')],
+      ['pod', pods as ReturnType<typeof crd>],
+      ['secret', this.#secrets as ReturnType<typeof crd>],
+    ];
+    for (const [kind, informer] of watched) {
+      informer.on('add', (object) => this.#changed(kind, object, 'add'));
+      informer.on('update', (object) => this.#changed(kind, object, 'update'));
+      informer.on('delete', (object) => this.#changed(kind, object, 'delete'));
+      this.#informers.push(informer);
+      this.#watches.push(
+        keepWatching(informer, (error, retryInMs) =>
+          log('grant-watch-error', { kind, retryInMs, error: String(error) }),
+        ),
+      );
+    }
+  }
+
+  /** Starts the watches; a failing list is retried in the background (keepWatching). */
+  async start(): Promise<void> {
+    await Promise.all(this.#informers.map((informer) => informer.start()));
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.#watches.map((watch) => watch.stop()));
+  }
+
+  subscribe(namespace: string, pod: string, wake: () => void): Subscription {
+    const subscriber: Subscriber = { pod, wake };
+    let set = this.#subscribers.get(namespace);
+    if (!set) {
+      set = new Set();
+      this.#subscribers.set(namespace, set);
+    }
+    const subscribers = set;
+    subscribers.add(subscriber);
+    return {
+      dependOn(connection, secrets) {
+        subscriber.connection = connection;
+        subscriber.secrets = secrets;
+      },
+      close: () => {
+        subscribers.delete(subscriber);
+        if (subscribers.size === 0 && this.#subscribers.get(namespace) === subscribers) {
+          this.#subscribers.delete(namespace);
+        }
+      },
+    };
+  }
+
+  secretRevision(namespace: string, name: string): string {
+    return this.#secrets.get(name, namespace)?.metadata?.resourceVersion ?? '';
+  }
+
+  #changed(kind: Kind, object: KubernetesObject, verb: 'add' | 'update' | 'delete'): void {
+    const { namespace = '', name = '', generation } = object.metadata ?? {};
+    if (kind === 'policy' || kind === 'connection') {
+      const key = `${kind}/${namespace}/${name}`;
+      if (verb === 'delete') this.#generations.delete(key);
+      else {
+        if (verb === 'update' && this.#generations.get(key) === generation) return;
+        this.#generations.set(key, generation);
+      }
+    }
+    for (const subscriber of this.#subscribers.get(namespace) ?? []) {
+      if (concerns(kind, name, subscriber)) subscriber.wake();
+    }
+  }
+}
+
+function concerns(kind: Kind, name: string, subscriber: Subscriber): boolean {
+  switch (kind) {
+    case 'policy':
+      return true; // a new policy can bind the pod too
+    case 'pod':
+      return name === subscriber.pod;
+    case 'connection':
+      return subscriber.connection === undefined || subscriber.connection === name;
+    case 'secret':
+      return subscriber.secrets === undefined || subscriber.secrets.includes(name);
+  }
+}
