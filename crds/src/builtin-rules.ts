@@ -21,5 +21,17 @@ export const BUILTIN_RULES = {
   'unclassified-statement': 'Denies a statement type the classifier does not know (fail closed).',
   'function-call-protocol':
     'A FunctionCall protocol message names its function by OID: pgwarden looks the name up in the catalog and decides the message as `SELECT schema.function(…)`, so the deny list and the rules apply. This rule denies it when the OID names no function or the lookup fails.',
+  'unknown-prepared-statement':
+    'Denies EXECUTE (or EXPLAIN EXECUTE) of a prepared statement this session did not PREPARE through pgwarden: its text was never decided, so it cannot run.',
+  'queries-per-minute':
+    'Denies statements beyond limits.queriesPerMinute, counted across all of the agent’s sessions; the error says how long to wait.',
+  'masking-predicates':
+    'Denies a statement that filters, joins, sorts, groups or windows on a masked column when spec.masking.predicates is deny: the answer would reveal the value a mask hides.',
+  'masking-write':
+    'Denies a write whose new values are computed from a masked column (UPDATE … SET x = ssn, INSERT … SELECT ssn …): the copy would leave the mask behind.',
+  'masking-copy':
+    'Denies COPY of a masked table where pgwarden cannot mask field by field: binary format, or COPY (SELECT *) whose columns it cannot place.',
+  'masking-derived':
+    'Denies a result column computed from a masked column when spec.masking.derived is deny.',
 } as const satisfies Record<string, string>;
 export type BuiltinRuleName = keyof typeof BUILTIN_RULES;

@@ -42,7 +42,9 @@ export const AgentAccessPolicyStatusSchema = z
       .int()
       .min(0)
       .optional()
-      .describe('Number of running pods the policy currently binds.'),
+      .describe(
+        'Number of pods the policy binds that have not finished (Succeeded/Failed) and are not being deleted.',
+      ),
   })
   .strict()
   .describe('Written by the operator.');
