@@ -28,7 +28,8 @@ export const DatabaseConnectionReasons = {
   SecretNotFound: 'SecretNotFound',
   SecretKeyMissing: 'SecretKeyMissing',
   CaSecretNotFound: 'CaSecretNotFound',
-  DynamicCredentialsUnsupported: 'DynamicCredentialsUnsupported',
+  AdminPrivilegesMissing: 'AdminPrivilegesMissing',
+  MemberRoleNotFound: 'MemberRoleNotFound',
   HostNotFound: 'HostNotFound',
   ConnectionRefused: 'ConnectionRefused',
   Timeout: 'Timeout',
@@ -108,16 +109,86 @@ const StaticCredentialsSchema = z
   .strict()
   .describe('One fixed role whose password is kept in a Secret.');
 
+/** Longest role name PostgreSQL keeps (NAMEDATALEN - 1 bytes). */
+export const PG_ROLE_NAME_MAX_BYTES = 63;
+/** How dynamic role names start unless rolePrefix says otherwise. */
+export const DEFAULT_DYNAMIC_ROLE_PREFIX = 'pgw_';
+
+const RoleNameSchema = z
+  .string()
+  .min(1)
+  .max(PG_ROLE_NAME_MAX_BYTES)
+  .refine((name) => new TextEncoder().encode(name).length <= PG_ROLE_NAME_MAX_BYTES, {
+    error: `a role name is at most ${PG_ROLE_NAME_MAX_BYTES} bytes`,
+  })
+  .describe('An existing role, as written in the database (case matters; no quoting needed).');
+
+export const DynamicCredentialsSchema = z
+  .object({
+    adminSecretRef: LocalSecretReferenceSchema.describe(
+      'Secret holding the role the operator connects as to create and drop the per-grant roles. It needs CREATEROLE and, on PostgreSQL 16 and later, ADMIN OPTION on every role in memberOf; it makes itself a member of each role it creates, to end its sessions and take over what it owns when dropping it. Only the operator reads it; agent pods never mount it.',
+    ),
+    usernameKey: z
+      .string()
+      .min(1)
+      .max(253)
+      .default('username')
+      .describe('Key in the admin Secret holding the role name.'),
+    passwordKey: z
+      .string()
+      .min(1)
+      .max(253)
+      .default('password')
+      .describe('Key in the admin Secret holding the password.'),
+    memberOf: z
+      .array(RoleNameSchema)
+      .min(1)
+      .max(16)
+      .meta({ 'x-kubernetes-list-type': 'set' })
+      .describe(
+        'Roles each per-grant role is a member of (CREATE ROLE … IN ROLE): what an agent may do in the database is what these roles may do, further narrowed by the policy.',
+      ),
+    connectionLimit: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .default(10)
+      .describe('CONNECTION LIMIT of each per-grant role: how many sessions one pod may hold open at once.'),
+    rolePrefix: z
+      .string()
+      .min(1)
+      .max(16)
+      .regex(/^[a-z_][a-z0-9_]*$/, {
+        error: 'rolePrefix: use lower-case letters, digits and "_", not starting with a digit',
+      })
+      .refine((prefix) => !prefix.startsWith('pg_'), {
+        error: 'rolePrefix cannot start with "pg_", which PostgreSQL reserves',
+      })
+      .default(DEFAULT_DYNAMIC_ROLE_PREFIX)
+      .describe(
+        'Start of every per-grant role name. The rest names the namespace, policy and pod; the operator only ever drops roles that start with it and carry its comment.',
+      ),
+  })
+  .strict()
+  .meta({
+    'x-kubernetes-validations': [
+      {
+        rule: "!self.rolePrefix.startsWith('pg_')",
+        message: 'rolePrefix cannot start with "pg_", which PostgreSQL reserves',
+        fieldPath: '.rolePrefix',
+      },
+    ],
+  })
+  .describe(
+    'A role per grant: the operator creates a LOGIN role with a random password, VALID UNTIL the grant’s expiry, membership in memberOf and a CONNECTION LIMIT, hands it to the sidecar, and drops it (ending its sessions) at revocation or once expired.',
+  );
+export type DynamicCredentials = z.output<typeof DynamicCredentialsSchema>;
+
 const CredentialsSchema = z
   .object({
     static: StaticCredentialsSchema.optional(),
-    dynamic: z
-      .object({})
-      .loose()
-      .optional()
-      .describe(
-        'Reserved for per-grant roles the operator creates with VALID UNTIL; defined in a later version. This version reports the connection not Ready when it is set.',
-      ),
+    dynamic: DynamicCredentialsSchema.optional(),
   })
   .strict()
   .meta({

@@ -162,6 +162,9 @@ export const NotificationsConfigSchema = z
         });
       })
       .describe('Where approval events go.'),
+    maxEventAge: DurationSchema.default('10m').describe(
+      'Events that happened longer ago than this when the operator first sees them are not sent: after a restart or a change of leader, only recent events are sent again (with the same idempotency key), not every approval in the cluster (default 10m).',
+    ),
   })
   .strict();
 export type NotificationsConfig = z.output<typeof NotificationsConfigSchema>;

@@ -146,10 +146,27 @@ const refusals: Refusal[] = [
   {
     what: 'both static and dynamic credentials',
     object: withSpec(connection(), (s) =>
-      Object.assign(s, { credentials: { static: { secretRef: { name: 'x' } }, dynamic: {} } }),
+      Object.assign(s, {
+        credentials: {
+          static: { secretRef: { name: 'x' } },
+          dynamic: { adminSecretRef: { name: 'y' }, memberOf: ['reader'] },
+        },
+      }),
     ),
     server: 'spec.credentials: Invalid value: give exactly one of static or dynamic',
     zodPath: 'spec.credentials',
+  },
+  {
+    what: 'a dynamic role prefix PostgreSQL reserves',
+    object: withSpec(connection(), (s) =>
+      Object.assign(s, {
+        credentials: {
+          dynamic: { adminSecretRef: { name: 'y' }, memberOf: ['reader'], rolePrefix: 'pg_agent' },
+        },
+      }),
+    ),
+    server: 'spec.credentials.dynamic.rolePrefix: Invalid value: rolePrefix cannot start with "pg_"',
+    zodPath: 'spec.credentials.dynamic.rolePrefix',
   },
   {
     what: 'a port out of range',

@@ -1,6 +1,9 @@
+import { DatabaseConnectionSpecSchema } from '@pgwarden/crds';
 import { freePort, localControlPlane, usePostgres } from '@pgwarden/e2e';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { itLocalOnly, useCluster } from '../../e2e/src/control-plane/vitest.js';
+import { DynamicRoles } from '../src/credentials/dynamic-roles.js';
+import { GrantRoles } from '../src/credentials/grant-roles.js';
 import { DatabaseConnectionController } from '../src/database-connection/controller.js';
 import { kubeClients } from '../src/kube/clients.js';
 import {
@@ -160,6 +163,83 @@ describe('DatabaseConnection reconciler', () => {
       await pg().start();
     }
     await waitForReason('watched', 'Connected');
+  });
+
+  it('probes a dynamic connection as its admin role, and names what the admin role lacks', async () => {
+    const { user, password } = pg().users.scram;
+    await pg().psql(`ALTER ROLE ${user} CREATEROLE; CREATE ROLE agent_reader NOLOGIN;`);
+    await secret('roles-admin', { username: user, password });
+    const dynamic = (memberOf: string[], adminSecret = 'roles-admin') => ({
+      credentials: { dynamic: { adminSecretRef: { name: adminSecret }, memberOf } },
+    });
+    await connection('per-grant', dynamic(['agent_reader']));
+    const ready = await waitForReason('per-grant', 'Connected');
+    expect(condition(ready, 'Reachable')?.status).toBe('True');
+
+    await connection('per-grant-typo', dynamic(['agent_reader', 'agent_raeder']));
+    const typo = await waitForReason('per-grant-typo', 'MemberRoleNotFound');
+    expect(condition(typo, 'Reachable')?.status).toBe('True');
+    expect(condition(typo, 'Ready')?.message).toBe(
+      'memberOf names roles the database does not have: "agent_raeder"',
+    );
+
+    const weak = pg().users.md5;
+    await secret('weak-admin', { username: weak.user, password: weak.password });
+    await connection('per-grant-weak', dynamic(['agent_reader'], 'weak-admin'));
+    const refused = await waitForReason('per-grant-weak', 'AdminPrivilegesMissing');
+    expect(condition(refused, 'Ready')?.message).toContain(`"${weak.user}" cannot create roles`);
+  });
+
+  it('issues per-grant roles through the admin Secret, revokes a pod’s, and sweeps expired ones on each pass', async () => {
+    const roles = new DynamicRoles();
+    const grantRoles = new GrantRoles(kubeClients(k8s().kubeconfig), roles);
+    const spec = DatabaseConnectionSpecSchema.parse(
+      databaseConnection(
+        { namespace: ns, name: 'per-grant', port: pg().port, database: pg().database, secret: 'unused' },
+        { credentials: { dynamic: { adminSecretRef: { name: 'roles-admin' }, memberOf: ['agent_reader'] } } },
+      ).spec,
+    );
+    const subject = (pod: string) => ({ namespace: ns, pod, podUid: `uid-${pod}`, serviceAccount: 'agent' });
+    const issue = (pod: string, expiresAt: Date) =>
+      grantRoles.issue({
+        subject: subject(pod),
+        policyRef: { namespace: ns, name: 'readers' },
+        connectionRef: { namespace: ns, name: 'per-grant' },
+        connection: spec,
+        expiresAt,
+      });
+    const exists = async (role: string) =>
+      (await pg().psql(`SELECT count(*) FROM pg_roles WHERE rolname = '${role.replaceAll("'", "''")}'`)) ===
+      '1';
+
+    const kept = await issue('kept', new Date(Date.now() + 600_000));
+    const revoked = await issue('revoked', new Date(Date.now() + 600_000));
+    const expired = await issue('expired', new Date(Date.now() - 1_000));
+    expect(
+      await pg().psql(`SELECT string_agg(g.rolname, ',') FROM pg_auth_members m
+      JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles r ON r.oid = m.member
+      WHERE r.rolname = '${kept.user}'`),
+    ).toBe('agent_reader');
+
+    expect(await grantRoles.revoke(subject('revoked'))).toEqual([revoked.user]);
+    expect(await exists(revoked.user)).toBe(false);
+
+    // The controller's next pass (here: a spec change) sweeps the expired role.
+    const sweeper = new DatabaseConnectionController({
+      clients: kubeClients(k8s().kubeconfig),
+      roles,
+      backoffMs: () => 200,
+    });
+    await sweeper.start();
+    try {
+      await vi.waitFor(async () => expect(await exists(expired.user)).toBe(false), {
+        timeout: 20_000,
+        interval: 200,
+      });
+    } finally {
+      await sweeper.stop();
+    }
+    expect(await exists(kept.user)).toBe(true);
   });
 
   itLocalOnly('restarting kube-apiserver needs the local control plane')(

@@ -63,7 +63,12 @@ export class DatabaseConnectionController {
     const name = secret.metadata?.name;
     for (const connection of this.#connections.list(namespace)) {
       const spec = connection.spec;
-      if (spec?.credentials?.static?.secretRef?.name === name || spec?.tls?.caSecretRef?.name === name) {
+      const named = [
+        spec?.credentials?.static?.secretRef?.name,
+        spec?.credentials?.dynamic?.adminSecretRef?.name,
+        spec?.tls?.caSecretRef?.name,
+      ];
+      if (name && named.includes(name)) {
         this.#loop.add(namespace ?? '', connection.metadata?.name ?? '');
       }
     }

@@ -1,5 +1,5 @@
 import type { CoreV1Api } from '@kubernetes/client-node';
-import type { DatabaseConnectionReason, DatabaseConnectionSpec } from '@pgwarden/crds';
+import type { DatabaseConnectionReason, DatabaseConnectionSpec, DynamicCredentials } from '@pgwarden/crds';
 import { apiStatus } from '../kube/clients.js';
 
 export interface Credentials {
@@ -9,9 +9,17 @@ export interface Credentials {
   caPem?: string;
 }
 
+/**
+ * static: `credentials` is the role grants hand out. dynamic: `credentials` is
+ * the ADMIN role, for the probe and for making per-grant roles only; it must
+ * never reach a grant.
+ */
 export type CredentialsResult =
-  | { ok: true; credentials: Credentials }
+  | { ok: true; mode: 'static'; credentials: Credentials }
+  | { ok: true; mode: 'dynamic'; credentials: Credentials; dynamic: DynamicCredentials }
   | { ok: false; reason: DatabaseConnectionReason; message: string };
+
+type Failure = Extract<CredentialsResult, { ok: false }>;
 
 /** Reads the Secrets a DatabaseConnection names; a missing Secret or key is a result, not an error. */
 export async function readCredentials(
@@ -19,51 +27,52 @@ export async function readCredentials(
   namespace: string,
   spec: DatabaseConnectionSpec,
 ): Promise<CredentialsResult> {
-  const { static: fixed } = spec.credentials;
-  if (!fixed) {
-    return {
-      ok: false,
-      reason: 'DynamicCredentialsUnsupported',
-      message:
-        'credentials.dynamic is reserved; this version of the operator supports credentials.static only',
-    };
-  }
-  const secret = await readSecret(core, namespace, fixed.secretRef.name);
-  if (!secret) return missing('SecretNotFound', namespace, fixed.secretRef.name);
-  const user = secret[fixed.usernameKey];
-  const password = secret[fixed.passwordKey];
-  for (const [key, value] of [
-    [fixed.usernameKey, user],
-    [fixed.passwordKey, password],
-  ] as const) {
-    if (value === undefined) {
-      return {
-        ok: false,
-        reason: 'SecretKeyMissing',
-        message: `Secret ${namespace}/${fixed.secretRef.name} has no key "${key}"`,
-      };
-    }
-  }
-  const credentials: Credentials = { user: user as string, password: password as string };
+  const { static: fixed, dynamic } = spec.credentials;
+  const ref = fixed
+    ? { ...fixed, name: fixed.secretRef.name }
+    : dynamic && { ...dynamic, name: dynamic.adminSecretRef.name };
+  // The schema requires exactly one; this only guards against a version skew.
+  if (!ref)
+    return { ok: false, reason: 'ProbeFailed', message: 'credentials has neither static nor dynamic' };
+  const login = await readLogin(core, namespace, ref);
+  if ('ok' in login) return login;
   const caRef = spec.tls.caSecretRef;
   if (caRef) {
     const ca = await readSecret(core, namespace, caRef.name);
     if (!ca) return missing('CaSecretNotFound', namespace, caRef.name);
     const pem = ca[caRef.key];
-    if (pem === undefined) {
-      return {
-        ok: false,
-        reason: 'SecretKeyMissing',
-        message: `Secret ${namespace}/${caRef.name} has no key "${caRef.key}"`,
-      };
-    }
-    credentials.caPem = pem;
+    if (pem === undefined) return missingKey(namespace, caRef.name, caRef.key);
+    login.caPem = pem;
   }
-  return { ok: true, credentials };
+  return dynamic
+    ? { ok: true, mode: 'dynamic', credentials: login, dynamic }
+    : { ok: true, mode: 'static', credentials: login };
 }
 
-function missing(reason: DatabaseConnectionReason, namespace: string, name: string): CredentialsResult {
+async function readLogin(
+  core: CoreV1Api,
+  namespace: string,
+  ref: { name: string; usernameKey: string; passwordKey: string },
+): Promise<Credentials | Failure> {
+  const secret = await readSecret(core, namespace, ref.name);
+  if (!secret) return missing('SecretNotFound', namespace, ref.name);
+  const user = secret[ref.usernameKey];
+  const password = secret[ref.passwordKey];
+  if (user === undefined) return missingKey(namespace, ref.name, ref.usernameKey);
+  if (password === undefined) return missingKey(namespace, ref.name, ref.passwordKey);
+  return { user, password };
+}
+
+function missing(reason: DatabaseConnectionReason, namespace: string, name: string): Failure {
   return { ok: false, reason, message: `Secret ${namespace}/${name} not found` };
+}
+
+function missingKey(namespace: string, name: string, key: string): Failure {
+  return {
+    ok: false,
+    reason: 'SecretKeyMissing',
+    message: `Secret ${namespace}/${name} has no key "${key}"`,
+  };
 }
 
 /** The Secret's data decoded, or undefined when it does not exist. */

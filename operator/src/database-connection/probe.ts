@@ -1,76 +1,50 @@
-import type { ConnectionOptions } from 'node:tls';
-import type { DatabaseConnectionReason, SslMode } from '@pgwarden/crds';
-import pg from 'pg';
-import type { Credentials } from './credentials.js';
+import type { DatabaseConnectionReason, DynamicCredentials } from '@pgwarden/crds';
+import { checkDynamicAdmin } from '../credentials/admin-check.js';
+import { connectDatabase, type DatabaseTarget, NO_TLS_MESSAGE } from './client.js';
 
-export interface ProbeTarget {
-  host: string;
-  port: number;
-  database: string;
-  tlsMode: SslMode;
-  connectTimeoutMs: number;
-  credentials: Credentials;
+export interface ProbeTarget extends DatabaseTarget {
+  /** Set for dynamic credentials: `credentials` is then the admin role, and the probe checks it can manage roles. */
+  dynamic?: DynamicCredentials;
 }
 
 export type ProbeResult =
-  | { ok: true; serverVersion: string; versionString: string; tls: boolean }
+  | {
+      ok: true;
+      serverVersion: string;
+      versionString: string;
+      tls: boolean;
+      /** Reachable, but grants cannot use it (dynamic credentials the admin role cannot make). */
+      unusable?: { reason: DatabaseConnectionReason; message: string };
+    }
   | { ok: false; reason: DatabaseConnectionReason; message: string };
 
-const noTls = 'The server does not support SSL connections';
-
 /**
- * Connects as the connection's role (TCP, TLS per sslmode, authentication)
- * and runs SELECT version(). Every failure becomes a reason; nothing throws.
+ * Connects as the connection's role (TCP, TLS per sslmode, authentication),
+ * runs SELECT version() and, for dynamic credentials, checks the admin role.
+ * Every failure becomes a reason; nothing throws.
  */
 export async function probeDatabase(target: ProbeTarget): Promise<ProbeResult> {
-  if (target.tlsMode !== 'prefer') return attempt(target, tlsOptions(target));
-  // prefer: TLS when the server offers it, plaintext otherwise (libpq's meaning).
-  const tls = await attempt(target, { rejectUnauthorized: false });
-  if (!tls.ok && tls.reason === 'TlsUnavailable') return attempt(target, false);
-  return tls;
-}
-
-function tlsOptions({ tlsMode, host, credentials }: ProbeTarget): ConnectionOptions | false {
-  switch (tlsMode) {
-    case 'disable':
-      return false;
-    case 'prefer':
-    case 'require':
-      return { rejectUnauthorized: false };
-    case 'verify-ca':
-      // The chain is verified, the name is not.
-      return { ca: credentials.caPem, rejectUnauthorized: true, checkServerIdentity: () => undefined };
-    case 'verify-full':
-      return { ca: credentials.caPem, rejectUnauthorized: true, servername: isIp(host) ? undefined : host };
-  }
-}
-
-async function attempt(target: ProbeTarget, ssl: ConnectionOptions | false): Promise<ProbeResult> {
-  const client = new pg.Client({
-    host: target.host,
-    port: target.port,
-    database: target.database,
-    user: target.credentials.user,
-    password: target.credentials.password,
-    ssl,
-    connectionTimeoutMillis: target.connectTimeoutMs,
-    query_timeout: target.connectTimeoutMs,
-    application_name: 'pgwarden-operator-probe',
-  });
-  // A connection that breaks after connect() would otherwise be an unhandled 'error'.
-  client.on('error', () => {});
+  let connected: Awaited<ReturnType<typeof connectDatabase>> | undefined;
   try {
-    await client.connect();
+    connected = await connectDatabase(target, 'pgwarden-operator-probe');
+    const { client, tls } = connected;
     const { rows } = await client.query<{ version: string; server_version: string }>(
       "SELECT version() AS version, current_setting('server_version') AS server_version",
     );
     const row = rows[0];
     if (!row) return { ok: false, reason: 'ProbeFailed', message: 'SELECT version() returned no row' };
-    return { ok: true, serverVersion: row.server_version, versionString: row.version, tls: ssl !== false };
+    const unusable = target.dynamic ? await checkDynamicAdmin(client, target.dynamic) : undefined;
+    return {
+      ok: true,
+      serverVersion: row.server_version,
+      versionString: row.version,
+      tls,
+      ...(unusable && { unusable }),
+    };
   } catch (error) {
     return classify(error, target);
   } finally {
-    await client.end().catch(() => undefined);
+    await connected?.client.end().catch(() => undefined);
   }
 }
 
@@ -98,7 +72,7 @@ function classify(error: unknown, { host, port, database, credentials }: ProbeTa
     return fail('HostNotFound', `cannot resolve ${host}: ${message}`);
   if (code === 'ECONNREFUSED') return fail('ConnectionRefused', `${where} refused the connection`);
   if (code === 'ETIMEDOUT' || /timeout/i.test(message)) return fail('Timeout', `${where}: ${message}`);
-  if (message.includes(noTls))
+  if (message.includes(NO_TLS_MESSAGE))
     return fail('TlsUnavailable', `${where} does not offer TLS, which the tls mode requires`);
   if (certificateErrors.has(code))
     return fail('TlsVerificationFailed', `${where}: server certificate not accepted: ${message}`);
@@ -107,8 +81,4 @@ function classify(error: unknown, { host, port, database, credentials }: ProbeTa
     return fail('AuthenticationFailed', `${where} refused role "${credentials.user}": ${message}`);
   if (code === '3D000') return fail('DatabaseNotFound', `${where} has no database "${database}"`);
   return fail('ProbeFailed', `${where}: ${message}`);
-}
-
-function isIp(host: string): boolean {
-  return /^[\d.]+$/.test(host) || host.includes(':');
 }

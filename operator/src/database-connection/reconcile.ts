@@ -1,8 +1,10 @@
 import { DatabaseConnectionSpecSchema, type DatabaseConnectionStatus, parseDurationMs } from '@pgwarden/crds';
+import { type DynamicRoles, dynamicTarget } from '../credentials/dynamic-roles.js';
 import { type KubeClients, resource } from '../kube/clients.js';
 import { getObject } from '../kube/objects.js';
 import type { Log, Outcome } from '../reconcile/loop.js';
 import { writeStatusIfChanged } from '../reconcile/status-write.js';
+import { databaseTarget } from './client.js';
 import { readCredentials } from './credentials.js';
 import { type ProbeResult, type ProbeTarget, probeDatabase } from './probe.js';
 import { nextStatus, type Observation } from './status.js';
@@ -12,6 +14,8 @@ export const DATABASE_CONNECTIONS = resource('databaseconnections');
 export interface ReconcileDeps {
   clients: KubeClients;
   probe?: (target: ProbeTarget) => Promise<ProbeResult>;
+  /** Sweeps the expired roles of dynamic connections after each successful probe. */
+  roles?: DynamicRoles;
   now?: () => Date;
   log?: Log;
 }
@@ -43,28 +47,35 @@ export async function reconcileDatabaseConnection(
     };
   } else {
     intervalMs = parseDurationMs(parsed.data.probeInterval) ?? intervalMs;
-    observation = await observe(deps, namespace, parsed.data);
+    observation = await observe(deps, { namespace, name }, parsed.data);
   }
   const status = nextStatus(object.status, generation, observation, now());
   await writeStatusIfChanged(deps.clients, DATABASE_CONNECTIONS, object, status, deps.log);
   return { kind: 'requeue', afterMs: intervalMs };
 }
 
-/** Inner pass: credentials from Secrets, then the probe. */
+/** Inner pass: credentials from Secrets, the probe, then (dynamic) the sweep of expired roles. */
 async function observe(
   deps: ReconcileDeps,
-  namespace: string,
+  connection: { namespace: string; name: string },
   spec: ReturnType<typeof DatabaseConnectionSpecSchema.parse>,
 ): Promise<Observation> {
-  const credentials = await readCredentials(deps.clients.core, namespace, spec);
-  if (!credentials.ok) return { kind: 'config', reason: credentials.reason, message: credentials.message };
+  const read = await readCredentials(deps.clients.core, connection.namespace, spec);
+  if (!read.ok) return { kind: 'config', reason: read.reason, message: read.message };
+  const dynamic = read.mode === 'dynamic' ? read.dynamic : undefined;
   const result = await (deps.probe ?? probeDatabase)({
-    host: spec.host,
-    port: spec.port,
-    database: spec.database,
-    tlsMode: spec.tls.mode,
-    connectTimeoutMs: parseDurationMs(spec.connectTimeout) ?? 10_000,
-    credentials: credentials.credentials,
+    ...databaseTarget(spec, read.credentials),
+    ...(dynamic && { dynamic }),
   });
+  if (dynamic && deps.roles && result.ok && !result.unusable) {
+    const target = dynamicTarget(connection, spec, read.credentials, dynamic);
+    // A failed sweep is retried on the next pass; it does not make the connection unusable.
+    await deps.roles.sweep(target, (deps.now ?? (() => new Date()))()).catch((error: unknown) => {
+      deps.log?.('dynamic-role-sweep-failed', {
+        connection: `${connection.namespace}/${connection.name}`,
+        error: String(error),
+      });
+    });
+  }
   return { kind: 'probe', result };
 }

@@ -34,10 +34,11 @@ export function nextStatus(
     set(Conditions.Reachable, 'False', reason, message);
     set(Conditions.Ready, 'False', reason, message);
   } else {
-    const { serverVersion, versionString, tls } = observation.result;
+    const { serverVersion, versionString, tls, unusable } = observation.result;
     const message = `PostgreSQL ${serverVersion}${tls ? ' over TLS' : ''}`;
     set(Conditions.Reachable, 'True', 'Connected', message);
-    set(Conditions.Ready, 'True', 'Connected', message);
+    if (unusable) set(Conditions.Ready, 'False', unusable.reason, unusable.message);
+    else set(Conditions.Ready, 'True', 'Connected', message);
     Object.assign(status, { serverVersion, serverVersionString: versionString, tls });
   }
   // The last known version stays visible while the database is unreachable.

@@ -30,6 +30,9 @@ export function resource(plural: string) {
 /** Requests options for a JSON merge patch (RFC 7386), e.g. of a status. */
 export const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
+/** Requests options for a JSON patch (RFC 6902): unlike a merge patch, it can write null values. */
+export const jsonPatch = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
+
 /** The HTTP status of a failed API call, if it came from the API server. */
 export function apiStatus(error: unknown): number | undefined {
   const code = (error as { code?: unknown } | null)?.code;

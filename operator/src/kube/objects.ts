@@ -1,4 +1,4 @@
-import { apiStatus, type KubeClients, mergePatch } from './clients.js';
+import { apiStatus, jsonPatch, type KubeClients, mergePatch } from './clients.js';
 
 /** A pgwarden resource's coordinates for CustomObjectsApi. */
 export interface ResourceRef {
@@ -54,6 +54,31 @@ export async function patchStatus(
   } catch (error) {
     if (apiStatus(error) !== 404) throw error;
   }
+}
+
+/**
+ * Sets one field of the status (e.g. "/status/impact") with a JSON patch,
+ * which, unlike a merge patch, keeps null values. With `resourceVersion` only
+ * if the object is still at that version: the API server answers 409
+ * otherwise, thrown to the caller.
+ */
+export async function setStatusField(
+  clients: KubeClients,
+  ref: ResourceRef,
+  target: { namespace: string; name: string; resourceVersion?: string },
+  path: `/status${string}`,
+  value: unknown,
+  fieldManager = 'pgwarden-operator',
+): Promise<void> {
+  const { namespace, name, resourceVersion } = target;
+  const precondition =
+    resourceVersion === undefined
+      ? []
+      : [{ op: 'replace', path: '/metadata/resourceVersion', value: resourceVersion }];
+  await clients.custom.patchNamespacedCustomObjectStatus(
+    { ...ref, namespace, name, body: [...precondition, { op: 'add', path, value }], fieldManager },
+    jsonPatch,
+  );
 }
 
 /** Equal as JSON whatever the key order and undefined fields: "nothing to write". */

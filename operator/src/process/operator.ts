@@ -2,6 +2,7 @@ import { CoordinationV1Api } from '@kubernetes/client-node';
 import { GRANT_API_PATH } from '@pgwarden/crds';
 import type { Logger } from 'pino';
 import { AgentAccessPolicyController } from '../agent-access-policy/controller.js';
+import { DynamicRoles } from '../credentials/dynamic-roles.js';
 import { DatabaseConnectionController } from '../database-connection/controller.js';
 import { GrantChanges } from '../grant/changes.js';
 import { GrantApi } from '../grant/grant-api.js';
@@ -31,6 +32,8 @@ export class Operator {
   readonly #logger: Logger;
   readonly #metrics: OperatorMetrics = operatorMetrics();
   readonly #clients: KubeClients;
+  /** Per-grant database roles: issued by the grant API, swept by the DatabaseConnection controller. */
+  readonly #roles: DynamicRoles;
   #elector: LeaderElector | undefined;
   #controllers: Controller[] = [];
   #synced = false;
@@ -43,6 +46,7 @@ export class Operator {
     this.#config = config;
     this.#logger = logger;
     this.#clients = kubeClients(config.kubeconfig);
+    this.#roles = new DynamicRoles({ log: this.#log('dynamic-roles') });
   }
 
   async start(): Promise<void> {
@@ -115,7 +119,7 @@ export class Operator {
       },
     });
     this.#controllers = [
-      new DatabaseConnectionController(common('databaseconnection')),
+      new DatabaseConnectionController({ ...common('databaseconnection'), roles: this.#roles }),
       new AgentAccessPolicyController(common('agentaccesspolicy')),
     ];
     await Promise.all(this.#controllers.map((c) => c.start()));

@@ -1,0 +1,112 @@
+import type { ApprovalNotification, Impact } from '@pgwarden/crds';
+
+/**
+ * Slack messages (Block Kit) for approval events. A pending request carries
+ * Approve and Deny buttons whose value is "<namespace>/<name>"; the
+ * interaction endpoint decides from that value alone. Statement text goes in a
+ * code block, cut to stay under Slack's 3000-character text limit.
+ */
+
+export interface SlackMessage {
+  text: string;
+  blocks: unknown[];
+}
+
+const MAX_STATEMENT_CHARS = 2500;
+
+const HEADLINES: Record<ApprovalNotification['event'], string> = {
+  Pending: ':hourglass_flowing_sand: Statement held for approval',
+  Approved: ':white_check_mark: Approved',
+  Denied: ':no_entry: Denied',
+  Expired: ':clock3: Expired undecided',
+  Executed: ':heavy_check_mark: Executed',
+};
+
+export function slackMessage(notification: ApprovalNotification, withButtons: boolean): SlackMessage {
+  const { approval, commands } = notification;
+  const where = `\`${approval.name}\` in \`${approval.namespace}\``;
+  const text = `${HEADLINES[notification.event]}: ${where}`;
+  const blocks: unknown[] = [
+    section(`*${HEADLINES[notification.event]}* ${where}\n${outcomeLine(notification)}`),
+    section(`\`\`\`${cut(approval.statement.text)}\`\`\`${parameters(approval.statement.parameters)}`),
+    context(
+      [
+        `policy *${approval.policy.name}*, rule *${approval.policy.rule}*${approval.policy.message ? `: ${approval.policy.message}` : ''}`,
+        `requester ${requester(approval.requester)}`,
+        approval.phase === 'Pending' ? `expires ${approval.expiresAt}` : '',
+        approval.impact ? impactLine(approval.impact) : '',
+      ].filter(Boolean),
+    ),
+  ];
+  if (notification.event === 'Pending') {
+    if (withButtons) blocks.push(buttons(`${approval.namespace}/${approval.name}`));
+    blocks.push(context([`\`${commands.approve}\``, `\`${commands.deny}\``]));
+  }
+  return { text, blocks };
+}
+
+/** The message that replaces a pending one after a button decided it. */
+export function decidedMessage(name: string, namespace: string, line: string): SlackMessage {
+  const text = `\`${name}\` in \`${namespace}\`: ${line}`;
+  return { text, blocks: [section(text)] };
+}
+
+function outcomeLine({ approval }: ApprovalNotification): string {
+  switch (approval.phase) {
+    case 'Pending':
+      return `${approval.approvedBy.length} of ${approval.requiredApprovals} approvals${approval.approvedBy.length > 0 ? ` (${approval.approvedBy.join(', ')})` : ''}`;
+    case 'Approved':
+    case 'Denied':
+      return `by *${approval.decidedBy ?? 'unknown'}*${approval.reason ? `: ${approval.reason}` : ''}`;
+    case 'Expired':
+      return `nobody decided by ${approval.expiresAt}`;
+    case 'Executed': {
+      const run = approval.execution;
+      return run?.error ? `failed: ${run.error}` : `\`${run?.commandTag ?? ''}\``;
+    }
+  }
+}
+
+function impactLine(impact: Impact): string {
+  if (impact.result === 'Previewed') {
+    return `preview (rolled back): *${impact.rowsAffected} rows*, planner estimate ${impact.planRows ?? '?'}`;
+  }
+  if (impact.result === 'Running') return 'preview running';
+  return `preview ${impact.result.toLowerCase()}: ${impact.error ?? ''}`;
+}
+
+function requester(r: ApprovalNotification['approval']['requester']): string {
+  if (r.pod) return `pod \`${r.namespace}/${r.pod}\` (service account ${r.serviceAccount ?? '?'})`;
+  return `client user \`${r.clientUser ?? '?'}\``;
+}
+
+function parameters(values: readonly (string | null)[]): string {
+  if (values.length === 0) return '';
+  return `\nparameters: ${values.map((v, i) => `$${i + 1} = ${v === null ? 'NULL' : `\`${cut(v, 200)}\``}`).join(', ')}`;
+}
+
+function cut(text: string, max = MAX_STATEMENT_CHARS): string {
+  // A backtick run would close the code block early.
+  const safe = text.replaceAll('```', '`\u200b`\u200b`');
+  return safe.length <= max ? safe : `${safe.slice(0, max - 1)}…`;
+}
+
+const section = (text: string) => ({ type: 'section', text: { type: 'mrkdwn', text } });
+const context = (items: string[]) => ({
+  type: 'context',
+  elements: items.map((text) => ({ type: 'mrkdwn', text })),
+});
+
+function buttons(value: string) {
+  const button = (action: 'approve' | 'deny', label: string, style: 'primary' | 'danger') => ({
+    type: 'button',
+    action_id: action,
+    text: { type: 'plain_text', text: label },
+    style,
+    value,
+  });
+  return {
+    type: 'actions',
+    elements: [button('approve', 'Approve', 'primary'), button('deny', 'Deny', 'danger')],
+  };
+}
