@@ -1,4 +1,4 @@
-import type { ApprovalRecord, ApprovalRequest, ApprovalStatus } from './approval.js';
+import type { ApprovalRecord, ApprovalRequest, ApprovalStatement, ApprovalStatus } from './approval.js';
 
 /** Who decides, as the approval API established it: standalone the OS user (no groups), in Kubernetes the API server's userInfo. */
 export interface Approver {
@@ -117,4 +117,80 @@ function validUntil(request: ApprovalRequest, now: number): string | null {
 export function rowsOfCommandTag(tag: string | null): number | null {
   const m = tag ? /\s(\d+)$/.exec(tag) : null;
   return m ? Number(m[1]) : null;
+}
+
+/**
+ * The approved request that lets `statement` run now in `session` under the
+ * policy with `policyHash`, among `records` (current: a pending one past its
+ * timeout counts as expired), or null. once: the exact statement, while
+ * Approved; session: the same fingerprint in the session that asked;
+ * fingerprint: the same fingerprint anywhere, until validUntil.
+ */
+export function coveringApproval(
+  records: Iterable<ApprovalRecord>,
+  statement: ApprovalStatement,
+  session: string,
+  policyHash: string,
+  now: number,
+): ApprovalRecord | null {
+  for (const record of records) {
+    const { request, status } = record;
+    if (request.policy.hash !== policyHash) continue;
+    if (status.validUntil !== null && Date.parse(status.validUntil) <= now) continue;
+    const approved = status.phase === 'Approved';
+    const ran = approved || status.phase === 'Executed';
+    switch (request.scope.type) {
+      case 'once':
+        if (approved && request.statement.digest === statement.digest) return record;
+        break;
+      case 'session':
+        if (
+          ran &&
+          request.requester.session === session &&
+          request.statement.fingerprint === statement.fingerprint
+        )
+          return record;
+        break;
+      case 'fingerprint':
+        if (ran && request.statement.fingerprint === statement.fingerprint) return record;
+        break;
+    }
+  }
+  return null;
+}
+
+/**
+ * The request still pending for the same exact statement, under the same
+ * policy, from the same client (user, and pod in Kubernetes): a re-run before
+ * the decision asks again, it does not ask twice.
+ */
+export function openRequest(
+  records: Iterable<ApprovalRecord>,
+  request: ApprovalRequest,
+  now: number,
+): ApprovalRecord | null {
+  for (const record of records) {
+    const { request: r, status } = record;
+    if (
+      status.phase === 'Pending' &&
+      Date.parse(r.expiresAt) > now &&
+      r.statement.digest === request.statement.digest &&
+      r.policy.hash === request.policy.hash &&
+      r.requester.clientUser === request.requester.clientUser &&
+      r.requester.pod === request.requester.pod
+    )
+      return record;
+  }
+  return null;
+}
+
+/** The record as of `now`: a pending request past its expiresAt is Expired, whether or not that was written yet. */
+export function currentRecord(record: ApprovalRecord, now: number): ApprovalRecord {
+  if (record.status.phase !== 'Pending' || Date.parse(record.request.expiresAt) > now) return record;
+  return { ...record, status: { ...record.status, phase: 'Expired' } };
+}
+
+/** A new request id: time, then randomness (the caller's bytes, as hex), a DNS-1123 label as QueryApproval names need. */
+export function newApprovalId(now: number, random: Uint8Array): string {
+  return `apr-${now.toString(36)}${Buffer.from(random).toString('hex')}`;
 }

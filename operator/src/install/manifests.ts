@@ -6,7 +6,7 @@ import type {
   V1ServiceAccount,
 } from '@kubernetes/client-node';
 import { mutatingWebhookConfiguration, validatingWebhookConfiguration } from '../webhook/configuration.js';
-import { operatorRbac } from './rbac.js';
+import { approverRole, operatorRbac } from './rbac.js';
 
 export interface InstallOptions {
   namespace: string;
@@ -92,6 +92,7 @@ export function operatorManifests(o: InstallOptions): KubernetesObject[] {
     namespace,
     serviceAccount,
     ...operatorRbac({ namespace: o.namespace, serviceAccount: NAME, webhookConfigName: NAME }),
+    approverRole(),
     service,
     deployment,
     mutatingWebhookConfiguration(webhooks),

@@ -1,5 +1,5 @@
 import type { V1ClusterRole, V1ClusterRoleBinding, V1Role, V1RoleBinding } from '@kubernetes/client-node';
-import { API_GROUP } from '@pgwarden/crds';
+import { API_GROUP, QUERY_APPROVAL_PLURAL } from '@pgwarden/crds';
 
 const partOf = { 'app.kubernetes.io/part-of': 'pgwarden', 'app.kubernetes.io/component': 'operator' };
 
@@ -36,6 +36,17 @@ export function operatorRbac(o: RbacOptions): [V1ClusterRole, V1ClusterRoleBindi
         {
           apiGroups: [API_GROUP],
           resources: ['databaseconnections/status', 'agentaccesspolicies/status'],
+          verbs: ['get', 'patch', 'update'],
+        },
+        // QueryApprovals: created for held statements, withdrawn on cancel, status for runs and expiry.
+        {
+          apiGroups: [API_GROUP],
+          resources: [QUERY_APPROVAL_PLURAL],
+          verbs: ['get', 'list', 'watch', 'create', 'delete'],
+        },
+        {
+          apiGroups: [API_GROUP],
+          resources: [`${QUERY_APPROVAL_PLURAL}/status`],
           verbs: ['get', 'patch', 'update'],
         },
         { apiGroups: [''], resources: ['secrets', 'pods'], verbs: ['get', 'list', 'watch'] },
@@ -75,4 +86,29 @@ export function operatorRbac(o: RbacOptions): [V1ClusterRole, V1ClusterRoleBindi
       subjects: [subject],
     },
   ];
+}
+
+/** The ClusterRole {@link approverRole} grants: bind it per namespace (RoleBinding) to the policy's approvers. */
+export const APPROVER_ROLE = 'pgwarden-approver';
+
+/**
+ * What an approver needs, and no more: read QueryApprovals and write their
+ * status (where a decision is written; the admission webhook checks who may
+ * decide what). Agents' service accounts are never bound to it. Aggregated
+ * into no built-in role, so edit or admin alone cannot decide.
+ */
+export function approverRole(): V1ClusterRole {
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRole',
+    metadata: { name: APPROVER_ROLE, labels: { ...partOf, 'app.kubernetes.io/component': 'approvals' } },
+    rules: [
+      { apiGroups: [API_GROUP], resources: [QUERY_APPROVAL_PLURAL], verbs: ['get', 'list', 'watch'] },
+      {
+        apiGroups: [API_GROUP],
+        resources: [`${QUERY_APPROVAL_PLURAL}/status`],
+        verbs: ['get', 'update', 'patch'],
+      },
+    ],
+  };
 }

@@ -5,6 +5,7 @@ import type { WebhookCertificates } from './certificates.js';
 
 export const MUTATE_PODS_PATH = '/mutate-pods';
 export const VALIDATE_POLICIES_PATH = '/validate-agentaccesspolicies';
+export const MUTATE_APPROVALS_PATH = '/mutate-queryapprovals';
 /** The API server sends at most ~3 MiB objects; anything larger is not an AdmissionReview from it. */
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
@@ -13,8 +14,15 @@ export interface AdmissionRequest {
   uid: string;
   kind?: { group?: string; version?: string; kind?: string };
   namespace?: string;
+  name?: string;
   operation?: string;
+  /** "status" for a write of the status subresource. */
+  subResource?: string;
   object?: unknown;
+  /** UPDATE: the object as stored before the change. */
+  oldObject?: unknown;
+  /** Who is making the request, as the API server authenticated them. */
+  userInfo?: { username?: string; groups?: string[] };
 }
 
 /** AdmissionResponse without its uid, which the server copies from the request. */

@@ -1,10 +1,11 @@
 import type {
   AdmissionregistrationV1WebhookClientConfig,
+  V1MutatingWebhook,
   V1MutatingWebhookConfiguration,
   V1ValidatingWebhookConfiguration,
 } from '@kubernetes/client-node';
-import { API_GROUP, API_VERSION } from '@pgwarden/crds';
-import { MUTATE_PODS_PATH, VALIDATE_POLICIES_PATH } from './admission.js';
+import { API_GROUP, API_VERSION, QUERY_APPROVAL_PLURAL } from '@pgwarden/crds';
+import { MUTATE_APPROVALS_PATH, MUTATE_PODS_PATH, VALIDATE_POLICIES_PATH } from './admission.js';
 import { INJECT_ENABLED, INJECT_KEY } from './inject.js';
 
 export interface WebhookConfigurationOptions {
@@ -66,7 +67,36 @@ export function mutatingWebhookConfiguration(o: WebhookConfigurationOptions): V1
         timeoutSeconds: o.timeoutSeconds ?? 5,
         reinvocationPolicy: 'IfNeeded',
       },
+      approvalDecisionWebhook(o),
     ],
+  };
+}
+
+/**
+ * Decisions on QueryApprovals: the approver's identity stamped from the
+ * request, the decision rules applied (see approval/decision-review.ts).
+ * failurePolicy Fail: with the operator down nobody can decide, and nothing
+ * is decided unchecked; a held statement then waits or fails as undecided.
+ */
+function approvalDecisionWebhook(o: WebhookConfigurationOptions): V1MutatingWebhook {
+  return {
+    name: 'queryapprovals.decide.pgwarden.io',
+    clientConfig: clientConfig(o.target, MUTATE_APPROVALS_PATH),
+    rules: [
+      {
+        apiGroups: [API_GROUP],
+        apiVersions: [API_VERSION],
+        operations: ['CREATE', 'UPDATE'],
+        resources: [QUERY_APPROVAL_PLURAL, `${QUERY_APPROVAL_PLURAL}/status`],
+        scope: 'Namespaced',
+      },
+    ],
+    failurePolicy: 'Fail',
+    matchPolicy: 'Equivalent',
+    sideEffects: 'None',
+    admissionReviewVersions: ['v1'],
+    timeoutSeconds: o.timeoutSeconds ?? 5,
+    reinvocationPolicy: 'Never',
   };
 }
 

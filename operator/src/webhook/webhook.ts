@@ -1,10 +1,18 @@
 import { X509Certificate } from 'node:crypto';
 import { AdmissionregistrationV1Api, VersionApi } from '@kubernetes/client-node';
+import { decisionReviewer } from '../approval/decision-review.js';
 import type { KubeClients } from '../kube/clients.js';
+import { selfUserName } from '../kube/self.js';
 import type { OperatorConfig } from '../process/config.js';
 import type { OperatorMetrics } from '../process/metrics.js';
 import type { Log } from '../reconcile/loop.js';
-import { type HttpHandler, MUTATE_PODS_PATH, serveWebhook, VALIDATE_POLICIES_PATH } from './admission.js';
+import {
+  type HttpHandler,
+  MUTATE_APPROVALS_PATH,
+  MUTATE_PODS_PATH,
+  serveWebhook,
+  VALIDATE_POLICIES_PATH,
+} from './admission.js';
 import type { WebhookCertificates } from './certificates.js';
 import { podReviewer } from './pod-review.js';
 import { policyReviewer } from './policy-review.js';
@@ -12,7 +20,7 @@ import type { SidecarSettings } from './sidecar.js';
 import { WebhookTls } from './tls.js';
 
 /**
- * The webhooks (pod injection, policy validation) as the operator runs them, on every replica (admission does
+ * The webhooks (pod injection, policy validation, approval decisions) as the operator runs them, on every replica (admission does
  * not wait for a leader): certificates from the shared Secret, the caBundle
  * kept current, and both re-checked every --webhook-check-interval so a
  * rotation or a re-created configuration is repaired without a restart.
@@ -46,6 +54,13 @@ export async function startWebhook(
     grantCaPem: certificates.caCert,
   };
   const protectedNamespaces = ['kube-system', config.namespace];
+  // The operator's own QueryApproval writes pass the decision webhook; until its name is known, none do.
+  let operatorUser: string | null = null;
+  const knowOperatorUser = async () => {
+    if (operatorUser !== null) return;
+    operatorUser = await selfUserName(clients);
+    log('webhook-operator-user', { user: operatorUser });
+  };
   const server = await serveWebhook({
     listen,
     certificates,
@@ -53,9 +68,10 @@ export async function startWebhook(
     reviewers: {
       [MUTATE_PODS_PATH]: podReviewer((namespace) => ({ namespace, protectedNamespaces, settings }), log),
       [VALIDATE_POLICIES_PATH]: policyReviewer,
+      [MUTATE_APPROVALS_PATH]: decisionReviewer(() => operatorUser),
     },
     observe: (path, result, seconds) => {
-      const webhook = path === MUTATE_PODS_PATH ? 'pods' : 'agentaccesspolicies';
+      const webhook = WEBHOOK_NAMES[path] ?? path;
       metrics.webhookReviews.inc({ webhook, result });
       metrics.webhookSeconds.observe({ webhook }, seconds);
       metrics.webhookSecondsHistogram.observe({ webhook }, seconds);
@@ -71,6 +87,9 @@ export async function startWebhook(
   });
 
   const check = async () => {
+    await knowOperatorUser().catch((error: unknown) =>
+      log('operator-user-unknown', { error: String(error) }),
+    );
     try {
       const current = await tls.ensure();
       if (current.cert !== certificates.cert) {
@@ -96,6 +115,13 @@ export async function startWebhook(
     },
   };
 }
+
+/** The webhook label of the review metrics, by path. */
+const WEBHOOK_NAMES: Record<string, string> = {
+  [MUTATE_PODS_PATH]: 'pods',
+  [VALIDATE_POLICIES_PATH]: 'agentaccesspolicies',
+  [MUTATE_APPROVALS_PATH]: 'queryapprovals',
+};
 
 /** Native sidecars (init containers with restartPolicy Always) are on by default from Kubernetes 1.29. */
 async function detectSidecarMode(clients: KubeClients, log: Log): Promise<'native' | 'container'> {

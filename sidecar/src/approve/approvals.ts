@@ -1,10 +1,21 @@
 import { randomBytes } from 'node:crypto';
-import type { ApprovalRecord, ApprovalRequest, ApprovalStatement } from '@pgwarden/crds';
+import {
+  type ApprovalRecord,
+  type ApprovalRequest,
+  type ApprovalStatement,
+  coveringApproval,
+  currentRecord,
+  type DecisionRefusal,
+  decideApproval,
+  newApprovalId,
+  openRequest,
+  pendingStatus,
+  rowsOfCommandTag,
+} from '@pgwarden/crds';
 import type { Logger } from '../observe/log.js';
 import type { ApprovalStore } from './store.js';
 
-/** Why a decision was refused, as the approval API answers it. */
-export type DecisionRefusal = { status: 403 | 404 | 409; message: string };
+/** A decision as the approval API answers it: the record decided, or why not. */
 export type DecisionResult = { ok: true; record: ApprovalRecord } | ({ ok: false } & DecisionRefusal);
 
 /** What the command tag of an approved statement's run says, once it finished. */
@@ -44,26 +55,12 @@ export class Approvals {
    * again, it does not ask twice), else a new one, durable when this resolves.
    */
   async request(request: ApprovalRequest): Promise<ApprovalRecord> {
-    const open = this.list().find(
-      (r) =>
-        r.status.phase === 'Pending' &&
-        r.request.statement.digest === request.statement.digest &&
-        r.request.policy.hash === request.policy.hash &&
-        r.request.requester.clientUser === request.requester.clientUser,
-    );
+    const open = openRequest(this.list(), request, this.now());
     if (open) return open;
     const record: ApprovalRecord = {
-      id: `apr-${this.now().toString(36)}${randomBytes(4).toString('hex')}`,
+      id: newApprovalId(this.now(), randomBytes(4)),
       request,
-      status: {
-        phase: 'Pending',
-        approvals: [],
-        decidedBy: null,
-        reason: null,
-        decidedAt: null,
-        validUntil: null,
-        executions: [],
-      },
+      status: pendingStatus(),
     };
     await this.store.put(record);
     return record;
@@ -71,33 +68,7 @@ export class Approvals {
 
   /** The approved request that lets `statement` run now in `session` under policy `policyHash`, or null. */
   covering(statement: ApprovalStatement, session: string, policyHash: string): ApprovalRecord | null {
-    const now = this.now();
-    for (const record of this.list()) {
-      const { request, status } = record;
-      if (request.policy.hash !== policyHash) continue;
-      if (status.validUntil !== null && Date.parse(status.validUntil) <= now) continue;
-      switch (request.scope.type) {
-        case 'once':
-          if (status.phase === 'Approved' && request.statement.digest === statement.digest) return record;
-          break;
-        case 'session':
-          if (
-            (status.phase === 'Approved' || status.phase === 'Executed') &&
-            request.requester.session === session &&
-            request.statement.fingerprint === statement.fingerprint
-          )
-            return record;
-          break;
-        case 'fingerprint':
-          if (
-            (status.phase === 'Approved' || status.phase === 'Executed') &&
-            request.statement.fingerprint === statement.fingerprint
-          )
-            return record;
-          break;
-      }
-    }
-    return null;
+    return coveringApproval(this.list(), statement, session, policyHash, this.now());
   }
 
   /**
@@ -122,61 +93,28 @@ export class Approvals {
     const execution = record?.status.executions[index];
     if (!record || !execution) return;
     const executions = [...record.status.executions];
-    executions[index] = { ...execution, ...outcome, rows: rowsOf(outcome.commandTag) };
+    executions[index] = { ...execution, ...outcome, rows: rowsOfCommandTag(outcome.commandTag) };
     this.saveInBackground({ ...record, status: { ...record.status, executions } });
   }
 
   /**
-   * An approve or deny by `by`. Refused for an unknown id (404), a request
-   * no longer pending or already approved by `by` (409), a user who is not
-   * an approver or is the requester (403).
+   * An approve or deny by `by`, by the rules of {@link decideApproval}; the
+   * requester it refuses is the client user of the held statement's session.
    */
   async decide(id: string, approve: boolean, by: string, reason: string | null): Promise<DecisionResult> {
     const record = this.get(id);
     if (!record) return { ok: false, status: 404, message: `no approval request ${id}` };
-    const { request, status } = record;
-    if (status.phase !== 'Pending') {
-      return { ok: false, status: 409, message: `${id} is ${status.phase}; a decided request cannot change` };
-    }
-    if (by === request.requester.clientUser) {
-      return {
-        ok: false,
-        status: 403,
-        message: `${by} asked for ${id} and cannot decide it: self-approval is refused`,
-      };
-    }
-    if (request.approvers.users.length > 0 && !request.approvers.users.includes(by)) {
-      return {
-        ok: false,
-        status: 403,
-        message: `${by} is not an approver of policy "${request.policy.name}" (approvers: ${request.approvers.users.join(', ')})`,
-      };
-    }
-    if (status.approvals.some((a) => a.by === by)) {
-      return { ok: false, status: 409, message: `${by} already approved ${id}; another approver is needed` };
-    }
-    const at = this.iso();
-    let next: ApprovalRecord;
-    if (!approve) {
-      next = { ...record, status: { ...status, phase: 'Denied', decidedBy: by, reason, decidedAt: at } };
-    } else {
-      const approvals = [...status.approvals, { by, at, reason }];
-      const done = approvals.length >= request.requiredApprovals;
-      next = {
-        ...record,
-        status: done
-          ? {
-              ...status,
-              approvals,
-              phase: 'Approved',
-              decidedBy: by,
-              reason,
-              decidedAt: at,
-              validUntil: this.validUntil(request),
-            }
-          : { ...status, approvals },
-      };
-    }
+    const approver = { user: by, groups: [] };
+    const decided = decideApproval(
+      record,
+      approve,
+      approver,
+      reason,
+      this.now(),
+      record.request.requester.clientUser,
+    );
+    if (!decided.ok) return decided;
+    const next = { ...record, status: decided.status };
     await this.save(next);
     return { ok: true, record: next };
   }
@@ -212,23 +150,9 @@ export class Approvals {
 
   /** The record with a pending request past its timeout expired (and saved so). */
   private current(record: ApprovalRecord): ApprovalRecord {
-    if (record.status.phase !== 'Pending' || Date.parse(record.request.expiresAt) > this.now()) return record;
-    const expired: ApprovalRecord = { ...record, status: { ...record.status, phase: 'Expired' } };
-    this.saveInBackground(expired);
-    return expired;
-  }
-
-  private validUntil(request: ApprovalRequest): string | null {
-    const { scope } = request;
-    if (scope.type === 'fingerprint' && scope.durationMs !== null) {
-      return new Date(this.now() + scope.durationMs).toISOString();
-    }
-    // An approved statement not run within the request's own timeout lapses; a session scope ends with its session.
-    if (scope.type === 'once') {
-      const timeoutMs = Date.parse(request.expiresAt) - Date.parse(request.createdAt);
-      return new Date(this.now() + timeoutMs).toISOString();
-    }
-    return null;
+    const current = currentRecord(record, this.now());
+    if (current !== record) this.saveInBackground(current);
+    return current;
   }
 
   private async save(record: ApprovalRecord): Promise<void> {
@@ -250,10 +174,4 @@ export class Approvals {
   private iso(): string {
     return new Date(this.now()).toISOString();
   }
-}
-
-/** Rows from a command tag: the last number of "UPDATE 3", "INSERT 0 1", "SELECT 5"; null for tags without one. */
-function rowsOf(tag: string | null): number | null {
-  const m = tag ? /\s(\d+)$/.exec(tag) : null;
-  return m ? Number(m[1]) : null;
 }

@@ -1,0 +1,108 @@
+import { AuthenticationV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import type { ApprovalRecord } from '@pgwarden/crds';
+import { QUERY_APPROVAL_REF, type QueryApproval, toRecord } from '../approval/query-approval.js';
+import { jsonPatch } from '../kube/clients.js';
+
+export interface ClusterFlags {
+  kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+}
+
+/** A failed call, with the API server's own message (an admission refusal is passed on word for word). */
+export class PluginError extends Error {}
+
+/**
+ * QueryApprovals as the person running `kubectl pgwarden` may see and decide
+ * them: their kubeconfig (--kubeconfig, else KUBECONFIG, else ~/.kube/config),
+ * context and namespace, as kubectl picks them.
+ */
+export class ApprovalQueue {
+  readonly namespace: string;
+  readonly #config: KubeConfig;
+  readonly #custom: CustomObjectsApi;
+
+  constructor(flags: ClusterFlags) {
+    this.#config = new KubeConfig();
+    if (flags.kubeconfig) this.#config.loadFromFile(flags.kubeconfig);
+    else this.#config.loadFromDefault();
+    if (flags.context) {
+      if (!this.#config.getContextObject(flags.context))
+        throw new PluginError(`context "${flags.context}" not found`);
+      this.#config.setCurrentContext(flags.context);
+    }
+    const current = this.#config.getContextObject(this.#config.getCurrentContext());
+    this.namespace = flags.namespace ?? current?.namespace ?? 'default';
+    this.#custom = this.#config.makeApiClient(CustomObjectsApi);
+  }
+
+  /** Every request in the namespace (all namespaces: null), oldest first. */
+  async list(allNamespaces: boolean): Promise<QueryApproval[]> {
+    const list = (await call(() =>
+      allNamespaces
+        ? this.#custom.listClusterCustomObject(QUERY_APPROVAL_REF)
+        : this.#custom.listNamespacedCustomObject({ ...QUERY_APPROVAL_REF, namespace: this.namespace }),
+    )) as { items: QueryApproval[] };
+    return list.items.sort((a, b) => a.spec.createdAt.localeCompare(b.spec.createdAt));
+  }
+
+  async get(name: string): Promise<QueryApproval> {
+    return (await call(() =>
+      this.#custom.getNamespacedCustomObject({ ...QUERY_APPROVAL_REF, namespace: this.namespace, name }),
+    )) as QueryApproval;
+  }
+
+  /**
+   * Writes a decision to the status as a JSON patch: an approval appended, or
+   * phase Denied with the reason. Who decided is stamped by the operator's
+   * admission webhook from this request's credentials, which also refuses
+   * what may not be decided; `by` here is only what the schema needs until then.
+   */
+  async decide(name: string, approve: boolean, reason: string | null): Promise<ApprovalRecord> {
+    const patch = approve
+      ? [
+          {
+            op: 'add',
+            path: '/status/approvals/-',
+            value: { by: await this.whoAmI(), at: new Date().toISOString(), reason },
+          },
+        ]
+      : [
+          { op: 'replace', path: '/status/phase', value: 'Denied' },
+          { op: 'replace', path: '/status/reason', value: reason },
+        ];
+    const updated = (await call(() =>
+      this.#custom.patchNamespacedCustomObjectStatus(
+        { ...QUERY_APPROVAL_REF, namespace: this.namespace, name, body: patch },
+        jsonPatch,
+      ),
+    )) as QueryApproval;
+    return toRecord(updated);
+  }
+
+  /** The user name the API server knows these credentials by. */
+  async whoAmI(): Promise<string> {
+    const review = await call(() =>
+      this.#config.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({
+        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
+      }),
+    );
+    return review.status?.userInfo?.username ?? 'unknown';
+  }
+}
+
+async function call<T>(request: () => Promise<T>): Promise<T> {
+  try {
+    return await request();
+  } catch (error) {
+    const { code, body } = error as { code?: number; body?: unknown };
+    if (code === undefined) throw new PluginError((error as Error).message);
+    let message = typeof body === 'string' ? body : JSON.stringify(body);
+    try {
+      message = (JSON.parse(message) as { message?: string }).message ?? message;
+    } catch {
+      // Not a Status object: its text as it came.
+    }
+    throw new PluginError(message);
+  }
+}
