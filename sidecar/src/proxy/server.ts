@@ -8,6 +8,7 @@ import { ApprovalStore } from '../approve/store.js';
 import type { ProxyConfig } from '../config/proxy-config.js';
 import { describeEndpoint } from '../config/upstream-url.js';
 import { ProxyErrors } from '../errors/proxy-errors.js';
+import { GrantAccess } from '../grant/grant-access.js';
 import type { Logger } from '../observe/log.js';
 import { ProxyMetrics } from '../observe/metrics.js';
 import { CancelRegistry } from '../session/cancel.js';
@@ -143,7 +144,7 @@ async function openAccess(
   if (access.mode === 'static') {
     return StaticAccess.open(access.upstream, access.policy, config.spoolDir, approvals, log, metrics);
   }
-  throw new Error('grant mode is not available in this build yet');
+  return GrantAccess.start(access, { spoolDir: config.spoolDir, approvals, log, metrics });
 }
 
 /** The start line's account of where access comes from; never a credential. */
