@@ -7,6 +7,8 @@ export interface DemoSetup {
   approvalPort: number;
   upstreamRole: string;
   policyFile: string;
+  /** The recording sink directory (spec.recording added to the policy for the demo). */
+  recordings: string;
 }
 
 function overview(s: DemoSetup): string[] {
@@ -18,7 +20,8 @@ function overview(s: DemoSetup): string[] {
     `  approval API            127.0.0.1:${s.approvalPort} (pnpm pgwarden approvals --api 127.0.0.1:${s.approvalPort} …)`,
     '',
     `  policy                  ${s.policyFile}: reads allowed, schema changes denied,`,
-    '                          writes to public.* held for approval, PII columns masked',
+    '                          writes to public.* held for approval, PII columns masked,',
+    `                          plus spec.recording: every session recorded to ${s.recordings}`,
     '',
     'Every statement is parsed and decided before it reaches PostgreSQL, and results are masked',
     'on their way back (spec.masking): the agent never sees the SSNs, e-mails and card numbers.',
@@ -34,6 +37,7 @@ export function interactiveBanner(s: DemoSetup): string {
     'Try: SELECT * FROM customers;  SELECT upper(ssn) FROM customers;  DROP TABLE orders;  Quit with \\q.',
     `A write waits for approval; from another terminal: pnpm pgwarden approvals list --api 127.0.0.1:${s.approvalPort}`,
     `then: pnpm pgwarden approvals approve ID --as alice --api 127.0.0.1:${s.approvalPort}`,
+    `Recordings, from another terminal: pnpm pgwarden replay ${s.recordings} --session latest  (the demo replays your last session after \\q)`,
     '',
   ].join('\n');
 }

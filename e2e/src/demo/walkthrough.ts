@@ -9,6 +9,8 @@ export interface Step {
   expect: RegExp[];
   /** Decisions a human takes, in order, on the statements the session holds for approval. */
   decisions?: ApproverDecision[];
+  /** The session whose recording the demo replays at the end. */
+  replay?: true;
 }
 
 export interface ApproverDecision {
@@ -20,7 +22,8 @@ export interface ApproverDecision {
 
 const tablesExist =
   "SELECT to_regclass('customers') IS NOT NULL AS customers_exists, to_regclass('orders') IS NOT NULL AS orders_exists;";
-const movedCustomers = "SELECT count(*) AS moved_customers FROM customers WHERE city = 'Nowhere';";
+const oldOrders =
+  "SELECT count(*) AS first_week_orders FROM orders WHERE ordered_at < '2026-01-05 00:00+00';";
 
 /** The scripted session for runs without a terminal. */
 export const walkthrough: readonly Step[] = [
@@ -66,17 +69,22 @@ export const walkthrough: readonly Step[] = [
     expect: [/ERROR: {2}pgwarden: denied by rule "no-ddl"/, / t {16}\| t/],
   },
   {
-    title: 'Bulk UPDATE: held for a human',
+    title: 'DELETE: held for a human',
     note:
       'Rule "writes-need-approval" holds writes to public.* for approval (spec.approval). psql waits,\n' +
-      'told why by a NOTICE; a human approves from another terminal, and the UPDATE runs as sent.',
-    statements: ["UPDATE customers SET city = 'Nowhere' WHERE city = 'Springfield';", movedCustomers],
+      'told why by a NOTICE; a human approves from a second terminal with `pgwarden approvals approve`,\n' +
+      'and the DELETE runs exactly as sent. The session is recorded; step 7 replays it.',
+    statements: [oldOrders, "DELETE FROM orders WHERE ordered_at < '2026-01-05 00:00+00';", oldOrders],
     expect: [
+      /^ +12$/m,
       /NOTICE: {2}pgwarden: statement held for approval apr-[0-9a-z]+ by rule "writes-need-approval"/,
-      /^UPDATE [1-9][0-9]*$/m,
-      /^ +[1-9][0-9]*$/m,
+      /^DELETE 12$/m,
+      /^ +0$/m,
     ],
-    decisions: [{ action: 'approve', as: 'alice', reason: 'moving Springfield customers is planned' }],
+    decisions: [
+      { action: 'approve', as: 'alice', reason: 'purging the test orders of the first week is planned' },
+    ],
+    replay: true,
   },
   {
     title: 'Tricks are decided from the parse tree',
@@ -94,7 +102,7 @@ export const walkthrough: readonly Step[] = [
       /ERROR: {2}pgwarden: approval apr-[0-9a-z]+ denied by alice: deleting orders is not the agent's job/,
       /denied by rule "no-ddl"/,
       /function-deny-list/,
-      /^ +60$/m,
+      /^ +48$/m,
     ],
     decisions: [{ action: 'deny', as: 'alice', reason: "deleting orders is not the agent's job" }],
   },
