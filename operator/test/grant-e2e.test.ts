@@ -1,0 +1,296 @@
+import { sign } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { request } from 'node:https';
+import { join } from 'node:path';
+import type { V1Pod } from '@kubernetes/client-node';
+import { GrantRefusalSchema, GrantSchema } from '@pgwarden/crds';
+import { usePostgres } from '@pgwarden/e2e';
+import { describe, expect, it, vi } from 'vitest';
+import { useControlPlane } from '../../e2e/src/control-plane/vitest.js';
+import {
+  applyObject,
+  databaseConnection,
+  manifestsDir,
+  operatorIdentity,
+  servedWebhooks,
+  serviceAccounts,
+  waitForCrds,
+} from './fixtures.js';
+import { useOperatorProcesses } from './operator-process.js';
+
+// The grant API on real parts: the operator as a process with the install
+// RBAC, the real kube-apiserver's TokenRequest and TokenReview, PostgreSQL
+// behind a DatabaseConnection. Tokens are minted the way the kubelet gets
+// them (bound to a pod, audience pgwarden.io); no kubelet runs, so the pods
+// stay Pending, which is all the grant API looks at.
+
+const operatorNs = 'pgwarden-system';
+const ns = 'agents';
+const SECRET_PASSWORD_FIELD = 'password';
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: unknown;
+}
+
+/** POST to the grant API over HTTPS, trusting only the operator's CA. */
+function postGrant(url: string, ca: string, token: string | null, body: unknown = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        ca,
+        headers: {
+          'content-type': 'application/json',
+          ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(text) });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
+/**
+ * A copy of a real projected token with its times moved into the past,
+ * signed with the control plane's service-account key: a token the API
+ * server itself issued, except that it has expired.
+ */
+async function expiredCopy(token: string, signingKeyFile: string): Promise<string> {
+  const [header = '', payload = ''] = token.split('.');
+  const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
+  const now = Math.floor(Date.now() / 1000);
+  const expired = { ...claims, iat: now - 3600, nbf: now - 3600, exp: now - 1800 };
+  const body = `${header}.${Buffer.from(JSON.stringify(expired)).toString('base64url')}`;
+  const key = await readFile(signingKeyFile, 'utf8');
+  const signature = sign('sha256', Buffer.from(body), { key, dsaEncoding: 'ieee-p1363' });
+  return `${body}.${signature.toString('base64url')}`;
+}
+
+describe('grant API end to end', () => {
+  const k8s = useControlPlane();
+  const pg = usePostgres();
+  let kubeconfig = '';
+  const startOperator = useOperatorProcesses(() => kubeconfig);
+  let serve: string[] = [];
+  let grantUrl = '';
+  let ca = '';
+  const pods = new Map<string, V1Pod>();
+
+  const createPod = async (name: string, serviceAccount: string, labels: Record<string, string> = {}) => {
+    const pod = JSON.parse(
+      await k8s().kubectlOk(['create', '-f', '-', '-o', 'json'], {
+        input: JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name, namespace: ns, labels },
+          spec: {
+            serviceAccountName: serviceAccount,
+            automountServiceAccountToken: false,
+            containers: [{ name: 'agent', image: 'agent:1' }],
+          },
+        }),
+      }),
+    ) as V1Pod;
+    pods.set(name, pod);
+    return pod;
+  };
+  /** `kubectl create token`: the TokenRequest API, bound to the pod. */
+  const tokenFor = (pod: string, audience = 'pgwarden.io') => {
+    const object = pods.get(pod) as V1Pod;
+    return k8s().kubectlOk([
+      ...['create', 'token', object.spec?.serviceAccountName as string, '-n', ns],
+      ...['--audience', audience, '--duration', '10m'],
+      ...['--bound-object-kind', 'Pod', '--bound-object-name', pod],
+      ...['--bound-object-uid', object.metadata?.uid as string],
+    ]);
+  };
+  const applyPolicy = () =>
+    applyObject(k8s(), {
+      apiVersion: 'pgwarden.io/v1alpha1',
+      kind: 'AgentAccessPolicy',
+      metadata: { name: 'analytics', namespace: ns },
+      spec: {
+        subjects: { serviceAccounts: ['analytics-agent'] },
+        connection: 'orders',
+        rules: [{ name: 'reads', match: { kinds: ['read'] }, action: 'allow' }],
+      },
+    });
+  const operator = async (identity: string) => {
+    const started = await startOperator(identity, [...serve, '--leader-elect', 'false']);
+    await vi.waitFor(async () => expect((await started.admin('/readyz')).status).toBe(200), {
+      timeout: 30_000,
+    });
+    return started;
+  };
+  const refusal = (answer: Answer) => GrantRefusalSchema.parse(answer.body);
+
+  it('a pod bound by a policy gets a grant; no policy, wrong audience, expired and deleted-pod tokens are refused', async () => {
+    await k8s().kubectlOk(['apply', '-f', manifestsDir]);
+    await waitForCrds(k8s());
+    await k8s().createNamespace(operatorNs);
+    await k8s().createNamespace(ns);
+    await serviceAccounts(k8s(), ns, ['analytics-agent', 'nobody']);
+    kubeconfig = await operatorIdentity(k8s(), operatorNs);
+    serve = await servedWebhooks(k8s(), operatorNs);
+    const port = serve[serve.indexOf('--webhook-listen') + 1]?.split(':')[1];
+    grantUrl = `https://127.0.0.1:${port}/v1/grants`;
+    const op = await operator('grants');
+    ca = Buffer.from(
+      await k8s().kubectlOk([
+        ...['get', 'secret', 'pgwarden-webhook-tls', '-n', operatorNs],
+        ...['-o', 'jsonpath={.data.ca\\.crt}'],
+      ]),
+      'base64',
+    ).toString('utf8');
+
+    await pg().psql(
+      `CREATE TABLE orders (id int PRIMARY KEY, total numeric);
+       INSERT INTO orders VALUES (1, 10), (2, 20);
+       GRANT SELECT, INSERT, UPDATE, DELETE ON orders TO ${pg().users.scram.user};
+       GRANT CREATE ON SCHEMA public TO ${pg().users.scram.user};`,
+    );
+    await applyObject(k8s(), {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'orders-role', namespace: ns },
+      stringData: { username: pg().users.scram.user, [SECRET_PASSWORD_FIELD]: pg().users.scram.password },
+    });
+    await applyObject(
+      k8s(),
+      databaseConnection({
+        namespace: ns,
+        name: 'orders',
+        port: pg().port,
+        database: pg().database,
+        secret: 'orders-role',
+      }),
+    );
+    await applyPolicy();
+    await createPod('agent-1', 'analytics-agent');
+    await createPod('lonely', 'nobody');
+    await createPod('doomed', 'analytics-agent');
+
+    // Issued: the pod's identity from the TokenReview, the compiled policy, the connection and its credential.
+    const token = await tokenFor('agent-1');
+    const issued = await postGrant(grantUrl, ca, token);
+    expect(issued.status, JSON.stringify(issued.body)).toBe(200);
+    const grant = GrantSchema.parse(issued.body);
+    expect(grant).toMatchObject({
+      subject: {
+        namespace: ns,
+        pod: 'agent-1',
+        podUid: pods.get('agent-1')?.metadata?.uid,
+        serviceAccount: 'analytics-agent',
+      },
+      policyRef: { namespace: ns, name: 'analytics' },
+      upstream: { host: '127.0.0.1', port: pg().port, database: pg().database, sslMode: 'disable' },
+      credential: { type: 'static', user: pg().users.scram.user, password: pg().users.scram.password },
+    });
+    expect(Date.parse(grant.expiresAt) - Date.parse(grant.issuedAt)).toBe(600_000);
+
+    // Refused: each for its own reason, each said so.
+    const lonely = await postGrant(grantUrl, ca, await tokenFor('lonely'));
+    expect([lonely.status, refusal(lonely).reason]).toEqual([403, 'no-policy']);
+    expect(refusal(lonely).message).toContain('binds pod agents/lonely (service account nobody)');
+
+    const wrongAudience = await postGrant(grantUrl, ca, await tokenFor('agent-1', 'https://other.example'));
+    expect([wrongAudience.status, refusal(wrongAudience).reason]).toEqual([401, 'wrong-audience']);
+
+    const signingKey = join(k8s().tempDir, 'pki', 'sa.key');
+    const expired = await postGrant(grantUrl, ca, await expiredCopy(token, signingKey));
+    expect([expired.status, refusal(expired).reason]).toEqual([401, 'invalid-token']);
+    expect(refusal(expired).message).toMatch(/expired/);
+
+    const doomedToken = await tokenFor('doomed');
+    expect((await postGrant(grantUrl, ca, doomedToken)).status).toBe(200);
+    await k8s().kubectlOk(['delete', 'pod', 'doomed', '-n', ns, '--wait=true']);
+    const deleted = await postGrant(grantUrl, ca, doomedToken);
+    // Whichever notices first refuses it: the API server's TokenReview (its
+    // bound-object check reads the pod) as invalid-token, or the operator's
+    // own pod check as pod-gone. Both revoke.
+    expect([
+      [401, 'invalid-token'],
+      [403, 'pod-gone'],
+    ]).toContainEqual([deleted.status, refusal(deleted).reason]);
+    console.log(
+      `grant e2e: deleted pod's token refused: ${refusal(deleted).reason}: ${refusal(deleted).message}`,
+    );
+
+    const noToken = await postGrant(grantUrl, ca, null);
+    expect([noToken.status, refusal(noToken).reason]).toEqual([401, 'invalid-token']);
+
+    // Audited, without a token or password; counted.
+    const audit = () =>
+      op
+        .logs()
+        .filter((l) => l.msg === 'grant-issued' || l.msg === 'grant-refused')
+        .map((l) => [l.msg, l.reason ?? 'issued']);
+    await vi.waitFor(() => expect(audit()).toHaveLength(7));
+    expect(audit()).toEqual([
+      ['grant-issued', 'issued'],
+      ['grant-refused', 'no-policy'],
+      ['grant-refused', 'wrong-audience'],
+      ['grant-refused', 'invalid-token'],
+      ['grant-issued', 'issued'],
+      ['grant-refused', refusal(deleted).reason],
+      ['grant-refused', 'invalid-token'],
+    ]);
+    const logText = JSON.stringify(op.logs());
+    expect(logText).not.toContain(pg().users.scram.password);
+    expect(logText).not.toContain(token);
+    expect(await op.metric('pgwarden_operator_grants_total', { result: 'issued' })).toBe(2);
+    expect(await op.metric('pgwarden_operator_grants_total', { reason: 'wrong-audience' })).toBe(1);
+    expect(op.forbidden()).toEqual([]);
+  }, 180_000);
+
+  it('kubectl delete agentaccesspolicy answers a held long poll with a revocation', async () => {
+    const op = await operator('revocation');
+    await applyPolicy();
+    const token = await tokenFor('agent-1');
+    const first = GrantSchema.parse((await postGrant(grantUrl, ca, token)).body);
+    const held = postGrant(grantUrl, ca, token, { knownVersion: first.version, waitSeconds: 60 });
+    await vi.waitFor(async () => expect(await op.metric('pgwarden_operator_grant_long_polls')).toBe(1), {
+      timeout: 15_000,
+    });
+    const started = performance.now();
+    let answeredAt = 0;
+    void held.then(() => {
+      answeredAt = performance.now();
+    });
+    await k8s().kubectlOk(['delete', 'agentaccesspolicy', 'analytics', '-n', ns]);
+    const answer = await held;
+    console.log(
+      `grant e2e: revocation latency (kubectl delete agentaccesspolicy start → held grant request answered 403): ${(answeredAt - started).toFixed(0)} ms`,
+    );
+    expect([answer.status, refusal(answer).reason]).toEqual([403, 'no-policy']);
+    expect(await op.metric('pgwarden_operator_grant_long_polls')).toBe(0);
+
+    // Deleting the pod ends its held request the same way.
+    await applyPolicy();
+    await createPod('agent-2', 'analytics-agent');
+    const podToken = await tokenFor('agent-2');
+    const granted = GrantSchema.parse((await postGrant(grantUrl, ca, podToken)).body);
+    const podHeld = postGrant(grantUrl, ca, podToken, { knownVersion: granted.version, waitSeconds: 60 });
+    await vi.waitFor(async () => expect(await op.metric('pgwarden_operator_grant_long_polls')).toBe(1), {
+      timeout: 15_000,
+    });
+    const deleting = performance.now();
+    await k8s().kubectlOk(['delete', 'pod', 'agent-2', '-n', ns]);
+    const gone = await podHeld;
+    console.log(
+      `grant e2e: revocation latency (kubectl delete pod start → held grant request answered 403): ${(performance.now() - deleting).toFixed(0)} ms`,
+    );
+    expect([gone.status, refusal(gone).reason]).toEqual([403, 'pod-gone']);
+  }, 120_000);
+});
