@@ -3,11 +3,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestPki, type TestPki, usePostgres } from '@pgwarden/e2e';
 import type pg from 'pg';
-import type { Counter } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningProxy } from '../../src/proxy/server.js';
 import { ClientPool, counterValue, pgClient, psql, waitFor, within } from '../integration/helpers.js';
-import { type Answer, compiled, FakeOperator, grantFor, isReady, startGrantProxy } from './support.js';
+import {
+  type Answer,
+  compiled,
+  connectError,
+  counter,
+  endedWith,
+  FakeOperator,
+  grantFor,
+  isReady,
+  startGrantProxy,
+} from './support.js';
 
 // Grant mode against a real Postgres and real clients, with the operator's
 // grant API played by an HTTPS server in this process (the real operator is
@@ -82,28 +91,6 @@ async function start(initial: Answer, caFile = pki.caFile) {
   operator = await FakeOperator.start(pki, initial);
   proxy = await startGrantProxy({ operator, tokenFile, caFile });
   return { operator, proxy };
-}
-
-/** The error a connection attempt through the proxy fails with. */
-async function connectError(url: string): Promise<pg.DatabaseError> {
-  try {
-    const client = await pgClient(url);
-    await client.end();
-  } catch (err) {
-    return err as pg.DatabaseError;
-  }
-  throw new Error('the connection was accepted');
-}
-
-/** Resolves with the error the proxy ends an open client session with. */
-function endedWith(client: pg.Client): Promise<{ error: pg.DatabaseError; at: number }> {
-  return new Promise((resolve) =>
-    client.on('error', (error) => resolve({ error: error as pg.DatabaseError, at: Date.now() })),
-  );
-}
-
-function counter(p: RunningProxy, name: string): Counter<string> {
-  return p.metrics.registry.getSingleMetric(name) as Counter<string>;
 }
 
 describe('grant mode', () => {

@@ -11,11 +11,14 @@ import {
   validatePolicy,
 } from '@pgwarden/crds';
 import type { PostgresCluster, TestPki } from '@pgwarden/e2e';
+import type pg from 'pg';
 import type { DestinationStream } from 'pino';
+import type { Counter } from 'prom-client';
 import { loadProxyConfig, type ProxyOptions } from '../../src/config/proxy-config.js';
 import { compilePolicy } from '../../src/decide/compile.js';
 import { createLogger } from '../../src/observe/log.js';
 import { type RunningProxy, startProxy } from '../../src/proxy/server.js';
+import { pgClient } from '../integration/helpers.js';
 
 /** A policy document as the operator would compile it (the standalone schema: no connectionRef needed). */
 export function compiled(spec: Record<string, unknown>, name = 'agent-policy'): CompiledPolicy {
@@ -240,4 +243,26 @@ export async function isReady(proxy: RunningProxy): Promise<boolean> {
   const admin = proxy.adminAddress as AddressInfo;
   const res = await fetch(`http://127.0.0.1:${admin.port}/readyz`);
   return res.status === 200;
+}
+
+/** The error a connection attempt through the proxy fails with. */
+export async function connectError(url: string): Promise<pg.DatabaseError> {
+  try {
+    const client = await pgClient(url);
+    await client.end();
+  } catch (err) {
+    return err as pg.DatabaseError;
+  }
+  throw new Error('the connection was accepted');
+}
+
+/** Resolves with the error the proxy ends an open client session with. */
+export function endedWith(client: pg.Client): Promise<{ error: pg.DatabaseError; at: number }> {
+  return new Promise((resolve) =>
+    client.on('error', (error) => resolve({ error: error as pg.DatabaseError, at: Date.now() })),
+  );
+}
+
+export function counter(p: RunningProxy, name: string): Counter<string> {
+  return p.metrics.registry.getSingleMetric(name) as Counter<string>;
 }
