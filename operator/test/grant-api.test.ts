@@ -53,6 +53,20 @@ const staticConnection = {
   credentials: { static: { secretRef: { name: 'orders-role' } } },
 };
 
+const dynamicAdmin: CredentialsResult = {
+  ok: true,
+  mode: 'dynamic',
+  credentials: { user: 'admin', password: 'admin-pw' },
+  dynamic: {
+    adminSecretRef: { name: 'orders-admin' },
+    usernameKey: 'username',
+    passwordKey: 'password',
+    memberOf: ['readers'],
+    connectionLimit: 10,
+    rolePrefix: 'pgw_',
+  },
+};
+
 class FakeFeed implements ChangeFeed {
   readonly subscribers = new Set<{ pod: string; wake: () => void }>();
   revisions = new Map<string, string>();
@@ -85,7 +99,11 @@ function world() {
   ]);
   const policies: unknown[] = [policy('analytics')];
   const connections = new Map<string, unknown>([['orders', staticConnection]]);
-  let credentials: CredentialsResult = { ok: true, credentials: { user: 'app_ro', password: PASSWORD } };
+  let credentials: CredentialsResult = {
+    ok: true,
+    mode: 'static',
+    credentials: { user: 'app_ro', password: PASSWORD },
+  };
   let reviewFails = false;
   const feed = new FakeFeed();
   const logs: { event: string; fields: Record<string, unknown> }[] = [];
@@ -294,11 +312,44 @@ describe('grant API', () => {
       'connection-unavailable',
       /has no usable credential: Secret agents\/orders-role not found/,
     );
-    w.connections.set('orders', {
-      ...staticConnection,
-      credentials: { dynamic: { adminSecretRef: { name: 'admin' }, memberOf: ['readers'] } },
-    });
+    w.setCredentials(dynamicAdmin);
     await expectRefusal('connection-unavailable', /dynamic credentials, which this operator does not serve/);
+  });
+
+  it('hands a dynamic connection the role made for the grant, never the admin, and drops it at revocation', async () => {
+    const w = world();
+    w.setCredentials(dynamicAdmin);
+    const issued: { expiresAt: Date; policy: string; connection: string }[] = [];
+    const { post } = await serve(w, {
+      dynamicRoles: {
+        async issue({ policyRef, connectionRef, expiresAt }) {
+          issued.push({ expiresAt, policy: policyRef.name, connection: connectionRef.name });
+          return {
+            type: 'dynamic',
+            user: 'pgw_role',
+            password: 'role-pw',
+            validUntil: expiresAt.toISOString(),
+          };
+        },
+      },
+    });
+    const grant = grantOf(await post());
+    expect(grant.credential).toEqual({
+      type: 'dynamic',
+      user: 'pgw_role',
+      password: 'role-pw',
+      validUntil: grant.expiresAt,
+    });
+    expect(issued).toEqual([
+      { expiresAt: new Date(grant.expiresAt), policy: 'analytics', connection: 'orders' },
+    ]);
+    expect(JSON.stringify(grant)).not.toContain('admin-pw');
+    // The same decision keeps its version across issues, so a long poll holds.
+    expect(grantOf(await post()).version).toBe(grant.version);
+    w.policies.splice(0, 1);
+    const revoked = await post({ knownVersion: grant.version });
+    expect(refusalOf(revoked).reason).toBe('no-policy');
+    expect(w.revocations.map((r) => r.subject.podUid)).toEqual([POD_UID]);
   });
 
   it('answers 503 with Retry-After when the API server cannot be asked, without quoting the token', async () => {
@@ -317,7 +368,7 @@ describe('grant API', () => {
     const w = world();
     const { post } = await serve(w);
     const first = grantOf(await post()).version;
-    w.setCredentials({ ok: true, credentials: { user: 'app_ro', password: 'another' } });
+    w.setCredentials({ ok: true, mode: 'static', credentials: { user: 'app_ro', password: 'another' } });
     expect(grantOf(await post()).version).toBe(first);
     w.feed.revisions.set('orders-role', '2');
     const rotated = grantOf(await post()).version;

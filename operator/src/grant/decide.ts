@@ -116,20 +116,26 @@ async function decide(
   if (!parsed.success) return unavailable('does not validate; kubectl describe it for the errors');
   const spec = parsed.data;
 
-  let credential: CredentialPlan;
-  let caPem: string | null = null;
-  const secrets: string[] = [];
-  if (spec.credentials.static) {
-    const read = await sources.readCredentials(namespace, spec);
-    if (!read.ok) return unavailable(`has no usable credential: ${read.message}`);
-    const { user, password } = read.credentials;
-    caPem = read.credentials.caPem ?? null;
-    credential = { type: 'static', credential: { type: 'static', user, password, validUntil: null } };
-    secrets.push(spec.credentials.static.secretRef.name);
-  } else {
-    credential = { type: 'dynamic', connection: spec };
-  }
-  if (spec.tls.caSecretRef) secrets.push(spec.tls.caSecretRef.name);
+  const read = await sources.readCredentials(namespace, spec);
+  if (!read.ok) return unavailable(`has no usable credential: ${read.message}`);
+  const caPem = read.credentials.caPem ?? null;
+  // For a dynamic connection `read.credentials` is its admin role, which never reaches a grant.
+  const credential: CredentialPlan =
+    read.mode === 'static'
+      ? {
+          type: 'static',
+          credential: {
+            type: 'static',
+            user: read.credentials.user,
+            password: read.credentials.password,
+            validUntil: null,
+          },
+        }
+      : { type: 'dynamic', connection: spec };
+  const secrets = [
+    spec.credentials.static?.secretRef.name ?? spec.credentials.dynamic?.adminSecretRef.name,
+    spec.tls.caSecretRef?.name,
+  ].filter((name): name is string => name !== undefined);
 
   const upstream: GrantUpstream = {
     host: spec.host,
@@ -143,7 +149,7 @@ async function decide(
     policyHash: compiled.policy.hash,
     connectionRef,
     upstream,
-    // A static role is the same until its Secret changes; a dynamic one is made per grant, so only its kind counts.
+    // A static role is the same until its Secret changes; a dynamic one is made per grant, so only its settings count.
     credential:
       credential.type === 'static'
         ? {
@@ -151,7 +157,7 @@ async function decide(
             user: credential.credential.user,
             revisions: secrets.map((name) => sources.secretRevision(namespace, name)),
           }
-        : { type: 'dynamic' },
+        : { type: 'dynamic', settings: spec.credentials.dynamic },
   });
   return {
     ok: true,

@@ -3,6 +3,7 @@ import { GRANT_API_PATH } from '@pgwarden/crds';
 import type { Logger } from 'pino';
 import { AgentAccessPolicyController } from '../agent-access-policy/controller.js';
 import { DynamicRoles } from '../credentials/dynamic-roles.js';
+import { GrantRoles } from '../credentials/grant-roles.js';
 import { DatabaseConnectionController } from '../database-connection/controller.js';
 import { GrantChanges } from '../grant/changes.js';
 import { GrantApi } from '../grant/grant-api.js';
@@ -141,12 +142,18 @@ export class Operator {
 
   #grantApi(): { api: GrantApi; changes: GrantChanges } {
     const changes = new GrantChanges(this.#clients, this.#log('grant'));
+    const roles = new GrantRoles(this.#clients, this.#roles, this.#log('dynamic-roles'));
     const api = new GrantApi({
       identity: podIdentityApi(this.#clients),
       sources: kubeGrantSources(this.#clients),
       changes,
       ttlMs: this.#config.grantTtl,
       rateLimit: { perMinute: this.#config.grantRateLimit, burst: this.#config.grantRateBurst },
+      dynamicRoles: roles,
+      // A revoked pod's dynamic roles are dropped now (ending their sessions), not at the next sweep.
+      onRevoked: async ({ subject }) => {
+        await roles.revoke(subject);
+      },
       metrics: this.#metrics,
       log: this.#log('grant'),
     });
