@@ -28,7 +28,7 @@ export interface GrantMetrics {
   valid: Gauge;
   /** Sessions a new policy reached at an idle point: moved to it (applied) or ended (it could not move). */
   retargets: Counter<'outcome'>;
-  /** Sessions ended because access ended, by cause (revoked, expired). */
+  /** Sessions ended because access ended, by cause (revoked, expired, unenforceable). */
   sessionsEnded: Counter<'cause'>;
 }
 
@@ -260,7 +260,7 @@ export class ProxyMetrics {
       }),
       sessionsEnded: new Counter({
         name: 'pgwarden_grant_sessions_ended_total',
-        help: 'Open sessions ended with FATAL 28000 because access ended, by cause (revoked, expired).',
+        help: 'Open sessions ended with FATAL 28000 because access ended, by cause (revoked, expired, unenforceable).',
         labelNames: ['cause'],
         registers,
       }),
