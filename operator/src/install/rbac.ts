@@ -53,6 +53,8 @@ export function operatorRbac(o: RbacOptions): [V1ClusterRole, V1ClusterRoleBindi
         { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
         // The grant API asks the API server who a sidecar's projected token belongs to; create is the only verb.
         { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+        // A decision made with a Slack button: may the mapped user write QueryApproval status, as kubectl would need?
+        { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
         {
           apiGroups: ['admissionregistration.k8s.io'],
           resources: ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'],

@@ -179,6 +179,13 @@ export const OperatorConfigSchema = z
       'Grant requests per minute one pod may make once its burst is spent (default 60); held long polls do not count.',
     ),
     grantRateBurst: positiveInt(10).describe('Grant requests one pod may make at once (default 10).'),
+    notifications: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'File (YAML or JSON, e.g. a mounted ConfigMap) with the approval notification channels: webhook, Slack (docs/approval-notifications.md); omitted: none.',
+      ),
     logLevel: z
       .enum(['trace', 'debug', 'info', 'warn', 'error', 'silent'])
       .default('info')

@@ -2,6 +2,7 @@ import { CoordinationV1Api } from '@kubernetes/client-node';
 import { GRANT_API_PATH } from '@pgwarden/crds';
 import type { Logger } from 'pino';
 import { AgentAccessPolicyController } from '../agent-access-policy/controller.js';
+import { ApprovalEvents } from '../approval/notify/approval-events.js';
 import { DynamicRoles } from '../credentials/dynamic-roles.js';
 import { GrantRoles } from '../credentials/grant-roles.js';
 import { DatabaseConnectionController } from '../database-connection/controller.js';
@@ -42,6 +43,7 @@ export class Operator {
   #closeAdmin: (() => Promise<void>) | undefined;
   #webhook: { close(): Promise<void> } | undefined;
   #grants: { api: GrantApi; changes: GrantChanges } | undefined;
+  #approvalEvents: ApprovalEvents | undefined;
 
   constructor(config: OperatorConfig, logger: Logger) {
     this.#config = config;
@@ -60,6 +62,13 @@ export class Operator {
     });
     this.#closeAdmin = admin.close;
     this.#logger.info({ address: admin.address }, 'admin endpoints listening');
+    this.#approvalEvents = await ApprovalEvents.load({
+      clients: this.#clients,
+      notificationsFile: this.#config.notifications,
+      namespace: this.#config.namespace,
+      registry: this.#metrics.registry,
+      log: (component) => this.#log(component),
+    });
     if (this.#config.webhookListen) {
       const grants = this.#grantApi();
       await grants.changes.start();
@@ -70,7 +79,7 @@ export class Operator {
         this.#clients,
         this.#metrics,
         this.#log('webhook'),
-        { [GRANT_API_PATH]: grants.api.handler },
+        { [GRANT_API_PATH]: grants.api.handler, ...this.#approvalEvents.handlers() },
       );
     }
     if (!this.#config.leaderElect) {
@@ -122,6 +131,7 @@ export class Operator {
     this.#controllers = [
       new DatabaseConnectionController({ ...common('databaseconnection'), roles: this.#roles }),
       new AgentAccessPolicyController(common('agentaccesspolicy')),
+      ...(this.#approvalEvents ? [this.#approvalEvents.controller(common('queryapproval-events'))] : []),
     ];
     await Promise.all(this.#controllers.map((c) => c.start()));
     this.#synced = true;

@@ -56,7 +56,8 @@ export async function previewStatement(
   }
 }
 
-function outcome(result: Impact['result'], fields: Partial<PreviewOutcome>): PreviewOutcome {
+/** An outcome with every field empty but those given. */
+export function outcome(result: Impact['result'], fields: Partial<PreviewOutcome> = {}): PreviewOutcome {
   return { result, rowsAffected: null, planRows: null, plan: null, error: null, durationMs: null, ...fields };
 }
 

@@ -1,0 +1,148 @@
+import { type KubernetesObject, makeInformer } from '@kubernetes/client-node';
+import {
+  type ApprovalStatus,
+  type NotificationChannel,
+  type NotificationsConfig,
+  parseDurationMs,
+  QUERY_APPROVAL_PLURAL,
+} from '@pgwarden/crds';
+import { type KubeClients, resource } from '../../kube/clients.js';
+import { getObject } from '../../kube/objects.js';
+import { keepWatching } from '../../kube/watch.js';
+import { type LoopOptions, type Outcome, objectKey, ReconcileLoop } from '../../reconcile/loop.js';
+import type { ApprovalObject, ImpactPreviewer } from '../preview/previewer.js';
+import { sendToChannel } from './channels.js';
+import type { DeliveryOutcome } from './deliver.js';
+import { approvalNotification, phaseOf, phaseReachedAt } from './payload.js';
+import type { SecretReader } from './secrets.js';
+
+const QUERY_APPROVALS = resource(QUERY_APPROVAL_PLURAL);
+
+export interface ApprovalEventsOptions extends LoopOptions {
+  clients: KubeClients;
+  /** Null: no channels; the controller still runs previews. */
+  notifications: NotificationsConfig | null;
+  readSecret: SecretReader;
+  previewer: ImpactPreviewer;
+  /** Per delivery (metrics). */
+  onDelivery?: (channel: string, outcome: DeliveryOutcome) => void;
+  now?: () => number;
+}
+
+/**
+ * Reacts to QueryApprovals (all namespaces, on the leader): a pending one is
+ * first previewed when its policy asks for it, so the notification that
+ * follows carries the impact; then every phase an approval reaches is sent
+ * once to each channel that wants it. Deliveries run in the background (a
+ * receiver that is down must not hold up other approvals) and are cut short
+ * at stop. What was sent is remembered in memory only: a new leader sends
+ * again the events younger than maxEventAge, with the same idempotency key.
+ */
+export class ApprovalEventsController {
+  readonly #o: ApprovalEventsOptions;
+  readonly #loop: ReconcileLoop;
+  readonly #informer;
+  readonly #watch: { stop(): Promise<void> };
+  /** namespace/name → phases already sent (or found too old to send). */
+  readonly #sent = new Map<string, Set<string>>();
+  readonly #inFlight = new Set<Promise<void>>();
+  readonly #abort = new AbortController();
+
+  constructor(options: ApprovalEventsOptions) {
+    this.#o = options;
+    this.#loop = new ReconcileLoop(
+      'queryapproval-events',
+      (namespace, name) => this.#reconcile(namespace, name),
+      options,
+    );
+    const { config, custom } = options.clients;
+    this.#informer = makeInformer<KubernetesObject>(
+      config,
+      `/apis/${QUERY_APPROVALS.group}/${QUERY_APPROVALS.version}/${QUERY_APPROVALS.plural}`,
+      () => custom.listClusterCustomObject(QUERY_APPROVALS) as never,
+    );
+    // Status changes are the events here (decisions, runs): every update counts, not only new generations.
+    const changed = (object: KubernetesObject) =>
+      this.#loop.add(object.metadata?.namespace ?? '', object.metadata?.name ?? '');
+    this.#informer.on('add', changed);
+    this.#informer.on('update', changed);
+    this.#informer.on('delete', (object) => {
+      const { namespace = '', name = '' } = object.metadata ?? {};
+      this.#sent.delete(objectKey(namespace, name));
+      this.#loop.forget(namespace, name);
+    });
+    this.#watch = keepWatching(this.#informer, (error, retryInMs) =>
+      this.#loop.log('watch-error', { resource: QUERY_APPROVAL_PLURAL, retryInMs, error: String(error) }),
+    );
+  }
+
+  async start(): Promise<void> {
+    await this.#informer.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.#watch.stop();
+    await this.#loop.stop();
+    this.#abort.abort();
+    await Promise.all(this.#inFlight);
+  }
+
+  async #reconcile(namespace: string, name: string): Promise<Outcome> {
+    const approval = (await getObject<ApprovalStatus>(this.#o.clients, QUERY_APPROVALS, namespace, name)) as
+      | ApprovalObject
+      | undefined;
+    // No status yet: the operator writes it right after creating the object, and that write is the next event.
+    if (!approval?.status) return { kind: 'forget' };
+    // The preview's own writes are events too: the notification goes out on the pass they trigger.
+    if (await this.#o.previewer.preview(approval)) return { kind: 'forget' };
+    if (approval.status.phase === 'Pending' && approval.status.impact?.result === 'Running')
+      return { kind: 'forget' };
+    this.#notify(approval);
+    return { kind: 'forget' };
+  }
+
+  #notify(approval: ApprovalObject): void {
+    const key = objectKey(approval.metadata.namespace, approval.metadata.name);
+    const phase = phaseOf(approval);
+    const sent = this.#sent.get(key) ?? new Set<string>();
+    this.#sent.set(key, sent);
+    if (sent.has(phase)) return;
+    sent.add(phase);
+    const config = this.#o.notifications;
+    if (!config) return;
+    const now = (this.#o.now ?? Date.now)();
+    const ageMs = now - phaseReachedAt(approval);
+    if (ageMs > (parseDurationMs(config.maxEventAge) ?? 600_000)) {
+      this.#loop.log('notification-skipped-old', { approval: key, phase, ageMs });
+      return;
+    }
+    const notification = approvalNotification(approval);
+    for (const channel of config.channels.filter((c) => wants(c, approval))) {
+      const delivery = sendToChannel(channel, notification, {
+        readSecret: this.#o.readSecret,
+        signal: this.#abort.signal,
+        now: this.#o.now ?? Date.now,
+      }).then((outcome) => {
+        this.#o.onDelivery?.(channel.name, outcome);
+        this.#loop.log(outcome.result === 'delivered' ? 'notification-delivered' : 'notification-failed', {
+          channel: channel.name,
+          approval: key,
+          phase,
+          result: outcome.result,
+          attempts: outcome.attempts,
+          status: outcome.status,
+          error: outcome.error,
+        });
+      });
+      this.#inFlight.add(delivery);
+      void delivery.finally(() => this.#inFlight.delete(delivery));
+    }
+  }
+}
+
+function wants(channel: NotificationChannel, approval: ApprovalObject): boolean {
+  return (
+    channel.phases.includes(phaseOf(approval)) &&
+    (channel.namespaces === undefined || channel.namespaces.includes(approval.metadata.namespace))
+  );
+}

@@ -1,0 +1,121 @@
+import {
+  type AgentAccessPolicySpec,
+  type ApprovalRequest,
+  type ApprovalStatus,
+  DatabaseConnectionSpecSchema,
+  type Impact,
+  parseDurationMs,
+  QUERY_APPROVAL_PLURAL,
+} from '@pgwarden/crds';
+import { connectDatabase, databaseTarget } from '../../database-connection/client.js';
+import { readCredentials } from '../../database-connection/credentials.js';
+import { apiStatus, type KubeClients, resource } from '../../kube/clients.js';
+import { getObject, type StoredObject, setStatusField } from '../../kube/objects.js';
+import type { Log } from '../../reconcile/loop.js';
+import { outcome, type PreviewOutcome, previewStatement } from './run.js';
+
+const QUERY_APPROVALS = resource(QUERY_APPROVAL_PLURAL);
+const AGENT_ACCESS_POLICIES = resource('agentaccesspolicies');
+const DATABASE_CONNECTIONS = resource('databaseconnections');
+
+export type ApprovalObject = StoredObject<ApprovalStatus> & { spec: ApprovalRequest };
+
+export interface PreviewerOptions {
+  clients: KubeClients;
+  log: Log;
+  /** Per finished preview, by result (metrics). */
+  onPreview?: (result: Impact['result']) => void;
+  now?: () => number;
+}
+
+/**
+ * The impact preview of pending QueryApprovals whose policy (same namespace,
+ * spec.approval.impactPreview.enabled) asks for one. At most once per
+ * approval, whatever happens: the preview is first claimed by writing
+ * status.impact Running on condition that the object did not change since it
+ * was read (no other pass, no other replica, no decision in between), and
+ * only then run; its outcome replaces the claim. A preview that times out or
+ * fails is recorded, never retried.
+ */
+export class ImpactPreviewer {
+  readonly #o: PreviewerOptions;
+
+  constructor(options: PreviewerOptions) {
+    this.#o = options;
+  }
+
+  /** True when it previewed (the object changed); false when there was nothing to do. */
+  async preview(approval: ApprovalObject): Promise<boolean> {
+    const { status, spec, metadata } = approval;
+    if (status?.phase !== 'Pending' || status.impact !== undefined) return false;
+    const policy = await getObject(
+      this.#o.clients,
+      AGENT_ACCESS_POLICIES,
+      metadata.namespace,
+      spec.policy.name,
+    );
+    const policySpec = policy?.spec as AgentAccessPolicySpec | undefined;
+    const settings = policySpec?.approval?.impactPreview;
+    if (!policySpec || !settings?.enabled) return false;
+    const at = new Date((this.#o.now ?? Date.now)()).toISOString();
+    const claim: Impact = { ...outcome('Running'), at };
+    try {
+      await setStatusField(this.#o.clients, QUERY_APPROVALS, metadata, '/status/impact', claim);
+    } catch (error) {
+      // Changed since it was read: the change's own watch event brings it back.
+      if (apiStatus(error) === 409) return false;
+      throw error;
+    }
+    const timeoutMs = parseDurationMs(settings.statementTimeout ?? '5s') ?? 5000;
+    const result = await this.#run(approval, policySpec.connection, timeoutMs);
+    const impact: Impact = { ...result, at };
+    // Unconditional: someone may have decided meanwhile, and the preview still happened.
+    const { namespace, name } = metadata;
+    await setStatusField(this.#o.clients, QUERY_APPROVALS, { namespace, name }, '/status/impact', impact);
+    this.#o.onPreview?.(impact.result);
+    this.#o.log('impact-previewed', {
+      approval: `${metadata.namespace}/${metadata.name}`,
+      result: impact.result,
+      rowsAffected: impact.rowsAffected,
+      planRows: impact.planRows,
+      durationMs: impact.durationMs,
+      error: impact.error,
+    });
+    return true;
+  }
+
+  async #run(
+    approval: ApprovalObject,
+    connectionName: string | undefined,
+    timeoutMs: number,
+  ): Promise<PreviewOutcome> {
+    const { namespace } = approval.metadata;
+    if (!connectionName) return failed(`policy ${approval.spec.policy.name} names no DatabaseConnection`);
+    const connection = await getObject(this.#o.clients, DATABASE_CONNECTIONS, namespace, connectionName);
+    const spec = DatabaseConnectionSpecSchema.safeParse(connection?.spec);
+    if (!spec.success)
+      return failed(`DatabaseConnection ${namespace}/${connectionName} not found or not valid`);
+    const read = await readCredentials(this.#o.clients.core, namespace, spec.data);
+    if (!read.ok) return failed(read.message);
+    if (read.mode === 'dynamic') {
+      // Those credentials are the role that creates agents' roles: far more than the agent may do.
+      return outcome('Refused', {
+        error: `DatabaseConnection ${namespace}/${connectionName} has dynamic credentials; a preview runs only as a static role, the one agents use`,
+      });
+    }
+    let client: Awaited<ReturnType<typeof connectDatabase>>['client'] | undefined;
+    try {
+      ({ client } = await connectDatabase(
+        databaseTarget(spec.data, read.credentials),
+        'pgwarden-impact-preview',
+      ));
+      return await previewStatement(client, approval.spec.statement, timeoutMs);
+    } catch (error) {
+      return failed(`could not connect to ${spec.data.host}:${spec.data.port}: ${(error as Error).message}`);
+    } finally {
+      await client?.end().catch(() => undefined);
+    }
+  }
+}
+
+const failed = (error: string): PreviewOutcome => outcome('Failed', { error });

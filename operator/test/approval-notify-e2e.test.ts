@@ -1,0 +1,324 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApprovalNotificationSchema } from '@pgwarden/crds';
+import { usePostgres } from '@pgwarden/e2e';
+import { afterAll, describe, expect, vi } from 'vitest';
+import { itUnless, useCluster } from '../../e2e/src/control-plane/vitest.js';
+import { bindApprovers, createAsOperator, heldDelete, storedRecord } from './approval-fixtures.js';
+import {
+  pgwardenSignatureValid,
+  type Receiver,
+  slackInteractionBody,
+  slackSigned,
+  startReceiver,
+} from './approval-notify-support.js';
+import {
+  applyObject,
+  databaseConnection,
+  manifestsDir,
+  noWebhookHost,
+  operatorIdentity,
+  servedWebhooks,
+  serviceAccounts,
+  waitForCrds,
+  webhookHost,
+} from './fixtures.js';
+import { useOperatorProcesses } from './operator-process.js';
+
+// The operator as a process on a real API server, with its install RBAC,
+// reacting to QueryApprovals: the impact preview on a real PostgreSQL, signed
+// webhook and Slack notifications to receivers started here, and Slack button
+// presses (signed by the test as Slack signs) deciding through the API server.
+
+const operatorNs = 'pgwarden-system';
+const ns = 'agents';
+const HMAC_KEY = 'e2e-webhook-hmac-key';
+const SIGNING_SECRET = 'e2e-slack-signing-secret';
+
+describe('approval notifications and impact preview on the operator', () => {
+  const k8s = useCluster();
+  const pg = usePostgres();
+  let operatorKubeconfig = '';
+  const startOperator = useOperatorProcesses(() => operatorKubeconfig);
+  const receivers: Receiver[] = [];
+  let dir = '';
+  afterAll(async () => {
+    for (const r of receivers) await r.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  itUnless(webhookHost() === undefined ? noWebhookHost : undefined)(
+    'a held DELETE is previewed and announced; Slack presses decide as mapped approvers, under the same rules as kubectl',
+    async () => {
+      await k8s().kubectlOk(['apply', '-f', manifestsDir]);
+      await waitForCrds(k8s());
+      await k8s().createNamespace(operatorNs);
+      await k8s().createNamespace(ns);
+      await serviceAccounts(k8s(), ns, ['analytics-agent']);
+      operatorKubeconfig = await operatorIdentity(k8s(), operatorNs);
+
+      const role = pg().users.scram;
+      await pg().psql(`
+        CREATE TABLE orders (id int PRIMARY KEY, status text NOT NULL);
+        INSERT INTO orders SELECT g, 'open' FROM generate_series(1, 100) g;
+        GRANT SELECT, DELETE ON orders TO ${role.user};
+      `);
+      await applyObject(k8s(), {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'orders-role', namespace: ns },
+        stringData: { username: role.user, password: role.password },
+      });
+      await applyObject(
+        k8s(),
+        databaseConnection({
+          namespace: ns,
+          name: 'orders',
+          port: pg().port,
+          database: pg().database,
+          secret: 'orders-role',
+        }),
+      );
+
+      const hook = await startReceiver();
+      const slackApi = await startReceiver(() => ({ status: 200, body: '{"ok":true,"ts":"1.1"}' }));
+      const slackResponses = await startReceiver();
+      receivers.push(hook, slackApi, slackResponses);
+      await applyObject(k8s(), {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'approval-notifications', namespace: operatorNs },
+        stringData: { hmac: HMAC_KEY, 'slack-token': 'xoxb-e2e', 'slack-signing': SIGNING_SECRET },
+      });
+      dir = await mkdtemp(join(tmpdir(), 'pgwarden-notify-'));
+      const notificationsFile = join(dir, 'notifications.yaml');
+      const secret = (key: string) => ({ name: 'approval-notifications', key });
+      await writeFile(
+        notificationsFile,
+        JSON.stringify({
+          channels: [
+            {
+              type: 'webhook',
+              name: 'ops-webhook',
+              url: `${hook.url}/pgwarden`,
+              hmacSecretRef: secret('hmac'),
+            },
+            {
+              type: 'slack',
+              name: 'dba-slack',
+              phases: ['Pending'],
+              apiUrl: slackApi.url,
+              channel: 'C0DBA',
+              tokenSecretRef: secret('slack-token'),
+              signingSecretRef: secret('slack-signing'),
+              approvers: {
+                U0ALICE: { user: 'alice', groups: ['db-approvers'] },
+                U0BOB: { user: 'bob' },
+                U0CAROL: { user: 'carol' },
+                U0AGENT: { user: `system:serviceaccount:${ns}:analytics-agent`, groups: ['db-approvers'] },
+              },
+            },
+          ],
+        }),
+      );
+      // alice by group and carol by name may write approval status (RBAC); carol is no approver of the policy.
+      await bindApprovers(k8s(), ns, 'approvers', { groups: ['db-approvers'], users: ['carol'] });
+
+      const serve = await servedWebhooks(k8s(), operatorNs);
+      const operator = await startOperator('notify', [...serve, '--notifications', notificationsFile]);
+      await vi.waitFor(
+        () => expect(operator.logs().some((l) => l.msg === 'webhook-operator-user')).toBe(true),
+        {
+          timeout: 30_000,
+        },
+      );
+      await k8s().kubectlOk(['apply', '-f', '-'], {
+        input: JSON.stringify({
+          apiVersion: 'pgwarden.io/v1alpha1',
+          kind: 'AgentAccessPolicy',
+          metadata: { name: 'analytics', namespace: ns },
+          spec: {
+            subjects: { serviceAccounts: ['analytics-agent'] },
+            connection: 'orders',
+            access: 'read-write',
+            rules: [{ name: 'deletes-need-approval', match: { kinds: ['write'] }, action: 'approve' }],
+            approval: {
+              approvers: { groups: ['db-approvers'] },
+              // Written out: the CRD defaults scope.duration for every scope type, which the policy webhook refuses for once.
+              scope: { type: 'fingerprint', duration: '1h' },
+              impactPreview: { enabled: true, statementTimeout: '2s' },
+            },
+          },
+        }),
+      });
+
+      // The held DELETE: previewed once, rolled back, then announced with its impact.
+      const held = heldDelete(ns, 'analytics-agent');
+      await createAsOperator(k8s(), operatorKubeconfig, ns, held);
+      const previewed = await vi.waitFor(
+        async () => {
+          const record = await storedRecord(k8s(), ns, held.id);
+          expect(record.status.impact?.result).toBe('Previewed');
+          return record;
+        },
+        { timeout: 30_000, interval: 200 },
+      );
+      console.log('status.impact', previewed.status.impact);
+      expect(previewed.status.impact).toMatchObject({ rowsAffected: 1, planRows: 1, error: null });
+      expect(await pg().psql('SELECT count(*) FROM orders WHERE id = 42')).toBe('1');
+
+      await vi.waitFor(() => expect(hook.received).toHaveLength(1), { timeout: 30_000 });
+      const pending = hook.received[0];
+      expect(pending && pgwardenSignatureValid(HMAC_KEY, pending)).toBe(true);
+      const pendingBody = ApprovalNotificationSchema.parse(JSON.parse(pending?.body ?? ''));
+      expect(pendingBody).toMatchObject({
+        event: 'Pending',
+        approval: { name: held.id, namespace: ns, impact: { result: 'Previewed', rowsAffected: 1 } },
+      });
+      await vi.waitFor(() => expect(slackApi.received).toHaveLength(1), { timeout: 30_000 });
+      expect(slackApi.received[0]?.headers.authorization).toBe('Bearer xoxb-e2e');
+      expect(slackApi.received[0]?.body).toContain(`"value":"${ns}/${held.id}"`);
+
+      // Slack presses, on the operator's HTTPS listener.
+      const webhookPort = Number(serve[serve.indexOf('--webhook-listen') + 1]?.split(':').at(-1));
+      const ca = Buffer.from(
+        JSON.parse(
+          await k8s().kubectlOk(['get', 'secret', 'pgwarden-webhook-tls', '-n', operatorNs, '-o', 'json']),
+        ).data['ca.crt'],
+        'base64',
+      ).toString();
+      const press = (user: string, action: 'approve' | 'deny', signingSecret = SIGNING_SECRET) => {
+        const body = slackInteractionBody(user, action, `${ns}/${held.id}`, `${slackResponses.url}/respond`);
+        return postTls(
+          webhookPort,
+          ca,
+          '/v1/slack/interactions/dba-slack',
+          body,
+          slackSigned(signingSecret, body),
+        );
+      };
+      expect(await press('U0ALICE', 'approve', 'not-the-secret')).toEqual({
+        status: 401,
+        text: 'X-Slack-Signature does not match the signing secret',
+      });
+      expect(await press('U0MALLORY', 'approve')).toEqual({
+        status: 200,
+        text: 'Slack user U0MALLORY is not mapped to a Kubernetes user in channel "dba-slack"; nothing was decided',
+      });
+      expect(await press('U0BOB', 'approve')).toEqual({
+        status: 200,
+        text: `bob may not decide QueryApprovals in ${ns} (RBAC: no patch on queryapprovals/status)`,
+      });
+      expect(await press('U0CAROL', 'approve')).toEqual({
+        status: 200,
+        text: 'carol is not an approver of policy "analytics" (approvers: groups db-approvers)',
+      });
+      expect(await press('U0AGENT', 'approve')).toEqual({
+        status: 200,
+        text: `system:serviceaccount:${ns}:analytics-agent asked for ${held.id} and cannot decide it: self-approval is refused`,
+      });
+      expect((await storedRecord(k8s(), ns, held.id)).status.phase).toBe('Pending');
+
+      expect(await press('U0ALICE', 'approve')).toEqual({
+        status: 200,
+        text: '*Approved* by alice via Slack',
+      });
+      const approved = await storedRecord(k8s(), ns, held.id);
+      expect(approved.status).toMatchObject({
+        phase: 'Approved',
+        decidedBy: 'alice',
+        reason: 'approved in Slack by slack-u0alice (U0ALICE)',
+        approvals: [{ by: 'alice', reason: 'approved in Slack by slack-u0alice (U0ALICE)' }],
+        impact: { result: 'Previewed', rowsAffected: 1 },
+      });
+      // A second press on the decided request is refused like a second kubectl decision.
+      expect(await press('U0ALICE', 'deny')).toEqual({
+        status: 200,
+        text: `${held.id} is Approved; a decided request cannot change`,
+      });
+      const replaced = slackResponses.received.map(
+        (r) => JSON.parse(r.body) as { replace_original: boolean },
+      );
+      expect(replaced.filter((m) => m.replace_original)).toHaveLength(1);
+
+      // The decision is announced to the webhook (the Slack channel asked for Pending only).
+      await vi.waitFor(() => expect(hook.received).toHaveLength(2), { timeout: 30_000 });
+      const decided = hook.received[1];
+      expect(decided && pgwardenSignatureValid(HMAC_KEY, decided)).toBe(true);
+      expect(decided?.headers['x-pgwarden-idempotency-key']).toMatch(/:Approved$/);
+      expect(JSON.parse(decided?.body ?? '')).toMatchObject({
+        event: 'Approved',
+        approval: { decidedBy: 'alice' },
+      });
+
+      // A statement the preview must not run.
+      const vacuum = heldDelete(ns, 'analytics-agent', {
+        statement: {
+          ...held.request.statement,
+          text: 'VACUUM orders',
+          parameters: [],
+          digest: 'ef'.repeat(32),
+        },
+      });
+      await createAsOperator(k8s(), operatorKubeconfig, ns, vacuum);
+      const refused = await vi.waitFor(
+        async () => {
+          const record = await storedRecord(k8s(), ns, vacuum.id);
+          expect(record.status.impact?.result).toBe('Refused');
+          return record;
+        },
+        { timeout: 30_000, interval: 200 },
+      );
+      expect(refused.status.impact?.error).toMatch(/^VacuumStmt is not previewed/);
+
+      // Each preview ran once, whatever number of status writes followed.
+      expect(await operator.metric('pgwarden_operator_impact_previews_total', { result: 'Previewed' })).toBe(
+        1,
+      );
+      expect(await operator.metric('pgwarden_operator_impact_previews_total', { result: 'Refused' })).toBe(1);
+      await vi.waitFor(async () =>
+        expect(
+          await operator.metric('pgwarden_operator_notifications_total', {
+            channel: 'ops-webhook',
+            result: 'delivered',
+          }),
+        ).toBe(3),
+      );
+      expect(
+        await operator.metric('pgwarden_operator_slack_interactions_total', {
+          channel: 'dba-slack',
+          result: 'refused',
+        }),
+      ).toBe(4);
+      expect(operator.forbidden()).toEqual([]);
+      expect(JSON.stringify(operator.logs())).not.toContain(SIGNING_SECRET);
+      expect(JSON.stringify(operator.logs())).not.toContain(HMAC_KEY);
+    },
+  );
+});
+
+/** A POST over TLS to the operator's listener, trusting only its CA. */
+function postTls(
+  port: number,
+  ca: string,
+  path: string,
+  body: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method: 'POST', ca, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          text: (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { text: string }).text,
+        }),
+      );
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
