@@ -37,6 +37,8 @@ const MIN_REFRESH_INTERVAL_MS = 1000;
 export class GrantClient {
   private held: Grant | null = null;
   private lastFailure: string | null = null;
+  /** The revoking refusal in force ("reason: message"); null while access is granted or not yet refused. */
+  private refusedWith: string | null = null;
   private failures = 0;
   private expiry: NodeJS.Timeout | null = null;
   private readonly stopping = new AbortController();
@@ -91,14 +93,18 @@ export class GrantClient {
     const { refusal, status, retryAfterSeconds } = answer;
     if (REVOKING_GRANT_REFUSALS.includes(refusal.reason)) {
       this.metrics.requests.inc({ result: 'refused' });
-      const hadAccess = this.held !== null;
-      this.drop();
-      this.log.warn(
-        { status, reason: refusal.reason, message: refusal.message, hadAccess },
-        'grant refused: access ends',
-      );
-      this.metrics.revocations.inc({ reason: refusal.reason });
-      this.events.revoked(refusal);
+      const refusedWith = `${refusal.reason}: ${refusal.message}`;
+      // Asking again while refused is expected: only a change is news.
+      if (this.held !== null || this.refusedWith !== refusedWith) {
+        this.log.warn(
+          { status, reason: refusal.reason, message: refusal.message, hadAccess: this.held !== null },
+          'grant refused: access ends',
+        );
+        this.drop();
+        this.refusedWith = refusedWith;
+        this.metrics.revocations.inc({ reason: refusal.reason });
+        this.events.revoked(refusal);
+      }
       return this.retryDelay(retryAfterSeconds);
     }
     const result = refusal.reason === 'rate-limited' ? 'rate_limited' : 'unavailable';
@@ -119,6 +125,7 @@ export class GrantClient {
     this.metrics.requests.inc({ result: 'granted' });
     const changed = this.held?.version !== grant.version;
     this.held = grant;
+    this.refusedWith = null;
     this.lastFailure = null;
     this.failures = 0;
     this.metrics.expiresAt.set(expiresAt / 1000);

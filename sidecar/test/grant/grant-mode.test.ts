@@ -172,6 +172,9 @@ describe('grant mode', () => {
     expect(refused.code).toBe('28000');
     expect(refused.message).toContain('access revoked');
     expect(await isReady(proxy)).toBe(false);
+    // The sidecar keeps asking; the same refusal again is no new revocation.
+    const refusedSoFar = operator.requests.length;
+    await waitFor('two more refused requests', () => operator.requests.length >= refusedSoFar + 2);
     expect(
       await counterValue(counter(proxy, 'pgwarden_grant_revocations_total'), { reason: 'no-policy' }),
     ).toBe(1);
@@ -211,6 +214,29 @@ describe('grant mode', () => {
       await counterValue(counter(proxy, 'pgwarden_grant_revocations_total'), { reason: 'expired' }),
     ).toBe(1);
   }, 30_000);
+
+  it('waits as long as Retry-After says when rate-limited', async () => {
+    const { operator, proxy } = await start({
+      status: 429,
+      refusal: {
+        reason: 'rate-limited',
+        message: 'too many grant requests from pod agents/agent-0',
+        retryAfterSeconds: null,
+      },
+      retryAfter: 2,
+    });
+    await waitFor('the first request', () => operator.requests.length >= 1);
+    operator.setAnswer({ grant: grantFor(cluster(), { policy: openPolicy }) });
+    await waitFor('readiness', () => isReady(proxy));
+    const [first, second] = operator.requests;
+    const gapMs = (second?.at ?? 0) - (first?.at ?? 0);
+    console.log(`grant mode: retry after a 429 with Retry-After: 2 came ${gapMs} ms later`);
+    // Node timers may fire up to a millisecond early as Date.now() sees it.
+    expect(gapMs).toBeGreaterThanOrEqual(1990);
+    expect(
+      await counterValue(counter(proxy, 'pgwarden_grant_requests_total'), { result: 'rate_limited' }),
+    ).toBe(1);
+  });
 
   it('reads the token file again for every request', async () => {
     const { operator, proxy } = await start({ grant: grantFor(cluster(), { policy: openPolicy }) });

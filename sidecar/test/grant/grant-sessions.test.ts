@@ -126,6 +126,45 @@ describe('grant mode: open sessions and policy changes', () => {
   });
 });
 
+describe('grant mode: approvals', () => {
+  it('holds a statement the grant policy sends for approval in the local store until a human approves it', async () => {
+    const policy = compiled(
+      {
+        access: 'read-write',
+        rules: [
+          {
+            name: 'order-changes',
+            match: { kinds: ['write'], tables: ['orders'] },
+            action: 'approve',
+            message: 'a human confirms changes to orders',
+          },
+          { name: 'reads', match: { kinds: ['read', 'transaction', 'session'] }, action: 'allow' },
+        ],
+        approval: { wait: { limit: '1h' }, approvers: { users: ['alice'] } },
+      },
+      'approving',
+    );
+    await cluster().psql('GRANT UPDATE ON orders TO PUBLIC');
+    const { proxy } = await granted(policy, {
+      approvalDir: await mkdtemp(join(tmpdir(), 'pgwarden-grant-approvals-')),
+    });
+    const api = `http://127.0.0.1:${proxy.approvalAddress?.port}/approvals`;
+    const client = pool.add(await pgClient(proxy.url));
+    const update = client.query('update orders set amount = amount + 1 where id = 1');
+    const pending = await waitFor('a pending approval request', async () => {
+      const list = (await (await fetch(api)).json()) as { id: string; status: { phase: string } }[];
+      return list.find((r) => r.status.phase === 'Pending');
+    });
+    const decided = await fetch(`${api}/${pending.id}/approve`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ by: 'alice' }),
+    });
+    expect(decided.status).toBe(200);
+    expect((await within(10_000, 'the approved update', update)).rowCount).toBe(1);
+  });
+});
+
 describe('grant mode: recording and masking', () => {
   it("records the pod and service account from the grant's subject, masks, and records a revocation", async () => {
     const sinkDir = await mkdtemp(join(tmpdir(), 'pgwarden-grant-sink-'));

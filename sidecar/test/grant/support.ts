@@ -231,7 +231,7 @@ export async function startGrantProxy(options: GrantProxyOptions): Promise<Runni
     podName: 'agent-0',
     podNamespace: 'agents',
     ...(options.spoolDir ? { spoolDir: options.spoolDir } : {}),
-    ...(options.approvalDir ? { approvalDir: options.approvalDir } : {}),
+    ...(options.approvalDir ? { approvalDir: options.approvalDir, approvalListen: '127.0.0.1:0' } : {}),
     logLevel: (process.env.PGWARDEN_TEST_LOG ?? 'silent') as ProxyOptions['logLevel'],
   });
   const proxy = await startProxy(config, createLogger(config.logLevel, options.logDestination ?? 2));
