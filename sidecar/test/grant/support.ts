@@ -37,6 +37,8 @@ export interface GrantShape {
   refreshInMs?: number;
   /** The role the credential logs in as (default: the cluster's scram role). */
   credential?: { user: string; password: string };
+  /** TLS to the upstream (default: sslMode disable, no CA). */
+  tls?: { sslMode: Grant['upstream']['sslMode']; caPem: string | null };
 }
 
 /** A grant for `cluster` as the operator would issue it to pod agents/agent-0. */
@@ -48,8 +50,8 @@ export function grantFor(cluster: PostgresCluster, shape: GrantShape): Grant {
     host: cluster.host,
     port: cluster.port,
     database: cluster.database,
-    sslMode: 'disable' as const,
-    caPem: null,
+    sslMode: shape.tls?.sslMode ?? 'disable',
+    caPem: shape.tls?.caPem ?? null,
     connectTimeoutMs: 5000,
   };
   return {
