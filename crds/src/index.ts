@@ -16,6 +16,7 @@ export * from './grant.js';
 export * from './k8s.js';
 export * from './masking.js';
 export * from './name-pattern.js';
+export * from './oidc.js';
 export * from './notifications.js';
 export * from './policy.js';
 export * from './policy-status.js';

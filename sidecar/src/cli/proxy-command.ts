@@ -37,6 +37,12 @@ export const PROXY_OPTIONS: readonly OptionSpec[] = [
     help: "Grant mode (instead of --upstream and --policy): the operator's grant API, https://…/v1/grants; the grant gives the policy, the upstream and its credential, and can revoke them.",
   },
   {
+    key: 'oidcConfig',
+    flag: 'oidc-config',
+    value: 'FILE',
+    help: 'OIDC mode (standalone, instead of --policy): clients send an OIDC token (e.g. GitHub Actions) as their password; FILE names the issuer, audience and claim rules, each with its policy file. Loopback only.',
+  },
+  {
     key: 'tokenFile',
     flag: 'token-file',
     value: 'FILE',
@@ -162,13 +168,16 @@ export function proxyHelp(): string {
     return `  ${left}  ${o.help}\n  ${' '.repeat(width)}  env: ${envName(o)}`;
   });
   return `Usage: pgwarden proxy --upstream URL --policy FILE [options]
+       pgwarden proxy --upstream URL --oidc-config FILE [options]
        pgwarden proxy --grant-url URL --token-file FILE --ca-file FILE [options]
 
 Runs the pgwarden Postgres proxy. Clients connect to --listen as to PostgreSQL;
 the proxy connects upstream with the configured role and database (the user and
 database a client asks for are ignored). Standalone, --upstream and --policy
-say where and under which policy; in grant mode (Kubernetes) the operator's
-grant says so, and ending the grant ends every session.
+say where and under which policy; with --oidc-config the policy follows the
+claims of the OIDC token each client sends as its password; in grant mode
+(Kubernetes) the operator's grant says so, and ending the grant ends every
+session.
 
 Options (each may also come from the environment variable shown):
 ${lines.join('\n')}

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { CompiledPolicy } from '@pgwarden/crds';
 import { z } from 'zod';
 import { compilePolicy, PolicyCompileError } from '../decide/compile.js';
+import { loadOidcAccessConfig, type OidcAccessConfig } from '../identity/oidc-config.js';
 import { ConfigError, formatIssues } from './config-error.js';
 import { type GrantAccessConfig, loadGrantAccessConfig } from './grant-config.js';
 import { loadPolicyFile } from './policy-file.js';
@@ -25,6 +26,7 @@ export const ProxyOptionsSchema = z
     grantCaFile: z.string().min(1, { error: 'must not be empty' }).optional(),
     podName: z.string().optional(),
     podNamespace: z.string().optional(),
+    oidcConfig: z.string().min(1, { error: 'must not be empty' }).optional(),
     clientAuth: z.enum(['trust', 'scram-sha-256']).optional(),
     clientPasswordFile: z.string().optional(),
     maxConnections: z.coerce.number().int().positive().default(100),
@@ -40,7 +42,8 @@ export const ProxyOptionsSchema = z
 export type ProxyOptions = z.input<typeof ProxyOptionsSchema>;
 
 export interface ClientAuth {
-  method: 'trust' | 'scram-sha-256';
+  /** oidc-token: the client's password is an OIDC token the access source verifies (OIDC mode only). */
+  method: 'trust' | 'scram-sha-256' | 'oidc-token';
   password: Secret | null;
 }
 
@@ -56,7 +59,7 @@ export interface ProxyConfig {
   listen: { host: string; port: number };
   adminListen: { host: string; port: number } | null;
   /** Where each connection's policy, upstream and credential come from. */
-  access: StaticAccessConfig | GrantAccessConfig;
+  access: StaticAccessConfig | GrantAccessConfig | OidcAccessConfig;
   clientAuth: ClientAuth;
   maxConnections: number;
   maxMessageBytes: number;
@@ -76,8 +79,20 @@ export function loadProxyConfig(options: ProxyOptions): Readonly<ProxyConfig> {
   const parsed = ProxyOptionsSchema.safeParse(options);
   if (!parsed.success) throw new ConfigError(formatIssues(parsed.error.issues));
   const o = parsed.data;
-  const access = o.grantUrl ? loadGrantAccessConfig({ ...o, grantUrl: o.grantUrl }) : loadStaticAccess(o);
-  const clientAuth = resolveClientAuth(o.clientAuth, o.clientPasswordFile, o.listen.host);
+  if (o.grantUrl && o.oidcConfig) {
+    throw new ConfigError(
+      'oidc-config: OIDC mode (standalone) and grant mode (--grant-url) exclude each other',
+    );
+  }
+  const access = o.grantUrl
+    ? loadGrantAccessConfig({ ...o, grantUrl: o.grantUrl })
+    : o.oidcConfig
+      ? loadOidcAccess(o, o.oidcConfig)
+      : loadStaticAccess(o);
+  const clientAuth =
+    access.mode === 'oidc'
+      ? oidcClientAuth(o)
+      : resolveClientAuth(o.clientAuth, o.clientPasswordFile, o.listen.host);
   if (!isLoopback(o.approvalListen.host)) {
     throw new ConfigError(
       `approval-listen: the approval API trusts who callers say they are, so it listens on loopback only, not ${o.approvalListen.host}`,
@@ -131,6 +146,40 @@ function loadStaticAccess(o: z.output<typeof ProxyOptionsSchema>): StaticAccessC
     );
   }
   return { mode: 'static', upstream, policy };
+}
+
+/** OIDC mode: the upstream as in static mode, the policies from the OIDC config's rules. */
+function loadOidcAccess(o: z.output<typeof ProxyOptionsSchema>, file: string): OidcAccessConfig {
+  if (o.policy !== undefined) {
+    throw new ConfigError(
+      'policy: in OIDC mode each rule of --oidc-config names its policy; remove --policy (env PGWARDEN_POLICY)',
+    );
+  }
+  if (o.upstream === undefined) throw new ConfigError('upstream: is required (a postgresql:// URL)');
+  const upstreamPassword = o.upstreamPasswordFile
+    ? readSecretFile(o.upstreamPasswordFile, 'upstream-password-file')
+    : undefined;
+  return loadOidcAccessConfig(file, parseUpstreamUrl(o.upstream, upstreamPassword), o);
+}
+
+/**
+ * The client's password is a bearer token, sent in cleartext (the sidecar
+ * speaks no TLS to clients): anyone who reads it can connect as that CI job
+ * until it expires. So OIDC mode listens on loopback only, and the token is
+ * the only client authentication.
+ */
+function oidcClientAuth(o: z.output<typeof ProxyOptionsSchema>): ClientAuth {
+  if (o.clientAuth !== undefined || o.clientPasswordFile !== undefined) {
+    throw new ConfigError(
+      'client-auth: in OIDC mode the client authenticates with its OIDC token; remove --client-auth and --client-password-file',
+    );
+  }
+  if (!isLoopback(o.listen.host)) {
+    throw new ConfigError(
+      `listen: OIDC mode listens on loopback only, not ${o.listen.host}: clients send their token in cleartext, and anyone on the path could reuse it until it expires`,
+    );
+  }
+  return { method: 'oidc-token', password: null };
 }
 
 /**

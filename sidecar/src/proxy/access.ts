@@ -23,7 +23,7 @@ import type { PgError } from '../wire/error-response.js';
  */
 export interface AccessSource {
   /** Logged at start: which kind of source this is. */
-  readonly mode: 'static' | 'grant';
+  readonly mode: 'static' | 'grant' | 'oidc';
   /** Whether a connection arriving now could be served (readiness). */
   ready(): boolean;
   /** The access of one new client connection; rejects with a PgError to refuse it (sent to the client as is). */
@@ -40,6 +40,8 @@ export interface ClientFacts {
   clientUser: string;
   /** The client's startup parameters after the handshake vetted them (no user, database, replication). */
   params: ReadonlyMap<string, string>;
+  /** The cleartext password the handshake asked for (--client-auth oidc-token: the client's OIDC token); null otherwise. */
+  password: string | null;
 }
 
 /** Who the agent is beyond its socket, when the source knows it (recorded in the session start). */

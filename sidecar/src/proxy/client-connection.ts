@@ -65,7 +65,12 @@ export async function handleClient(socket: Socket, ctx: ProxyContext, connId: nu
     ctx.metrics.connectionsActive.inc();
     const startedAt = Date.now();
     const clientAddress = `${socket.remoteAddress}:${socket.remotePort}`;
-    access = await ctx.access.resolve({ clientAddress, clientUser: hello.clientUser, params: hello.params });
+    access = await ctx.access.resolve({
+      clientAddress,
+      clientUser: hello.clientUser,
+      params: hello.params,
+      password: hello.password,
+    });
     const { enforcement } = access;
     const params = enforcement ? enforcement.sessionParameters(hello.params) : hello.params;
     const masked = enforcement?.masking?.ready();

@@ -9,6 +9,7 @@ import type { ProxyConfig } from '../config/proxy-config.js';
 import { describeEndpoint } from '../config/upstream-url.js';
 import { ProxyErrors } from '../errors/proxy-errors.js';
 import { GrantAccess } from '../grant/grant-access.js';
+import { OidcAccess } from '../identity/oidc-access.js';
 import type { Logger } from '../observe/log.js';
 import { ProxyMetrics } from '../observe/metrics.js';
 import { CancelRegistry } from '../session/cancel.js';
@@ -34,15 +35,16 @@ export interface RunningProxy {
 }
 
 export async function startProxy(config: Readonly<ProxyConfig>, log: Logger): Promise<RunningProxy> {
-  const grantMode = config.access.mode === 'grant';
-  if (grantMode || config.access.policy) await ensureParserLoaded();
+  // Grant and OIDC mode choose policies per connection: any of them may need the parser and approvals.
+  const perConnection = config.access.mode !== 'static';
+  if (perConnection || config.access.policy) await ensureParserLoaded();
   else log.warn('no policy (--policy none): every statement is forwarded unchecked');
   const sessions = new Set<Relay>();
   let draining = false;
   let nextConnId = 1;
   const metrics = new ProxyMetrics();
   const approvals =
-    config.approvalDir && (grantMode || config.access.policy?.approval)
+    config.approvalDir && (perConnection || config.access.policy?.approval)
       ? new Approvals(await ApprovalStore.open(config.approvalDir), log.child({ component: 'approvals' }))
       : null;
   // Before listening: a spool another sidecar holds, or a sink that cannot be set up, stops the start.
@@ -144,12 +146,26 @@ async function openAccess(
   if (access.mode === 'static') {
     return StaticAccess.open(access.upstream, access.policy, config.spoolDir, approvals, log, metrics);
   }
+  if (access.mode === 'oidc')
+    return OidcAccess.open(access, { spoolDir: config.spoolDir, approvals, log, metrics });
   return GrantAccess.start(access, { spoolDir: config.spoolDir, approvals, log, metrics });
 }
 
 /** The start line's account of where access comes from; never a credential. */
 function describeAccess(access: ProxyConfig['access']): Record<string, unknown> {
   if (access.mode === 'grant') return { mode: 'grant', grantUrl: access.grantUrl.href, pod: access.pod };
+  if (access.mode === 'oidc') {
+    return {
+      mode: 'oidc',
+      upstream: describeEndpoint(access.upstream.endpoint),
+      issuer: access.oidc.issuer,
+      rules: access.rules.map(({ rule, policy }) => ({
+        rule: rule.name,
+        policy: policy.name,
+        hash: policy.hash,
+      })),
+    };
+  }
   const { endpoint } = access.upstream;
   const policy = access.policy;
   return {

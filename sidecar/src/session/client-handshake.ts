@@ -17,6 +17,8 @@ export type ClientHello =
       clientUser: string;
       /** Session parameters to pass upstream (application_name, client_encoding, DateStyle…). */
       params: Map<string, string>;
+      /** oidc-token: the password the client sent, for the access source to verify; null otherwise. */
+      password: string | null;
     };
 
 /** Startup parameters that would let a client choose its identity or escape the proxy's control. */
@@ -60,7 +62,8 @@ export async function acceptClient(
         const clientUser = hello.params.get('user') ?? '';
         if (auth.method === 'scram-sha-256')
           await authenticateScram(socket, reader, clientUser, verifier as ScramVerifier);
-        return { kind: 'session', clientUser, params };
+        const password = auth.method === 'oidc-token' ? await requestCleartextPassword(socket, reader) : null;
+        return { kind: 'session', clientUser, params, password };
       }
     }
   }
@@ -133,9 +136,21 @@ async function authenticateScram(
   }
 }
 
+/**
+ * AuthenticationCleartextPassword: the client answers with its password as
+ * is (a NUL-terminated string). Used for tokens, which the access source
+ * verifies itself; the listener is loopback-only in that mode.
+ */
+async function requestCleartextPassword(socket: Socket, reader: SocketReader): Promise<string> {
+  socket.write(new MessageWriter(BackendCode.Authentication).int32(AuthCode.CleartextPassword).finish());
+  const message = await readPasswordMessage(reader);
+  const end = message.indexOf(0, 5);
+  return message.toString('utf8', 5, end === -1 ? message.length : end);
+}
+
 async function readPasswordMessage(reader: SocketReader): Promise<Buffer> {
   const { code, message } = await reader.readMessage(64 * 1024);
-  if (code !== FrontendCode.Password) throw new ProtocolViolation('expected a SASL response');
+  if (code !== FrontendCode.Password) throw new ProtocolViolation('expected a password message');
   return message;
 }
 
