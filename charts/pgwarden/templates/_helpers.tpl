@@ -81,3 +81,8 @@ annotations:
 {{- end -}}
 {{- end -}}
 
+
+{{/* The approvers' ClusterRole: "pgwarden-approver" for a release named pgwarden, as the docs name it. */}}
+{{- define "pgwarden.approverRole" -}}
+{{- printf "%s-approver" (.Values.nameOverride | default .Release.Name) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}

@@ -4,7 +4,17 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { useControlPlane } from '../control-plane/vitest.js';
 import { freePort } from '../harness/port.js';
-import { CHART_DIR, find, helm, type RenderedObject, renderChart, setFlags, type ValueSet } from './chart.js';
+import {
+  CHART_DIR,
+  find,
+  helm,
+  kubectlName,
+  type RenderedObject,
+  renderChart,
+  setFlags,
+  type ValueSet,
+  waitForCrds,
+} from './chart.js';
 
 // The chart against a real kube-apiserver: its manifests through server-side
 // dry-run, then a real `helm install`, with the operator run as a process
@@ -74,13 +84,7 @@ describe('helm chart on a real API server', () => {
       { kubeconfig },
     );
     expect(install.code, install.stderr).toBe(0);
-    await k8s().kubectlOk([
-      'wait',
-      '--for=condition=Established',
-      'crd',
-      '-l',
-      'app.kubernetes.io/part-of=pgwarden',
-    ]);
+    await waitForCrds(k8s());
     const installed = await k8s().kubectlOk([
       'get',
       'deployment,service,serviceaccount,pdb',
@@ -212,11 +216,4 @@ function deploymentArgs(objects: readonly RenderedObject[]): string[] {
 
 function label(o: RenderedObject): string {
   return `${o.kind}/${o.metadata.name}`;
-}
-
-/** How `kubectl -o name` prints an object: <resource>.<group>/<name>. */
-function kubectlName(o: RenderedObject): string {
-  const group = o.apiVersion.includes('/') ? o.apiVersion.split('/')[0] : '';
-  const resource = `${o.kind.toLowerCase()}${group ? `.${group}` : ''}`;
-  return `${resource}/${o.metadata.name}`;
 }

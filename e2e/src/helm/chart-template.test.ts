@@ -1,7 +1,17 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { CHART_DIR, find, helm, type RenderedObject, renderChart, setFlags, type ValueSet } from './chart.js';
+import {
+  CHART_DIR,
+  find,
+  helm,
+  parseObjects,
+  type RenderedObject,
+  renderChart,
+  setFlags,
+  type ValueSet,
+} from './chart.js';
 import { readChartCrds, renderChartCrds } from './chart-crds.js';
 
 // helm lint and helm template of charts/pgwarden with the value sets a
@@ -118,12 +128,17 @@ describe('helm chart: lint and template', () => {
     // The operator keeps exactly these configurations' caBundle current, and may update no others.
     expect(arg(objects, 'webhook-config-name')).toBe('pgw-operator');
     expect(arg(objects, 'webhook-hosts')?.split(',')).toContain('pgw-operator.security.svc');
-    expect(arg(objects, 'sidecar-grant-url')).toBe('https://pgw-operator.security.svc/grants');
-    const clusterRole = find(objects, 'ClusterRole') as RenderedObject & {
+    expect(arg(objects, 'sidecar-grant-url')).toBe('https://pgw-operator.security.svc/v1/grants');
+    // Decisions on QueryApprovals are checked by the operator, always fail closed.
+    const decide = mutating.webhooks.find((w) => w.clientConfig.service.path === '/mutate-queryapprovals');
+    expect(decide?.failurePolicy).toBe('Fail');
+    const clusterRole = find(objects, 'ClusterRole', 'pgw-operator') as RenderedObject & {
       rules: { resources: string[]; resourceNames?: string[] }[];
     };
     const webhookRule = clusterRole.rules.find((r) => r.resources.includes('mutatingwebhookconfigurations'));
     expect(webhookRule?.resourceNames).toEqual(['pgw-operator']);
+    // The approvers' role docs/examples/approvers.yaml binds: named after the release, as the docs name it.
+    expect(find(objects, 'ClusterRole', 'pgw-approver')).toBeDefined();
 
     const strict = await renderChart({
       'webhook.pods.failurePolicy': 'Ignore',
@@ -177,9 +192,36 @@ describe('helm chart: lint and template', () => {
         'PgwardenOperatorDown',
         'PgwardenWebhookErrors',
         'PgwardenRecordingBacklog',
+        'PgwardenGrantsRefused',
+        'PgwardenSidecarWithoutGrant',
         'PgwardenStatementsRefusedUnrecorded',
       ]),
     );
+  });
+
+  it('notification channels: a ConfigMap the operator reads with --notifications, a checksum that rolls it on change', async () => {
+    const channels = [
+      {
+        type: 'webhook',
+        name: 'audit',
+        url: 'https://hooks.example.com/pgwarden',
+        hmacSecretRef: { name: 'hooks', key: 'hmac' },
+      },
+    ];
+    const { objects } = await renderChart({ 'notifications.channels': channels });
+    const configMap = find(objects, 'ConfigMap', 'pgwarden-operator-notifications') as RenderedObject & {
+      data: Record<string, string>;
+    };
+    expect(parseObjects(configMap.data['channels.yaml'] ?? '')[0]).toEqual({ channels, maxEventAge: '10m' });
+    expect(arg(objects, 'notifications')).toBe('/etc/pgwarden/notifications/channels.yaml');
+    const checksum = (o: RenderedObject[]) =>
+      (deployment(o).spec.template as { metadata: { annotations?: Record<string, string> } }).metadata
+        .annotations?.['checksum/notifications'];
+    const changed = await renderChart({ 'notifications.channels': [{ ...channels[0], name: 'audit-2' }] });
+    expect(checksum(changed.objects)).not.toBe(checksum(objects));
+    const none = await renderChart();
+    expect(arg(none.objects, 'notifications')).toBeUndefined();
+    expect(none.objects.filter((o) => o.kind === 'ConfigMap')).toEqual([]);
   });
 
   it('crds.install=false leaves the CRDs out; crds.keep=false drops the keep annotation', async () => {
@@ -228,10 +270,13 @@ describe('helm chart: lint and template', () => {
   });
 });
 
-/** Every pgwarden_* metric name the operator and sidecar sources register. */
+/** Every pgwarden_* name quoted in the operator's and the sidecar's sources: the metrics they register. */
 function exportedMetricNames(): string[] {
-  const sources = ['operator/src/process/metrics.ts', 'sidecar/src/observe/metrics.ts'].map((path) =>
-    readFileSync(fileURLToPath(new URL(`../../../${path}`, import.meta.url)), 'utf8'),
-  );
-  return sources.flatMap((text) => [...text.matchAll(/'(pgwarden_[a-z_]+)'/g)].map((m) => m[1] as string));
+  return ['operator/src', 'sidecar/src'].flatMap((dir) => {
+    const root = fileURLToPath(new URL(`../../../${dir}/`, import.meta.url));
+    return readdirSync(root, { recursive: true, encoding: 'utf8' })
+      .filter((file) => file.endsWith('.ts'))
+      .flatMap((file) => [...readFileSync(join(root, file), 'utf8').matchAll(/'(pgwarden_[a-z_]+)'/g)])
+      .map((m) => m[1] as string);
+  });
 }

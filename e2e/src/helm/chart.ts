@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { controlPlaneBin } from '../control-plane/binaries.js';
+import type { TestCluster } from '../control-plane/cluster.js';
 import { type RunResult, run } from '../harness/process.js';
 
 /** charts/pgwarden, from e2e/src/helm and e2e/dist/helm alike. */
@@ -79,4 +80,21 @@ export function find(objects: readonly RenderedObject[], kind: string, name?: st
     throw new Error(`expected one ${kind}${name ? `/${name}` : ''}, found ${found.length} in: ${rendered}`);
   }
   return found[0] as RenderedObject;
+}
+
+/** How `kubectl … -o name` prints an object: <kind>.<group>/<name> (core kinds without a group). */
+export function kubectlName(o: Pick<RenderedObject, 'apiVersion' | 'kind' | 'metadata'>): string {
+  const group = o.apiVersion.includes('/') ? o.apiVersion.split('/')[0] : '';
+  return `${o.kind.toLowerCase()}${group ? `.${group}` : ''}/${o.metadata.name}`;
+}
+
+/** Waits until every pgwarden CRD (label part-of=pgwarden) is Established, i.e. served. */
+export function waitForCrds(cluster: TestCluster): Promise<string> {
+  return cluster.kubectlOk([
+    'wait',
+    '--for=condition=Established',
+    'crd',
+    '-l',
+    'app.kubernetes.io/part-of=pgwarden',
+  ]);
 }
