@@ -1,11 +1,16 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { sign } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { V1Pod } from '@kubernetes/client-node';
 import { GrantRefusalSchema, GrantSchema } from '@pgwarden/crds';
-import { usePostgres } from '@pgwarden/e2e';
-import { describe, expect, it, vi } from 'vitest';
+import { freePort, pgBin, run, usePostgres } from '@pgwarden/e2e';
+import nodePostgres from 'pg';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { useControlPlane } from '../../e2e/src/control-plane/vitest.js';
 import {
   applyObject,
@@ -27,6 +32,8 @@ import { useOperatorProcesses } from './operator-process.js';
 const operatorNs = 'pgwarden-system';
 const ns = 'agents';
 const SECRET_PASSWORD_FIELD = 'password';
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+const sidecarMain = join(repoRoot, 'sidecar/dist/cli/main.js');
 
 interface Answer {
   status: number;
@@ -131,11 +138,84 @@ describe('grant API end to end', () => {
     await vi.waitFor(async () => expect((await started.admin('/readyz')).status).toBe(200), {
       timeout: 30_000,
     });
+    // The CA the operator issued itself (or found) in its Secret: what the webhook injects into pods.
+    ca = Buffer.from(
+      await k8s().kubectlOk([
+        ...['get', 'secret', 'pgwarden-webhook-tls', '-n', operatorNs],
+        ...['-o', 'jsonpath={.data.ca\\.crt}'],
+      ]),
+      'base64',
+    ).toString('utf8');
     return started;
   };
   const refusal = (answer: Answer) => GrantRefusalSchema.parse(answer.body);
+  const children: ChildProcess[] = [];
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const child of children) {
+      if (child.exitCode !== null || child.signalCode !== null) continue;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+    }
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  });
 
-  it('a pod bound by a policy gets a grant; no policy, wrong audience, expired and deleted-pod tokens are refused', async () => {
+  /** `pgwarden proxy` as the webhook injects it: configured by PGWARDEN_* only, the token and CA as files. */
+  const startSidecar = async (pod: string) => {
+    const tsc = join(repoRoot, 'node_modules/typescript/bin/tsc');
+    const build = await run(process.execPath, [tsc, '-b', 'sidecar'], { cwd: repoRoot, timeoutMs: 150_000 });
+    if ((build.code !== 0 && build.stdout.includes('sidecar/')) || !existsSync(sidecarMain)) {
+      throw new Error(`tsc -b sidecar failed:\n${build.stdout}`);
+    }
+    const dir = await mkdtemp(join(tmpdir(), 'pgwarden-grant-e2e-'));
+    dirs.push(dir);
+    const token = await tokenFor(pod);
+    await writeFile(join(dir, 'token'), token, { mode: 0o600 });
+    await writeFile(join(dir, 'ca.crt'), ca);
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const inherited = Object.fromEntries(
+      Object.keys(process.env)
+        .filter((k) => k.startsWith('PGWARDEN_'))
+        .map((k) => [k, undefined]),
+    );
+    const child = spawn(
+      process.execPath,
+      [sidecarMain, 'proxy', '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${adminPort}`],
+      {
+        env: {
+          ...process.env,
+          ...inherited,
+          PGWARDEN_GRANT_URL: grantUrl,
+          PGWARDEN_TOKEN_FILE: join(dir, 'token'),
+          PGWARDEN_GRANT_CA_FILE: join(dir, 'ca.crt'),
+          PGWARDEN_SPOOL_DIR: join(dir, 'spool'),
+          PGWARDEN_POD_NAME: pod,
+          PGWARDEN_POD_NAMESPACE: ns,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    children.push(child);
+    let output = '';
+    const collect = (chunk: string) => {
+      output += chunk;
+    };
+    child.stdout?.setEncoding('utf8').on('data', collect);
+    child.stderr?.setEncoding('utf8').on('data', collect);
+    await vi.waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`the sidecar exited ${child.exitCode}:\n${output}`);
+        const ready = await fetch(`http://127.0.0.1:${adminPort}/readyz`).catch(() => undefined);
+        expect(ready?.status, output).toBe(200);
+      },
+      { timeout: 30_000, interval: 100 },
+    );
+    return { url: `postgresql://agent@127.0.0.1:${port}/app`, token, output: () => output };
+  };
+
+  // Shared by the tests: CRDs, the operator's RBAC and webhook address, the database and its objects, the pods.
+  beforeAll(async () => {
     await k8s().kubectlOk(['apply', '-f', manifestsDir]);
     await waitForCrds(k8s());
     await k8s().createNamespace(operatorNs);
@@ -145,14 +225,6 @@ describe('grant API end to end', () => {
     serve = await servedWebhooks(k8s(), operatorNs);
     const port = serve[serve.indexOf('--webhook-listen') + 1]?.split(':')[1];
     grantUrl = `https://127.0.0.1:${port}/v1/grants`;
-    const op = await operator('grants');
-    ca = Buffer.from(
-      await k8s().kubectlOk([
-        ...['get', 'secret', 'pgwarden-webhook-tls', '-n', operatorNs],
-        ...['-o', 'jsonpath={.data.ca\\.crt}'],
-      ]),
-      'base64',
-    ).toString('utf8');
 
     await pg().psql(
       `CREATE TABLE orders (id int PRIMARY KEY, total numeric);
@@ -180,6 +252,10 @@ describe('grant API end to end', () => {
     await createPod('agent-1', 'analytics-agent');
     await createPod('lonely', 'nobody');
     await createPod('doomed', 'analytics-agent');
+  }, 180_000);
+
+  it('a pod bound by a policy gets a grant; no policy, wrong audience, expired and deleted-pod tokens are refused', async () => {
+    const op = await operator('grants');
 
     // Issued: the pod's identity from the TokenReview, the compiled policy, the connection and its credential.
     const token = await tokenFor('agent-1');
@@ -293,4 +369,51 @@ describe('grant API end to end', () => {
     );
     expect([gone.status, refusal(gone).reason]).toEqual([403, 'pod-gone']);
   }, 120_000);
+
+  it('the sidecar in grant mode: psql through it is governed; kubectl delete agentaccesspolicy ends the open session (FATAL 28000) and refuses reconnects', async () => {
+    const op = await operator('sidecar');
+    await applyPolicy();
+    await createPod('agent-3', 'analytics-agent');
+    const sidecar = await startSidecar('agent-3');
+    const psql = (sql: string) =>
+      run(pgBin('psql'), ['-X', '-At', '-d', sidecar.url, '-c', sql], { env: { PGCONNECT_TIMEOUT: '10' } });
+
+    const read = await psql('SELECT count(*) FROM orders');
+    expect(read.stderr).toBe('');
+    expect(read.stdout.trim()).toBe('2');
+    const drop = await psql('DROP TABLE orders');
+    expect(drop.code).not.toBe(0);
+    expect(drop.stderr).toContain('pgwarden');
+    expect(await pg().psql('SELECT count(*) FROM orders')).toBe('2');
+
+    // One session stays open while the policy goes; the sidecar holds its long poll meanwhile.
+    const session = new nodePostgres.Client({ connectionString: sidecar.url });
+    await session.connect();
+    expect((await session.query('SELECT count(*)::int AS n FROM orders')).rows).toEqual([{ n: 2 }]);
+    await vi.waitFor(async () => expect(await op.metric('pgwarden_operator_grant_long_polls')).toBe(1), {
+      timeout: 30_000,
+    });
+    const ended = new Promise<{ at: number; error: Error & { code?: string } }>((resolve) =>
+      session.once('error', (error) => resolve({ at: performance.now(), error })),
+    );
+    const started = performance.now();
+    await k8s().kubectlOk(['delete', 'agentaccesspolicy', 'analytics', '-n', ns]);
+    const { at, error } = await ended;
+    console.log(
+      `grant e2e: revocation latency (kubectl delete agentaccesspolicy start → open psql session through the sidecar terminated, FATAL ${error.code}): ${(at - started).toFixed(0)} ms`,
+    );
+    expect(error.code).toBe('28000');
+    expect(error.message).toContain('no AgentAccessPolicy');
+    await session.end().catch(() => undefined);
+
+    const reconnect = await psql('SELECT 1');
+    expect(reconnect.code).not.toBe(0);
+    expect(reconnect.stderr).toContain('no AgentAccessPolicy');
+    const again = new nodePostgres.Client({ connectionString: sidecar.url });
+    await expect(again.connect()).rejects.toMatchObject({ code: '28000' });
+    await again.end().catch(() => undefined);
+
+    expect(sidecar.output()).not.toContain(sidecar.token);
+    expect(sidecar.output()).not.toContain(pg().users.scram.password);
+  }, 240_000);
 });
