@@ -110,12 +110,18 @@ const SlackChannelSchema = z
       'The Slack app’s signing secret; without it the buttons are not offered and interactions are refused.',
     ),
     approvers: z
-      .record(
-        z.string().regex(SLACK_USER_ID, {
-          error: (issue) => `${describeValue(issue.input)} is not a Slack user id (e.g. U024BE7LH)`,
-        }),
-        SlackApproverSchema,
-      )
+      .record(z.string(), SlackApproverSchema)
+      .superRefine((approvers, ctx) => {
+        for (const id of Object.keys(approvers)) {
+          if (!SLACK_USER_ID.test(id)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: [id],
+              message: `${describeValue(id)} is not a Slack user id (e.g. U024BE7LH)`,
+            });
+          }
+        }
+      })
       .default({})
       .describe(
         'Slack user id → the Kubernetes identity a button press decides as. Unmapped Slack users are refused. The policy’s approvers and the self-approval check still apply.',

@@ -2,10 +2,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ApprovalNotificationSchema } from '@pgwarden/crds';
+import { ApprovalNotificationSchema, pendingStatus } from '@pgwarden/crds';
 import { usePostgres } from '@pgwarden/e2e';
 import { afterAll, describe, expect, vi } from 'vitest';
 import { itUnless, useCluster } from '../../e2e/src/control-plane/vitest.js';
+import { queryApprovalObject } from '../src/approval/query-approval.js';
 import { bindApprovers, createAsOperator, heldDelete, storedRecord } from './approval-fixtures.js';
 import {
   pgwardenSignatureValid,
@@ -273,6 +274,41 @@ describe('approval notifications and impact preview on the operator', () => {
       );
       expect(refused.status.impact?.error).toMatch(/^VacuumStmt is not previewed/);
 
+      // A request already decided when the operator first sees it is announced, never previewed.
+      const decidedFirst = heldDelete(ns, 'analytics-agent', {
+        statement: { ...held.request.statement, digest: '12'.repeat(32) },
+      });
+      await k8s().kubectlOk(['create', '-f', '-'], {
+        input: JSON.stringify(queryApprovalObject(decidedFirst.id, ns, decidedFirst.request)),
+        kubeconfig: operatorKubeconfig,
+      });
+      const deniedStatus = {
+        ...pendingStatus(),
+        phase: 'Denied',
+        decidedBy: 'alice',
+        reason: 'no',
+        decidedAt: new Date().toISOString(),
+      };
+      await k8s().kubectlOk(
+        [
+          'patch',
+          'queryapproval',
+          decidedFirst.id,
+          '-n',
+          ns,
+          '--subresource=status',
+          '--type=json',
+          '-p',
+          JSON.stringify([{ op: 'add', path: '/status', value: deniedStatus }]),
+        ],
+        { kubeconfig: operatorKubeconfig },
+      );
+      await vi.waitFor(
+        () => expect(hook.received.map((r) => JSON.parse(r.body).approval.name)).toContain(decidedFirst.id),
+        { timeout: 30_000 },
+      );
+      expect((await storedRecord(k8s(), ns, decidedFirst.id)).status.impact).toBeUndefined();
+
       // Each preview ran once, whatever number of status writes followed.
       expect(await operator.metric('pgwarden_operator_impact_previews_total', { result: 'Previewed' })).toBe(
         1,
@@ -284,7 +320,7 @@ describe('approval notifications and impact preview on the operator', () => {
             channel: 'ops-webhook',
             result: 'delivered',
           }),
-        ).toBe(3),
+        ).toBe(4),
       );
       expect(
         await operator.metric('pgwarden_operator_slack_interactions_total', {

@@ -1,5 +1,8 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   ApprovalNotificationSchema,
   NotificationChannelSchema,
@@ -9,6 +12,7 @@ import {
 } from '@pgwarden/crds';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sendToChannel } from '../src/approval/notify/channels.js';
+import { loadNotificationsConfig } from '../src/approval/notify/config.js';
 import { approvalNotification, type WatchedApproval } from '../src/approval/notify/payload.js';
 import { verifySlackSignature, webhookSignature } from '../src/approval/notify/signature.js';
 import {
@@ -257,6 +261,26 @@ describe('slack channel', () => {
     expect(outcome.result).toBe('delivered');
     expect(r.received[0]?.path).toBe('/services/T0/B0/xyz');
     expect(r.received[0]?.body).not.toContain('"actions"');
+  });
+
+  it('a notifications file with an error names the field', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pgwarden-notify-config-'));
+    const file = join(dir, 'notifications.yaml');
+    await writeFile(
+      file,
+      'channels:\n  - type: webhook\n    name: ops\n    url: ftp://example.com\n    hmacSecretRef: { name: hook, key: key }\n',
+    );
+    await expect(loadNotificationsConfig(file)).rejects.toThrow(
+      `--notifications ${file} is not valid: channels[0].url:`,
+    );
+    await writeFile(
+      file,
+      'channels:\n  - type: slack\n    name: s\n    channel: C1\n    tokenSecretRef: { name: s, key: t }\n    approvers: { alice: { user: alice } }\n',
+    );
+    await expect(loadNotificationsConfig(file)).rejects.toThrow(
+      '"alice" is not a Slack user id (e.g. U024BE7LH)',
+    );
+    await rm(dir, { recursive: true });
   });
 
   it('the config refuses a Slack channel that is neither webhook nor chat.postMessage', () => {

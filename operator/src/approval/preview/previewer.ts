@@ -105,10 +105,10 @@ export class ImpactPreviewer {
     }
     let client: Awaited<ReturnType<typeof connectDatabase>>['client'] | undefined;
     try {
-      ({ client } = await connectDatabase(
-        databaseTarget(spec.data, read.credentials),
-        'pgwarden-impact-preview',
-      ));
+      const target = databaseTarget(spec.data, read.credentials);
+      // The client's per-query timeout is the connect timeout: it must not cut the statement timeout short.
+      target.connectTimeoutMs = Math.max(target.connectTimeoutMs, timeoutMs + 5000);
+      ({ client } = await connectDatabase(target, 'pgwarden-impact-preview'));
       return await previewStatement(client, approval.spec.statement, timeoutMs);
     } catch (error) {
       return failed(`could not connect to ${spec.data.host}:${spec.data.port}: ${(error as Error).message}`);
