@@ -16,7 +16,7 @@ import { DurationSchema, parseDurationMs } from './duration.js';
  *       policy: policies/read-only.yaml
  */
 
-/** Longest clock skew tolerated on exp/nbf/iat. */
+/** Longest clock skew tolerated on exp and nbf. */
 export const OIDC_MAX_CLOCK_TOLERANCE_MS = 5 * 60_000;
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
@@ -70,7 +70,7 @@ export const OidcConfigSchema = z
       .refine((text) => (parseDurationMs(text) ?? 0) <= OIDC_MAX_CLOCK_TOLERANCE_MS, {
         error: 'is more than 5m of clock skew',
       })
-      .describe('Clock skew tolerated on exp, nbf and iat, e.g. "30s".'),
+      .describe('Clock skew tolerated on exp and nbf, e.g. "30s".'),
     rules: z
       .array(ClaimRuleSchema)
       .min(1)

@@ -23,7 +23,7 @@ type Verifiable = Pick<OidcConfig, 'issuer' | 'audience' | 'jwksUrl' | 'clockTol
  * Verifies OIDC ID tokens with jose: the signature against the issuer's JWKS
  * (found through <issuer>/.well-known/openid-configuration unless jwksUrl is
  * given; jose refetches it when a token names an unknown key, so key rotation
- * needs no restart), then iss, aud, exp (required), nbf and iat with the
+ * needs no restart), then iss, aud, exp (required) and nbf with the
  * configured clock tolerance.
  */
 export class OidcVerifier {
