@@ -331,6 +331,47 @@ describe('approval notifications and impact preview on the operator', () => {
       expect(operator.forbidden()).toEqual([]);
       expect(JSON.stringify(operator.logs())).not.toContain(SIGNING_SECRET);
       expect(JSON.stringify(operator.logs())).not.toContain(HMAC_KEY);
+
+      // An event older than maxEventAge (10m) when first seen is not sent: a request filed 20 minutes ago.
+      const skippedOld = (p: typeof operator, id: string) =>
+        p.logs().some((l) => l.msg === 'notification-skipped-old' && l.approval === `${ns}/${id}`);
+      const old = heldDelete(ns, 'analytics-agent', {
+        statement: { ...held.request.statement, digest: '34'.repeat(32) },
+        createdAt: new Date(Date.now() - 20 * 60_000).toISOString(),
+      });
+      await createAsOperator(k8s(), operatorKubeconfig, ns, old);
+      await vi.waitFor(() => expect(skippedOld(operator, old.id)).toBe(true), { timeout: 30_000 });
+      const names = () =>
+        hook.received.map((r) => (JSON.parse(r.body) as { approval: { name: string } }).approval.name);
+      expect(names()).not.toContain(old.id);
+
+      // Another operator process (a restart, a new leader) sends each approval's current phase again
+      // under the same idempotency key, and previews nothing twice.
+      const keys = (from: number) =>
+        hook.received.slice(from).map((r) => String(r.headers['x-pgwarden-idempotency-key']));
+      const sent = keys(0);
+      const before = hook.received.length;
+      operator.child.kill('SIGKILL');
+      await operator.exited;
+      const restarted = await startOperator('notify-2', [
+        ...serve,
+        '--notifications',
+        notificationsFile,
+        '--leader-elect',
+        'false',
+      ]);
+      await vi.waitFor(() => expect(skippedOld(restarted, old.id)).toBe(true), { timeout: 30_000 });
+      await vi.waitFor(() => expect(hook.received.length - before).toBe(3), { timeout: 30_000 });
+      const resent = keys(before);
+      console.log('re-sent after the restart:', resent);
+      expect(resent.every((key) => sent.includes(key))).toBe(true);
+      expect(resent.filter((key) => key.endsWith(':Pending'))).toHaveLength(1); // the VACUUM request, still pending
+      expect(await restarted.metric('pgwarden_operator_impact_previews_total', { result: 'Previewed' })).toBe(
+        0,
+      );
+      expect(await restarted.metric('pgwarden_operator_impact_previews_total', { result: 'Refused' })).toBe(
+        0,
+      );
     },
   );
 });
