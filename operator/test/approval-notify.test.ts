@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   ApprovalNotificationSchema,
+  type ApprovalStatus,
   NotificationChannelSchema,
   NotificationsConfigSchema,
   pendingStatus,
@@ -20,6 +21,7 @@ import {
   type SlackDecider,
   slackInteractionsHandler,
 } from '../src/approval/notify/slack-interactions.js';
+import { slackMessage } from '../src/approval/notify/slack-message.js';
 import {
   heldDelete,
   pgwardenSignatureValid,
@@ -238,6 +240,53 @@ describe('slack channel', () => {
         style: 'danger',
       }),
     ]);
+  });
+
+  it('message text: SQL escaped for mrkdwn, every block under Slack’s 3000 characters, one line per later phase', () => {
+    const long = approvalNotification({
+      ...approval,
+      spec: heldDelete({
+        statement: {
+          ...approval.spec.statement,
+          text: `DELETE FROM orders WHERE id < $1 AND note <> '&' ${'OR true '.repeat(1000)}`,
+          parameters: Array.from({ length: 500 }, (_, i) => `value-${i}`.repeat(20)),
+        },
+      }),
+    });
+    const { blocks } = slackMessage(long, true);
+    const texts = JSON.stringify(blocks);
+    expect(texts).toContain("WHERE id &lt; $1 AND note &lt;&gt; '&amp;'");
+    // Every mrkdwn text of a section or context block (button labels are objects, and short).
+    const lengths = (blocks as { text?: { text: string }; elements?: { text?: unknown }[] }[]).flatMap(
+      (b) => [
+        b.text?.text.length ?? 0,
+        ...(b.elements ?? []).map((e) => (typeof e.text === 'string' ? e.text.length : 0)),
+      ],
+    );
+    console.log('longest block text (chars):', Math.max(...lengths));
+    expect(lengths.every((n) => n <= 3000)).toBe(true);
+    const line = (status: Partial<ApprovalStatus>) =>
+      (
+        slackMessage(approvalNotification({ ...approval, status: { ...pendingStatus(), ...status } }), true)
+          .blocks[0] as { text: { text: string } }
+      ).text.text.split('\n')[1];
+    expect(line({ phase: 'Denied', decidedBy: 'bob', reason: 'not <today>' })).toBe(
+      'by *bob*: not &lt;today&gt;',
+    );
+    expect(line({ phase: 'Expired' })).toBe(`nobody decided by ${approval.spec.expiresAt}`);
+    expect(
+      line({
+        phase: 'Executed',
+        executions: [
+          { at: approval.spec.createdAt, session: 's', commandTag: 'DELETE 1', rows: 1, error: null },
+        ],
+      }),
+    ).toBe('`DELETE 1`');
+    const denied = slackMessage(
+      approvalNotification({ ...approval, status: { ...pendingStatus(), phase: 'Denied' } }),
+      true,
+    );
+    expect(JSON.stringify(denied.blocks)).not.toContain('"actions"');
   });
 
   it('a Web API answer {"ok": false} is a refusal, not a delivery', async () => {

@@ -4,7 +4,9 @@ import type { ApprovalNotification, Impact } from '@pgwarden/crds';
  * Slack messages (Block Kit) for approval events. A pending request carries
  * Approve and Deny buttons whose value is "<namespace>/<name>"; the
  * interaction endpoint decides from that value alone. Statement text goes in a
- * code block, cut to stay under Slack's 3000-character text limit.
+ * code block; every text is cut to stay under Slack's 3000-character limit of a
+ * block, and text from the request is escaped: in Slack's mrkdwn "<" starts a
+ * link or mention and "&" an entity, which SQL such as `id < 5` must not.
  */
 
 export interface SlackMessage {
@@ -12,7 +14,9 @@ export interface SlackMessage {
   blocks: unknown[];
 }
 
-const MAX_STATEMENT_CHARS = 2500;
+const MAX_STATEMENT_CHARS = 2000;
+const MAX_PARAMETERS_CHARS = 900;
+const MAX_LINE_CHARS = 500;
 
 const HEADLINES: Record<ApprovalNotification['event'], string> = {
   Pending: ':hourglass_flowing_sand: Statement held for approval',
@@ -28,10 +32,12 @@ export function slackMessage(notification: ApprovalNotification, withButtons: bo
   const text = `${HEADLINES[notification.event]}: ${where}`;
   const blocks: unknown[] = [
     section(`*${HEADLINES[notification.event]}* ${where}\n${outcomeLine(notification)}`),
-    section(`\`\`\`${cut(approval.statement.text)}\`\`\`${parameters(approval.statement.parameters)}`),
+    section(
+      `\`\`\`${cut(approval.statement.text, MAX_STATEMENT_CHARS)}\`\`\`${parameters(approval.statement.parameters)}`,
+    ),
     context(
       [
-        `policy *${approval.policy.name}*, rule *${approval.policy.rule}*${approval.policy.message ? `: ${approval.policy.message}` : ''}`,
+        `policy *${approval.policy.name}*, rule *${approval.policy.rule}*${approval.policy.message ? `: ${cut(approval.policy.message)}` : ''}`,
         `requester ${requester(approval.requester)}`,
         approval.phase === 'Pending' ? `expires ${approval.expiresAt}` : '',
         approval.impact ? impactLine(approval.impact) : '',
@@ -47,7 +53,7 @@ export function slackMessage(notification: ApprovalNotification, withButtons: bo
 
 /** The message that replaces a pending one after a button decided it. */
 export function decidedMessage(name: string, namespace: string, line: string): SlackMessage {
-  const text = `\`${name}\` in \`${namespace}\`: ${line}`;
+  const text = `\`${name}\` in \`${namespace}\`: ${cut(line)}`;
   return { text, blocks: [section(text)] };
 }
 
@@ -57,12 +63,12 @@ function outcomeLine({ approval }: ApprovalNotification): string {
       return `${approval.approvedBy.length} of ${approval.requiredApprovals} approvals${approval.approvedBy.length > 0 ? ` (${approval.approvedBy.join(', ')})` : ''}`;
     case 'Approved':
     case 'Denied':
-      return `by *${approval.decidedBy ?? 'unknown'}*${approval.reason ? `: ${approval.reason}` : ''}`;
+      return `by *${cut(approval.decidedBy ?? 'unknown')}*${approval.reason ? `: ${cut(approval.reason)}` : ''}`;
     case 'Expired':
       return `nobody decided by ${approval.expiresAt}`;
     case 'Executed': {
       const run = approval.execution;
-      return run?.error ? `failed: ${run.error}` : `\`${run?.commandTag ?? ''}\``;
+      return run?.error ? `failed: ${cut(run.error)}` : `\`${run?.commandTag ?? ''}\``;
     }
   }
 }
@@ -72,22 +78,27 @@ function impactLine(impact: Impact): string {
     return `preview (rolled back): *${impact.rowsAffected} rows*, planner estimate ${impact.planRows ?? '?'}`;
   }
   if (impact.result === 'Running') return 'preview running';
-  return `preview ${impact.result.toLowerCase()}: ${impact.error ?? ''}`;
+  return `preview ${impact.result.toLowerCase()}: ${cut(impact.error ?? '')}`;
 }
 
 function requester(r: ApprovalNotification['approval']['requester']): string {
   if (r.pod) return `pod \`${r.namespace}/${r.pod}\` (service account ${r.serviceAccount ?? '?'})`;
-  return `client user \`${r.clientUser ?? '?'}\``;
+  return `client user \`${cut(r.clientUser ?? '?', 100)}\``;
 }
 
 function parameters(values: readonly (string | null)[]): string {
   if (values.length === 0) return '';
-  return `\nparameters: ${values.map((v, i) => `$${i + 1} = ${v === null ? 'NULL' : `\`${cut(v, 200)}\``}`).join(', ')}`;
+  const list = values.map((v, i) => `$${i + 1} = ${v === null ? 'NULL' : `\`${cut(v, 200)}\``}`).join(', ');
+  return `\nparameters: ${list.length <= MAX_PARAMETERS_CHARS ? list : `${list.slice(0, MAX_PARAMETERS_CHARS - 1)}…`}`;
 }
 
-function cut(text: string, max = MAX_STATEMENT_CHARS): string {
-  // A backtick run would close the code block early.
-  const safe = text.replaceAll('```', '`\u200b`\u200b`');
+/** Escaped for mrkdwn and cut to `max` characters; a run of backticks cannot close a code block early. */
+function cut(text: string, max = MAX_LINE_CHARS): string {
+  const safe = text
+    .replaceAll('&', '&amp;')
+    .replaceAll('<', '&lt;')
+    .replaceAll('>', '&gt;')
+    .replaceAll('```', '`\u200b`\u200b`');
   return safe.length <= max ? safe : `${safe.slice(0, max - 1)}…`;
 }
 
