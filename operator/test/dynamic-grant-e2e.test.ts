@@ -1,0 +1,263 @@
+import { appendFile } from 'node:fs/promises';
+import { request } from 'node:https';
+import { join } from 'node:path';
+import type { V1Pod } from '@kubernetes/client-node';
+import { type Grant, GrantSchema } from '@pgwarden/crds';
+import { usePostgres } from '@pgwarden/e2e';
+import pg from 'pg';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { useControlPlane } from '../../e2e/src/control-plane/vitest.js';
+import {
+  applyObject,
+  manifestsDir,
+  operatorIdentity,
+  servedWebhooks,
+  serviceAccounts,
+  waitForCrds,
+} from './fixtures.js';
+import { useOperatorProcesses } from './operator-process.js';
+
+// Dynamic credentials through the real grant path: the operator as a process
+// (install RBAC, real TokenReview), a DatabaseConnection with
+// credentials.dynamic on a real PostgreSQL, tokens from the TokenRequest API
+// bound to pods. The grant's credential is a role made for the pod; deleting
+// the policy drops it and ends its session; a grant left to expire loses its
+// role to the controller's sweep.
+
+const operatorNs = 'pgwarden-system';
+const ns = 'agents';
+const GRANT_TTL = '4s';
+
+describe('dynamic credentials through the grant API', () => {
+  const k8s = useControlPlane();
+  const cluster = usePostgres();
+  let kubeconfig = '';
+  const startOperator = useOperatorProcesses(() => kubeconfig);
+  let serve: string[] = [];
+  let grantUrl = '';
+
+  /** A pod of `serviceAccount` and a token bound to it (audience pgwarden.io), as the kubelet would mount. */
+  const podToken = async (name: string, serviceAccount: string) => {
+    const pod = JSON.parse(
+      await k8s().kubectlOk(['create', '-f', '-', '-o', 'json'], {
+        input: JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name, namespace: ns },
+          spec: { serviceAccountName: serviceAccount, containers: [{ name: 'agent', image: 'agent:1' }] },
+        }),
+      }),
+    ) as V1Pod;
+    return k8s().kubectlOk([
+      ...['create', 'token', serviceAccount, '-n', ns, '--audience', 'pgwarden.io', '--duration', '10m'],
+      ...[
+        '--bound-object-kind',
+        'Pod',
+        '--bound-object-name',
+        name,
+        '--bound-object-uid',
+        pod.metadata?.uid ?? '',
+      ],
+    ]);
+  };
+  const policy = (name: string, serviceAccount: string) =>
+    applyObject(k8s(), {
+      apiVersion: 'pgwarden.io/v1alpha1',
+      kind: 'AgentAccessPolicy',
+      metadata: { name, namespace: ns },
+      spec: {
+        subjects: { serviceAccounts: [serviceAccount] },
+        connection: 'orders',
+        rules: [{ name: 'reads', match: { kinds: ['read'] }, action: 'allow' }],
+      },
+    });
+  /** The operator's CA, as the webhook would inject it into the sidecar. */
+  const operatorCa = async () =>
+    Buffer.from(
+      await k8s().kubectlOk([
+        ...['get', 'secret', 'pgwarden-webhook-tls', '-n', operatorNs, '-o', 'jsonpath={.data.ca\\.crt}'],
+      ]),
+      'base64',
+    ).toString('utf8');
+  const role = async (name: string) =>
+    cluster().psql(
+      `SELECT r.rolconnlimit || ' ' || coalesce(string_agg(g.rolname, ',' ORDER BY g.rolname), '')
+         FROM pg_roles r LEFT JOIN pg_auth_members m ON m.member = r.oid LEFT JOIN pg_roles g ON g.oid = m.roleid
+        WHERE r.rolname = '${name.replaceAll("'", "''")}' GROUP BY r.rolconnlimit`,
+    );
+  const connect = async (grant: Grant) => {
+    const client = new pg.Client({
+      host: cluster().host,
+      port: cluster().port,
+      database: cluster().database,
+      user: grant.credential.user,
+      password: grant.credential.password,
+    });
+    client.on('error', () => {});
+    await client.connect();
+    return client;
+  };
+  const loginCode = (grant: Grant) =>
+    connect(grant).then(
+      async (client) => {
+        await client.end();
+        return 'ok';
+      },
+      (error: { code?: string }) => error.code,
+    );
+
+  beforeAll(async () => {
+    await k8s().kubectlOk(['apply', '-f', manifestsDir]);
+    await waitForCrds(k8s());
+    await k8s().createNamespace(operatorNs);
+    await k8s().createNamespace(ns);
+    await serviceAccounts(k8s(), ns, ['reporter', 'batch']);
+    kubeconfig = await operatorIdentity(k8s(), operatorNs);
+    serve = await servedWebhooks(k8s(), operatorNs);
+    grantUrl = `https://127.0.0.1:${serve[serve.indexOf('--webhook-listen') + 1]?.split(':')[1]}/v1/grants`;
+
+    // Per-grant roles log in over TCP like any role; the harness's pg_hba.conf lists only its own.
+    await appendFile(join(cluster().dataDir, 'pg_hba.conf'), 'host\tall\tall\t127.0.0.1/32\tscram-sha-256\n');
+    await cluster().psql(`
+      CREATE ROLE orders_admin LOGIN CREATEROLE PASSWORD 'admin-pw-not-in-any-log';
+      CREATE ROLE orders_reader NOLOGIN;
+      CREATE TABLE orders (id int); INSERT INTO orders VALUES (1), (2);
+      GRANT SELECT ON orders TO orders_reader;
+      SELECT pg_reload_conf();`);
+    await applyObject(k8s(), {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'orders-admin', namespace: ns },
+      stringData: { username: 'orders_admin', password: 'admin-pw-not-in-any-log' },
+    });
+    await applyObject(k8s(), {
+      apiVersion: 'pgwarden.io/v1alpha1',
+      kind: 'DatabaseConnection',
+      metadata: { name: 'orders', namespace: ns },
+      spec: {
+        host: '127.0.0.1',
+        port: cluster().port,
+        database: cluster().database,
+        tls: { mode: 'disable' },
+        credentials: {
+          dynamic: {
+            adminSecretRef: { name: 'orders-admin' },
+            memberOf: ['orders_reader'],
+            connectionLimit: 2,
+          },
+        },
+        // The sweep of expired roles runs at every pass.
+        probeInterval: '1s',
+      },
+    });
+  }, 180_000);
+
+  it('hands each pod its own role; deleting the policy drops it and ends its session; an expired one is swept', async () => {
+    const operator = await startOperator('dynamic', [
+      ...serve,
+      '--leader-elect',
+      'false',
+      '--grant-ttl',
+      GRANT_TTL,
+    ]);
+    await vi.waitFor(async () => expect((await operator.admin('/readyz')).status).toBe(200), {
+      timeout: 30_000,
+    });
+    const ca = await operatorCa();
+    await policy('reports', 'reporter');
+    const token = await podToken('reporter-1', 'reporter');
+
+    // The connection is Ready once the probe as orders_admin passed.
+    const granted = await vi.waitFor(
+      async () => {
+        const answer = await postGrant(grantUrl, ca, token, {});
+        expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+        return GrantSchema.parse(answer.body);
+      },
+      { timeout: 30_000, interval: 500 },
+    );
+    expect(granted.credential).toMatchObject({ type: 'dynamic', validUntil: granted.expiresAt });
+    expect(granted.credential.user).toMatch(/^pgw_agents\/reports\/reporter-1#[0-9a-f]{8}$/);
+    expect(await role(granted.credential.user)).toBe('2 orders_reader');
+
+    const session = await connect(granted);
+    const { rows } = await session.query('SELECT current_user AS who, count(*)::int AS n FROM orders');
+    expect(rows).toEqual([{ who: granted.credential.user, n: 2 }]);
+    await expect(session.query('DELETE FROM orders')).rejects.toMatchObject({ code: '42501' });
+
+    // A refresh keeps the role and its password.
+    const refreshed = GrantSchema.parse((await postGrant(grantUrl, ca, token, {})).body);
+    expect(refreshed.credential).toMatchObject({
+      user: granted.credential.user,
+      password: granted.credential.password,
+    });
+
+    // The sidecar's long poll: answered with the revocation when the policy goes, which drops the role.
+    const codes: (string | undefined)[] = [];
+    session.on('error', (error) => codes.push((error as { code?: string }).code));
+    const poll = postGrant(grantUrl, ca, token, { knownVersion: refreshed.version, waitSeconds: 30 });
+    await vi.waitFor(
+      async () => expect(await operator.metric('pgwarden_operator_grant_long_polls')).toBe(1),
+      {
+        timeout: 30_000,
+      },
+    );
+    const started = performance.now();
+    await k8s().kubectlOk(['delete', 'agentaccesspolicy', 'reports', '-n', ns]);
+    expect((await poll).status).toBe(403);
+    await vi.waitFor(() => expect(codes).toContain('57P01'), { timeout: 20_000, interval: 20 });
+    console.log(
+      `dynamic grant e2e: kubectl delete agentaccesspolicy → the role's open session terminated: ${(performance.now() - started).toFixed(0)} ms`,
+    );
+    // The session ends first, then the role is dropped.
+    await vi.waitFor(async () => expect(await role(granted.credential.user)).toBe(''), {
+      timeout: 20_000,
+      interval: 100,
+    });
+    expect(await loginCode(granted)).toBe('28P01');
+
+    // Issued and never refreshed: the role stops logging in at the grant's expiry and the sweep drops it.
+    await policy('batch', 'batch');
+    const batch = GrantSchema.parse(
+      (await postGrant(grantUrl, ca, await podToken('batch-1', 'batch'), {})).body,
+    );
+    expect(await loginCode(batch)).toBe('ok');
+    await vi.waitFor(async () => expect(await role(batch.credential.user)).toBe(''), {
+      timeout: 30_000,
+      interval: 250,
+    });
+    const gone = Date.now() - Date.parse(batch.expiresAt);
+    console.log(
+      `dynamic grant e2e: expired role dropped by the sweep ${gone} ms after the grant's expiry (probeInterval 1s)`,
+    );
+    expect(gone).toBeGreaterThanOrEqual(0);
+    expect(await loginCode(batch)).toBe('28P01');
+
+    const logs = JSON.stringify(operator.logs());
+    expect(logs).toContain('dynamic-role-dropped');
+    expect(logs).not.toContain('admin-pw-not-in-any-log');
+    expect(logs).not.toContain(granted.credential.password);
+    expect(operator.forbidden()).toEqual([]);
+  }, 240_000);
+});
+
+/** POST to the grant API, trusting only the operator's CA: status and parsed body. */
+function postGrant(
+  url: string,
+  ca: string,
+  token: string,
+  body: unknown,
+): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
+    const req = request(url, { method: 'POST', ca, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => {
+        text += chunk;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
