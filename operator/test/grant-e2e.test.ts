@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { sign } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -416,4 +416,79 @@ describe('grant API end to end', () => {
     expect(sidecar.output()).not.toContain(sidecar.token);
     expect(sidecar.output()).not.toContain(pg().users.scram.password);
   }, 240_000);
+
+  it('a dynamic connection: the grant carries a role made for the pod, which the revocation drops', async () => {
+    const op = await operator('dynamic');
+    // Any role may log in over TCP with its password (the harness lists only its own roles).
+    await appendFile(join(pg().dataDir, 'pg_hba.conf'), 'host\tall\tall\t127.0.0.1/32\tscram-sha-256\n');
+    await pg().psql(`
+      CREATE ROLE grant_admin LOGIN CREATEROLE PASSWORD 'admin-secret-pw';
+      CREATE ROLE readers NOLOGIN;
+      GRANT SELECT ON orders TO readers;
+      SELECT pg_reload_conf();`);
+    await applyObject(k8s(), {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'orders-admin', namespace: ns },
+      stringData: { username: 'grant_admin', password: 'admin-secret-pw' },
+    });
+    await applyObject(
+      k8s(),
+      databaseConnection(
+        { namespace: ns, name: 'orders-dynamic', port: pg().port, database: pg().database, secret: '' },
+        { credentials: { dynamic: { adminSecretRef: { name: 'orders-admin' }, memberOf: ['readers'] } } },
+      ),
+    );
+    await serviceAccounts(k8s(), ns, ['dynamic-agent']);
+    await applyObject(k8s(), {
+      apiVersion: 'pgwarden.io/v1alpha1',
+      kind: 'AgentAccessPolicy',
+      metadata: { name: 'dynamic', namespace: ns },
+      spec: {
+        subjects: { serviceAccounts: ['dynamic-agent'] },
+        connection: 'orders-dynamic',
+        rules: [{ name: 'reads', match: { kinds: ['read'] }, action: 'allow' }],
+      },
+    });
+    await createPod('dynamic-1', 'dynamic-agent');
+    const token = await tokenFor('dynamic-1');
+    const answer = await postGrant(grantUrl, ca, token);
+    expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+    const grant = GrantSchema.parse(answer.body);
+    expect(grant.credential).toMatchObject({ type: 'dynamic', validUntil: grant.expiresAt });
+    const { user, password } = grant.credential;
+    expect(user).not.toBe('grant_admin');
+    expect(JSON.stringify(grant)).not.toContain('admin-secret-pw');
+    const literal = user.replaceAll("'", "''");
+    expect(
+      await pg().psql(
+        `SELECT string_agg(m.rolname, ',') FROM pg_auth_members a JOIN pg_roles m ON m.oid = a.roleid JOIN pg_roles r ON r.oid = a.member WHERE r.rolname = '${literal}'`,
+      ),
+    ).toBe('readers');
+    const asRole = `postgresql://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${pg().port}/${pg().database}`;
+    const login = await run(pgBin('psql'), ['-X', '-At', '-d', asRole, '-c', 'SELECT count(*) FROM orders']);
+    expect(login.stderr).toBe('');
+    expect(login.stdout.trim()).toBe('2');
+
+    // Revoked while the sidecar's long poll is held: the refusal answers it and the role is dropped.
+    const held = postGrant(grantUrl, ca, token, { knownVersion: grant.version, waitSeconds: 60 });
+    await vi.waitFor(async () => expect(await op.metric('pgwarden_operator_grant_long_polls')).toBe(1), {
+      timeout: 15_000,
+    });
+    const started = performance.now();
+    await k8s().kubectlOk(['delete', 'agentaccesspolicy', 'dynamic', '-n', ns]);
+    expect(refusal(await held).reason).toBe('no-policy');
+    await vi.waitFor(
+      async () =>
+        expect(await pg().psql(`SELECT count(*) FROM pg_roles WHERE rolname = '${literal}'`)).toBe('0'),
+      { timeout: 30_000, interval: 50 },
+    );
+    console.log(
+      `grant e2e: dynamic role dropped ${(performance.now() - started).toFixed(0)} ms after kubectl delete agentaccesspolicy started`,
+    );
+    const refused = await run(pgBin('psql'), ['-X', '-At', '-d', asRole, '-c', 'SELECT 1']);
+    expect(refused.code).not.toBe(0);
+    expect(JSON.stringify(op.logs())).not.toContain('admin-secret-pw');
+    expect(JSON.stringify(op.logs())).not.toContain(password);
+  }, 180_000);
 });
