@@ -133,7 +133,7 @@ export const GRANT_REFUSAL_REASONS = [
   'multiple-policies',
   /** 403: the binding policy does not validate or compile. */
   'policy-invalid',
-  /** 403: the policy names a DatabaseConnection that is missing, not Ready or whose credential cannot be read or made. */
+  /** 403: the policy names a DatabaseConnection that is missing or invalid, or whose credential cannot be read or made. */
   'connection-unavailable',
   /** 429: too many grant requests from this pod. */
   'rate-limited',
