@@ -1,3 +1,4 @@
+import { Counter } from 'prom-client';
 import type { ApprovalService } from '../approve/approval-service.js';
 import { GrantRecorders } from '../grant/grant-recorders.js';
 import type { Logger } from '../observe/log.js';
@@ -32,6 +33,7 @@ export class OidcAccess implements AccessSource {
     private readonly rules: readonly RuleAccess[],
     private readonly recorders: GrantRecorders | null,
     private readonly log: Logger,
+    private readonly tokens: Counter<'result'>,
   ) {}
 
   /** Opens every rule's policy runtime and recorder before the proxy listens. */
@@ -56,7 +58,13 @@ export class OidcAccess implements AccessSource {
       });
       rules.push({ rule, runtime, access });
     }
-    return new OidcAccess(config, new OidcVerifier(config.oidc), rules, recorders, log);
+    const tokens = new Counter({
+      name: 'pgwarden_oidc_tokens_total',
+      help: 'OIDC mode: client tokens by result: accepted, refused (missing, invalid, expired, wrong audience or issuer), unmatched (no rule admits the claims), unavailable (the issuer’s keys could not be read).',
+      labelNames: ['result'],
+      registers: [deps.metrics.registry],
+    });
+    return new OidcAccess(config, new OidcVerifier(config.oidc), rules, recorders, log, tokens);
   }
 
   ready(): boolean {
@@ -65,16 +73,20 @@ export class OidcAccess implements AccessSource {
 
   async resolve(client: ClientFacts): Promise<SessionAccess> {
     const token = client.password;
-    if (!token)
+    if (!token) {
+      this.tokens.inc({ result: 'refused' });
       throw refused('the client sent no password; send an OIDC token from the issuer as the password');
+    }
     let claims: Record<string, unknown>;
     try {
       claims = await this.verifier.verify(token);
     } catch (error) {
       if (error instanceof OidcTokenError) {
+        this.tokens.inc({ result: 'refused' });
         this.log.info({ client: client.clientAddress, reason: error.message }, 'OIDC token refused');
         throw refused(error.message);
       }
+      this.tokens.inc({ result: 'unavailable' });
       const message = error instanceof OidcProviderError ? error.message : String(error);
       this.log.warn({ issuer: this.config.oidc.issuer, error: message }, 'OIDC provider unavailable');
       throw new PgError({
@@ -86,17 +98,15 @@ export class OidcAccess implements AccessSource {
     }
     const match = firstMatchingRule(this.rules, claims);
     if (!match) {
+      this.tokens.inc({ result: 'unmatched' });
       const why = describeMismatch(this.rules, claims);
       this.log.info({ client: client.clientAddress, subject: claims.sub, reason: why }, 'OIDC token refused');
       throw refused(`${why} (config ${this.config.file})`);
     }
+    this.tokens.inc({ result: 'accepted' });
+    const policy = match.access.enforcement?.policy.name;
     this.log.info(
-      {
-        client: client.clientAddress,
-        rule: match.rule.name,
-        subject: claims.sub,
-        policy: match.access.enforcement?.policy.name,
-      },
+      { client: client.clientAddress, rule: match.rule.name, subject: claims.sub, policy },
       'OIDC token accepted',
     );
     return match.access;

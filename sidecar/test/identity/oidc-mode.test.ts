@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, usePostgres } from '@pgwarden/e2e';
 import pg from 'pg';
+import type { Counter } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { LogCapture, libpqEnv, psql } from '../integration/helpers.js';
+import { counterValue, LogCapture, libpqEnv, psql } from '../integration/helpers.js';
 import { startTestProxy, type TestProxy } from '../support/proxy.js';
 import { signingKey, startIssuer, type TestIssuer } from './oidc-issuer.js';
 
@@ -59,6 +60,12 @@ describe('standalone OIDC mode', () => {
     } finally {
       await client.end().catch(() => undefined);
     }
+  };
+
+  /** pgwarden_oidc_tokens_total for one result, from the proxy's registry. */
+  const tokensCounted = async (result: string) => {
+    const counter = proxy.metrics.registry.getSingleMetric('pgwarden_oidc_tokens_total') as Counter<'result'>;
+    return counterValue(counter, { result });
   };
 
   beforeAll(async () => {
@@ -118,6 +125,7 @@ describe('standalone OIDC mode', () => {
     expect(write.code).not.toBe(0);
     expect(write.stderr).toMatch(/ERROR: .*read-only/);
 
+    expect(await tokensCounted('accepted')).toBe(3);
     const accepted = logs.events.filter((e) => e.msg === 'OIDC token accepted');
     expect(accepted.map((e) => [e.rule, e.policy])).toEqual([
       ['main', 'deployer'],
@@ -129,7 +137,9 @@ describe('standalone OIDC mode', () => {
   });
 
   it('refuses a token no rule admits, naming the claims it checked', async () => {
+    const before = await tokensCounted('unmatched');
     const result = await attempt(await issuer.token('fork-job'));
+    expect(await tokensCounted('unmatched')).toBe(before + 1);
     expect(result.code).toBe('28000');
     expect(result.message).toBe(
       `pgwarden: OIDC token refused: no rule admits this token; the rules check repository, ref and the token has repository="evil/shop", ref="refs/heads/main" (config ${join(dir, 'oidc.yaml')})`,
@@ -166,6 +176,7 @@ describe('standalone OIDC mode', () => {
   });
 
   it('refuses tokens of another issuer, with the same signing key or another', async () => {
+    const refusedBefore = await tokensCounted('refused');
     const sameKey = await startIssuer(jobs, key);
     const otherKey = await startIssuer(jobs);
     try {
@@ -177,6 +188,7 @@ describe('standalone OIDC mode', () => {
         code: '28000',
         message: `pgwarden: OIDC token refused: the token's signature does not verify with the keys of ${issuer.issuer}`,
       });
+      expect(await tokensCounted('refused')).toBe(refusedBefore + 2);
     } finally {
       await sameKey.close();
       await otherKey.close();
