@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import {
   type CompiledPolicy,
+  GRANT_API_PATH,
   type Grant,
   type GrantRefusal,
   type GrantRequest,
@@ -174,7 +175,16 @@ export class FakeOperator {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const body = GrantRequestSchema.parse(JSON.parse(Buffer.concat(chunks).toString() || '{}'));
+      if (req.method !== 'POST' || req.url !== GRANT_API_PATH) {
+        res.writeHead(404).end();
+        return;
+      }
+      const parsed = GrantRequestSchema.safeParse(JSON.parse(Buffer.concat(chunks).toString() || '{}'));
+      if (!parsed.success) {
+        res.writeHead(400).end(parsed.error.message);
+        return;
+      }
+      const body = parsed.data;
       this.requests.push({ authorization: req.headers.authorization, body, at: Date.now() });
       const current = this.answer;
       const unchanged = 'grant' in current && current.grant.version === body.knownVersion;
