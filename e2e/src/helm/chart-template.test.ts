@@ -18,6 +18,7 @@ import { readChartCrds, renderChartCrds } from './chart-crds.js';
 // platform team uses; what the API server says of the result is
 // chart-install.test.ts.
 
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const digest = `sha256:${'a1'.repeat(32)}`;
 const valueSets: Record<string, ValueSet> = {
   defaults: {},
@@ -265,10 +266,55 @@ describe('helm chart: lint and template', () => {
     expect(result.stderr).toContain('use webhook.certMode=self');
   });
 
+  it("RBAC and webhooks equal the operator's own install manifests (examples/kubernetes/install/operator.yaml)", async () => {
+    // Generated from operator/src/install by the operator package, which keeps it current with a test of its own.
+    const install = parseObjects(
+      readFileSync(join(repoRoot, 'examples/kubernetes/install/operator.yaml'), 'utf8'),
+    );
+    const { objects } = await renderChart({}, { release: 'pgwarden', namespace: 'pgwarden-system' });
+    const rules = (o: RenderedObject) => sortedJson((o as RenderedObject & { rules: unknown[] }).rules);
+    for (const [kind, name] of [
+      ['ClusterRole', 'pgwarden-operator'],
+      ['Role', 'pgwarden-operator'],
+      ['ClusterRole', 'pgwarden-approver'],
+    ] as const) {
+      expect(rules(find(objects, kind, name)), `${kind}/${name}`).toEqual(rules(find(install, kind, name)));
+    }
+    // Same webhooks, paths, rules and policies; the chart adds labels and a configurable selector.
+    const webhooks = (o: RenderedObject) =>
+      sortedJson(
+        (o as Webhooks).webhooks.map((w) => {
+          const { namespaceSelector: _selector, ...rest } = w as Webhooks['webhooks'][number] &
+            Record<string, unknown>;
+          return rest;
+        }),
+      );
+    for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
+      expect(webhooks(find(objects, kind)), kind).toEqual(webhooks(find(install, kind)));
+    }
+  });
+
   it('the chart CRD templates are current with crds/manifests (make chart-crds)', () => {
     expect(readChartCrds()).toEqual(renderChartCrds());
   });
 });
+
+/** JSON with object keys sorted and arrays of objects in a stable order, for order-insensitive comparison. */
+function sortedJson(value: unknown): string {
+  const normalize = (v: unknown): unknown => {
+    if (Array.isArray(v))
+      return v.map(normalize).sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
+    if (v && typeof v === 'object') {
+      return Object.fromEntries(
+        Object.entries(v)
+          .sort(([a], [b]) => a.localeCompare(b))
+          .map(([k, x]) => [k, normalize(x)]),
+      );
+    }
+    return v;
+  };
+  return JSON.stringify(normalize(value), null, 1);
+}
 
 /** Every pgwarden_* name quoted in the operator's and the sidecar's sources: the metrics they register. */
 function exportedMetricNames(): string[] {
