@@ -208,7 +208,11 @@ export class DynamicRoles {
     const dropped: string[] = [];
     for (const { role, identity } of candidates) {
       const done = await this.#exclusive(role, () =>
-        this.#session(target, cause, (client) => this.#drop(client, target, role, identity, cause)),
+        this.#session(target, cause, async (client) => {
+          // Another replica may have extended it (a refresh) since the candidates were listed.
+          if (expiredBefore && !(await stillExpired(client, role, expiredBefore))) return false;
+          return this.#drop(client, target, role, identity, cause);
+        }),
       );
       if (done) dropped.push(role);
     }
@@ -293,6 +297,14 @@ async function readRole(client: pg.Client, role: string): Promise<ExistingRole |
     [role],
   );
   return rows[0];
+}
+
+async function stillExpired(client: pg.Client, role: string, before: Date): Promise<boolean> {
+  const { rows } = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1 AND rolvaliduntil < $2', [
+    role,
+    before,
+  ]);
+  return rows.length > 0;
 }
 
 async function inTransaction(client: pg.Client, statements: string[]): Promise<void> {
