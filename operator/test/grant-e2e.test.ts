@@ -1,8 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { sign } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:https';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +19,14 @@ import {
   serviceAccounts,
   waitForCrds,
 } from './fixtures.js';
+import {
+  boundToken,
+  expiredCopy,
+  type GrantAnswer,
+  grantUrlOf,
+  operatorCa,
+  postGrant,
+} from './grant-fixtures.js';
 import { useOperatorProcesses } from './operator-process.js';
 
 // The grant API on real parts: the operator as a process with the install
@@ -34,55 +40,6 @@ const ns = 'agents';
 const SECRET_PASSWORD_FIELD = 'password';
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const sidecarMain = join(repoRoot, 'sidecar/dist/cli/main.js');
-
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: unknown;
-}
-
-/** POST to the grant API over HTTPS, trusting only the operator's CA. */
-function postGrant(url: string, ca: string, token: string | null, body: unknown = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        method: 'POST',
-        ca,
-        headers: {
-          'content-type': 'application/json',
-          ...(token === null ? {} : { authorization: `Bearer ${token}` }),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(text) });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(JSON.stringify(body));
-  });
-}
-
-/**
- * A copy of a real projected token with its times moved into the past,
- * signed with the control plane's service-account key: a token the API
- * server itself issued, except that it has expired.
- */
-async function expiredCopy(token: string, signingKeyFile: string): Promise<string> {
-  const [header = '', payload = ''] = token.split('.');
-  const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
-  const now = Math.floor(Date.now() / 1000);
-  const expired = { ...claims, iat: now - 3600, nbf: now - 3600, exp: now - 1800 };
-  const body = `${header}.${Buffer.from(JSON.stringify(expired)).toString('base64url')}`;
-  const key = await readFile(signingKeyFile, 'utf8');
-  const signature = sign('sha256', Buffer.from(body), { key, dsaEncoding: 'ieee-p1363' });
-  return `${body}.${signature.toString('base64url')}`;
-}
 
 describe('grant API end to end', () => {
   const k8s = useControlPlane();
@@ -112,16 +69,7 @@ describe('grant API end to end', () => {
     pods.set(name, pod);
     return pod;
   };
-  /** `kubectl create token`: the TokenRequest API, bound to the pod. */
-  const tokenFor = (pod: string, audience = 'pgwarden.io') => {
-    const object = pods.get(pod) as V1Pod;
-    return k8s().kubectlOk([
-      ...['create', 'token', object.spec?.serviceAccountName as string, '-n', ns],
-      ...['--audience', audience, '--duration', '10m'],
-      ...['--bound-object-kind', 'Pod', '--bound-object-name', pod],
-      ...['--bound-object-uid', object.metadata?.uid as string],
-    ]);
-  };
+  const tokenFor = (pod: string, audience?: string) => boundToken(k8s(), pods.get(pod) as V1Pod, audience);
   const applyPolicy = () =>
     applyObject(k8s(), {
       apiVersion: 'pgwarden.io/v1alpha1',
@@ -138,17 +86,10 @@ describe('grant API end to end', () => {
     await vi.waitFor(async () => expect((await started.admin('/readyz')).status).toBe(200), {
       timeout: 30_000,
     });
-    // The CA the operator issued itself (or found) in its Secret: what the webhook injects into pods.
-    ca = Buffer.from(
-      await k8s().kubectlOk([
-        ...['get', 'secret', 'pgwarden-webhook-tls', '-n', operatorNs],
-        ...['-o', 'jsonpath={.data.ca\\.crt}'],
-      ]),
-      'base64',
-    ).toString('utf8');
+    ca = await operatorCa(k8s(), operatorNs);
     return started;
   };
-  const refusal = (answer: Answer) => GrantRefusalSchema.parse(answer.body);
+  const refusal = (answer: GrantAnswer) => GrantRefusalSchema.parse(answer.body);
   const children: ChildProcess[] = [];
   const dirs: string[] = [];
   afterAll(async () => {
@@ -223,8 +164,7 @@ describe('grant API end to end', () => {
     await serviceAccounts(k8s(), ns, ['analytics-agent', 'nobody']);
     kubeconfig = await operatorIdentity(k8s(), operatorNs);
     serve = await servedWebhooks(k8s(), operatorNs);
-    const port = serve[serve.indexOf('--webhook-listen') + 1]?.split(':')[1];
-    grantUrl = `https://127.0.0.1:${port}/v1/grants`;
+    grantUrl = grantUrlOf(serve);
 
     await pg().psql(
       `CREATE TABLE orders (id int PRIMARY KEY, total numeric);
@@ -416,79 +356,4 @@ describe('grant API end to end', () => {
     expect(sidecar.output()).not.toContain(sidecar.token);
     expect(sidecar.output()).not.toContain(pg().users.scram.password);
   }, 240_000);
-
-  it('a dynamic connection: the grant carries a role made for the pod, which the revocation drops', async () => {
-    const op = await operator('dynamic');
-    // Any role may log in over TCP with its password (the harness lists only its own roles).
-    await appendFile(join(pg().dataDir, 'pg_hba.conf'), 'host\tall\tall\t127.0.0.1/32\tscram-sha-256\n');
-    await pg().psql(`
-      CREATE ROLE grant_admin LOGIN CREATEROLE PASSWORD 'admin-secret-pw';
-      CREATE ROLE readers NOLOGIN;
-      GRANT SELECT ON orders TO readers;
-      SELECT pg_reload_conf();`);
-    await applyObject(k8s(), {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: 'orders-admin', namespace: ns },
-      stringData: { username: 'grant_admin', password: 'admin-secret-pw' },
-    });
-    await applyObject(
-      k8s(),
-      databaseConnection(
-        { namespace: ns, name: 'orders-dynamic', port: pg().port, database: pg().database, secret: '' },
-        { credentials: { dynamic: { adminSecretRef: { name: 'orders-admin' }, memberOf: ['readers'] } } },
-      ),
-    );
-    await serviceAccounts(k8s(), ns, ['dynamic-agent']);
-    await applyObject(k8s(), {
-      apiVersion: 'pgwarden.io/v1alpha1',
-      kind: 'AgentAccessPolicy',
-      metadata: { name: 'dynamic', namespace: ns },
-      spec: {
-        subjects: { serviceAccounts: ['dynamic-agent'] },
-        connection: 'orders-dynamic',
-        rules: [{ name: 'reads', match: { kinds: ['read'] }, action: 'allow' }],
-      },
-    });
-    await createPod('dynamic-1', 'dynamic-agent');
-    const token = await tokenFor('dynamic-1');
-    const answer = await postGrant(grantUrl, ca, token);
-    expect(answer.status, JSON.stringify(answer.body)).toBe(200);
-    const grant = GrantSchema.parse(answer.body);
-    expect(grant.credential).toMatchObject({ type: 'dynamic', validUntil: grant.expiresAt });
-    const { user, password } = grant.credential;
-    expect(user).not.toBe('grant_admin');
-    expect(JSON.stringify(grant)).not.toContain('admin-secret-pw');
-    const literal = user.replaceAll("'", "''");
-    expect(
-      await pg().psql(
-        `SELECT string_agg(m.rolname, ',') FROM pg_auth_members a JOIN pg_roles m ON m.oid = a.roleid JOIN pg_roles r ON r.oid = a.member WHERE r.rolname = '${literal}'`,
-      ),
-    ).toBe('readers');
-    const asRole = `postgresql://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${pg().port}/${pg().database}`;
-    const login = await run(pgBin('psql'), ['-X', '-At', '-d', asRole, '-c', 'SELECT count(*) FROM orders']);
-    expect(login.stderr).toBe('');
-    expect(login.stdout.trim()).toBe('2');
-
-    // Revoked while the sidecar's long poll is held: the refusal answers it and the role is dropped.
-    const held = postGrant(grantUrl, ca, token, { knownVersion: grant.version, waitSeconds: 60 });
-    await vi.waitFor(async () => expect(await op.metric('pgwarden_operator_grant_long_polls')).toBe(1), {
-      timeout: 15_000,
-    });
-    const started = performance.now();
-    await k8s().kubectlOk(['delete', 'agentaccesspolicy', 'dynamic', '-n', ns]);
-    expect(refusal(await held).reason).toBe('no-policy');
-    await vi.waitFor(
-      async () =>
-        expect(await pg().psql(`SELECT count(*) FROM pg_roles WHERE rolname = '${literal}'`)).toBe('0'),
-      { timeout: 30_000, interval: 50 },
-    );
-    console.log(
-      `grant e2e: dynamic role dropped ${(performance.now() - started).toFixed(0)} ms after kubectl delete agentaccesspolicy started`,
-    );
-    const refused = await run(pgBin('psql'), ['-X', '-At', '-d', asRole, '-c', 'SELECT 1']);
-    expect(refused.code).not.toBe(0);
-    expect(JSON.stringify(op.logs())).not.toContain('admin-secret-pw');
-    expect(JSON.stringify(op.logs())).not.toContain(password);
-  }, 180_000);
 });
