@@ -1,6 +1,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { freePort } from '@pgwarden/e2e';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readProxyOptions } from '../../src/cli/proxy-command.js';
@@ -119,6 +120,20 @@ spec:
     await expect(
       config({ ...valid, rules: [{ ...valid.rules[0], policy: 'missing.yaml' }] })(),
     ).rejects.toThrow(/missing.yaml: cannot read it: ENOENT/);
+  });
+
+  it('loads examples/oidc/github-actions.yaml with the example policies', () => {
+    const example = fileURLToPath(new URL('../../../examples/oidc/github-actions.yaml', import.meta.url));
+    const loaded = loadProxyConfig({
+      upstream: 'postgresql://ci@127.0.0.1:5432/orders',
+      oidcConfig: example,
+      approvalDir: dir,
+    });
+    if (loaded.access.mode !== 'oidc') throw new Error('not OIDC mode');
+    expect(loaded.access.rules.map((r) => [r.rule.name, r.policy.access])).toEqual([
+      ['main-branch', 'read-write'],
+      ['other-branches', 'read-only'],
+    ]);
   });
 
   it('takes --oidc-config or PGWARDEN_OIDC_CONFIG', () => {
