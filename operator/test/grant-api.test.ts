@@ -274,7 +274,10 @@ describe('grant API', () => {
     const pod = w.pods.get('agent-1') as V1Pod;
     pod.metadata = { ...pod.metadata, deletionTimestamp: new Date() };
     expect(refusalOf(await post()).message).toMatch(/is being deleted/);
-    expect(w.logs.filter((l) => l.event === 'grant-refused')).toHaveLength(cases.length + 1);
+    pod.metadata = { ...pod.metadata, deletionTimestamp: undefined };
+    pod.status = { phase: 'Succeeded' };
+    expect(refusalOf(await post()).message).toMatch(/has finished \(Succeeded\)/);
+    expect(w.logs.filter((l) => l.event === 'grant-refused')).toHaveLength(cases.length + 2);
     expect(JSON.stringify(w.logs)).not.toContain(TOKEN);
   });
 
