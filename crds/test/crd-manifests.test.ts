@@ -87,6 +87,29 @@ describe('toStructural', () => {
     });
   });
 
+  it('keeps the default of a field only where every branch has it (the API server would apply it to all)', () => {
+    const union = z.discriminatedUnion('type', [
+      z.object({ type: z.literal('once') }).strict(),
+      z.object({
+        type: z.literal('fingerprint'),
+        duration: z.string().default('1h'),
+        n: z.number().default(1),
+      }),
+      z.object({ type: z.literal('session'), n: z.number().default(1) }),
+    ]);
+    const merged = convert(union) as { properties: Record<string, Schema> };
+    expect(merged.properties.duration).toEqual({ type: 'string' });
+    expect(merged.properties.n).toEqual({ type: 'number' });
+    const shared = z.discriminatedUnion('type', [
+      z.object({ type: z.literal('a'), n: z.number().default(1) }),
+      z.object({ type: z.literal('b'), n: z.number().default(1) }),
+    ]);
+    expect((convert(shared) as { properties: Record<string, Schema> }).properties.n).toEqual({
+      type: 'number',
+      default: 1,
+    });
+  });
+
   it('keeps maps, preserves loose objects, and drops strictness (the API server prunes)', () => {
     expect(convert(z.record(z.string(), z.string()))).toEqual({
       type: 'object',

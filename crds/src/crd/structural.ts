@@ -220,6 +220,14 @@ function mergeObjects(objects: Schema[], path: string): Schema {
       }
     }
   }
+  // A default of a field only some branches have would be applied to every branch by the API server,
+  // and the branches without it refuse it (scope { type: once } got duration: 1h): zod applies those.
+  for (const [name, field] of Object.entries(properties)) {
+    if (field.default === undefined) continue;
+    if (objects.every((o) => name in ((o.properties ?? {}) as Record<string, Schema>))) continue;
+    const { default: _, ...withoutDefault } = field;
+    properties[name] = withoutDefault;
+  }
   const [first, ...others] = objects.map((o) => (o.required ?? []) as string[]);
   const requiredByAll = (first ?? []).filter((name) => others.every((required) => required.includes(name)));
   const out: Schema = { type: 'object', properties };

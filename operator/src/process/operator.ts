@@ -1,8 +1,12 @@
 import { CoordinationV1Api } from '@kubernetes/client-node';
-import { GRANT_API_PATH } from '@pgwarden/crds';
+import { APPROVAL_API_PATH, GRANT_API_PATH } from '@pgwarden/crds';
 import type { Logger } from 'pino';
 import { AgentAccessPolicyController } from '../agent-access-policy/controller.js';
+import { ApprovalApi } from '../approval/approval-api.js';
+import { ApprovalObjects } from '../approval/approval-objects.js';
+import { ApprovalExpiryController } from '../approval/expiry-controller.js';
 import { ApprovalEvents } from '../approval/notify/approval-events.js';
+import { policyApproval } from '../approval/policy-settings.js';
 import { DynamicRoles } from '../credentials/dynamic-roles.js';
 import { GrantRoles } from '../credentials/grant-roles.js';
 import { DatabaseConnectionController } from '../database-connection/controller.js';
@@ -44,11 +48,14 @@ export class Operator {
   #webhook: { close(): Promise<void> } | undefined;
   #grants: { api: GrantApi; changes: GrantChanges } | undefined;
   #approvalEvents: ApprovalEvents | undefined;
+  readonly #approvalObjects: ApprovalObjects;
+  #approvals: ApprovalApi | undefined;
 
   constructor(config: OperatorConfig, logger: Logger) {
     this.#config = config;
     this.#logger = logger;
     this.#clients = kubeClients(config.kubeconfig);
+    this.#approvalObjects = new ApprovalObjects(this.#clients);
     this.#roles = new DynamicRoles({ log: this.#log('dynamic-roles') });
   }
 
@@ -79,7 +86,11 @@ export class Operator {
         this.#clients,
         this.#metrics,
         this.#log('webhook'),
-        { [GRANT_API_PATH]: grants.api.handler, ...this.#approvalEvents.handlers() },
+        {
+          [GRANT_API_PATH]: grants.api.handler,
+          [APPROVAL_API_PATH]: this.#approvalApi().handler,
+          ...this.#approvalEvents.handlers(),
+        },
       );
     }
     if (!this.#config.leaderElect) {
@@ -110,6 +121,7 @@ export class Operator {
     if (this.#elector) await this.#elector.stop();
     else await this.#stopControllers();
     this.#grants?.api.close();
+    this.#approvals?.close();
     await this.#webhook?.close();
     await this.#grants?.changes.stop();
     await this.#closeAdmin?.();
@@ -132,6 +144,7 @@ export class Operator {
       new DatabaseConnectionController({ ...common('databaseconnection'), roles: this.#roles }),
       new AgentAccessPolicyController(common('agentaccesspolicy')),
       ...(this.#approvalEvents ? [this.#approvalEvents.controller(common('queryapproval-events'))] : []),
+      new ApprovalExpiryController({ ...common('queryapproval-expiry'), objects: this.#approvalObjects }),
     ];
     await Promise.all(this.#controllers.map((c) => c.start()));
     this.#synced = true;
@@ -168,6 +181,17 @@ export class Operator {
       log: this.#log('grant'),
     });
     return { api, changes };
+  }
+
+  /** The sidecar-facing approval API: held statements as QueryApprovals (served by every replica). */
+  #approvalApi(): ApprovalApi {
+    this.#approvals = new ApprovalApi({
+      identity: podIdentityApi(this.#clients),
+      objects: this.#approvalObjects,
+      settings: (namespace, policy) => policyApproval(this.#clients, namespace, policy),
+      log: this.#log('approvals'),
+    });
+    return this.#approvals;
   }
 
   #log(component: string): Log {

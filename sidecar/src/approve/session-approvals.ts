@@ -11,7 +11,7 @@ import {
   usedError,
   waitingNotice,
 } from './approval-errors.js';
-import type { ApprovalService } from './approval-service.js';
+import { type ApprovalService, ApprovalUsed } from './approval-service.js';
 import { boundStatement, simpleStatement } from './statement.js';
 
 /** Who the session's client is, as far as a standalone sidecar knows. */
@@ -71,6 +71,8 @@ export class SessionApprovals {
   private readonly settings: CompiledApproval;
   /** Told each step of every approval of this session (the session recording). */
   observer: ((step: ApprovalObservation) => void) | null = null;
+  /** Approved runs sent upstream whose request cycle has not ended: their outcome is reported at ReadyForQuery. */
+  private readonly running: { run: ApprovedRun; commandTag: string | null; error: string | null }[] = [];
 
   constructor(
     private readonly approvals: ApprovalService,
@@ -122,7 +124,8 @@ export class SessionApprovals {
     const covering = this.approvals.covering(statement, this.session, this.policy.hash);
     if (covering) {
       this.observe('approved', covering);
-      return this.run(covering);
+      const run = this.run(covering);
+      return 'then' in run ? { settle: () => run } : run;
     }
     return { settle: (notify) => this.settle(statement, need, notify) };
   }
@@ -138,11 +141,22 @@ export class SessionApprovals {
     } catch (err) {
       return approvalUnavailableError((err as Error).message);
     }
+    // A remote service answers with the approval that already covers the statement, if there is one.
+    if (record.status.phase !== 'Pending') return this.decided(record, null);
     this.observe('requested', record);
     const { mode, limitMs } = this.settings.wait;
     if (mode === 'fail') return pendingError(record, null);
     notify(waitingNotice(record, limitMs));
-    const decided = await this.approvals.wait(record.id, limitMs);
+    let decided: ApprovalRecord;
+    try {
+      decided = await this.approvals.wait(record.id, limitMs);
+    } catch (err) {
+      return approvalUnavailableError((err as Error).message);
+    }
+    return this.decided(decided, limitMs);
+  }
+
+  private async decided(decided: ApprovalRecord, limitMs: number | null): Promise<ApprovedRun | PgError> {
     switch (decided.status.phase) {
       case 'Approved':
         this.observe('approved', decided);
@@ -173,8 +187,45 @@ export class SessionApprovals {
     });
   }
 
-  private run(record: ApprovalRecord): ApprovedRun {
-    return { id: record.id, execution: this.approvals.use(record.id, this.session) };
+  /** Whether the server's answers matter now: an approved run is in flight. */
+  get awaitingOutcome(): boolean {
+    return this.running.length > 0;
+  }
+
+  /** A CommandComplete of the cycle an approved run is in (the last one of a multi-statement Query counts). */
+  commandComplete(tag: string): void {
+    for (const r of this.running) if (r.error === null) r.commandTag = tag;
+  }
+
+  /** An ErrorResponse of that cycle: the run failed. */
+  errorResponse(message: string): void {
+    for (const r of this.running) {
+      r.commandTag = null;
+      r.error ??= message;
+    }
+  }
+
+  /** The cycle ended: each approved run's outcome is recorded on its request. */
+  readyForQuery(): void {
+    for (const { run, commandTag, error } of this.running.splice(0)) {
+      this.approvals.finished(run.id, run.execution, { commandTag, error });
+    }
+  }
+
+  /** Claims a run of the approved statement: at once from a local service, asynchronously from a remote one. */
+  private run(record: ApprovalRecord): ApprovedRun | Promise<ApprovedRun | PgError> {
+    const execution = this.approvals.use(record.id, this.session);
+    if (typeof execution === 'number') return this.started({ id: record.id, execution });
+    return execution.then(
+      (index) => this.started({ id: record.id, execution: index }),
+      (err: unknown) =>
+        err instanceof ApprovalUsed ? usedError(record) : approvalUnavailableError((err as Error).message),
+    );
+  }
+
+  private started(run: ApprovedRun): ApprovedRun {
+    this.running.push({ run, commandTag: null, error: null });
+    return run;
   }
 
   private requestFor(statement: ApprovalStatement, need: ApprovalNeed) {

@@ -52,7 +52,8 @@ export async function requestGrant(
   return parseAnswer(status, text, retryAfter);
 }
 
-async function readToken(path: string): Promise<string> {
+/** The projected token, read from its file for each request (the kubelet rotates it). */
+export async function readToken(path: string): Promise<string> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');

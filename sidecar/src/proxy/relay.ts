@@ -487,6 +487,8 @@ export class Relay {
     // What the current message was wanted whole for (the framer hands over one message at a time).
     let limited = false;
     let masked = false;
+    // An approved run's outcome (command tag or error) is recorded on its approval request.
+    let approvals: SessionApprovals | null = null;
     return {
       onHeader: (code) => {
         counts.count(code);
@@ -494,7 +496,15 @@ export class Relay {
         masking = this.enforcement?.masking?.results ?? null;
         limited = rowLimit?.wantsWhole(code) ?? false;
         masked = masking?.wantsWhole(code) ?? false;
-        return limited || masked || code === BackendCode.ReadyForQuery || code === BackendCode.ErrorResponse;
+        approvals = this.enforcement?.approvals?.awaitingOutcome ? this.enforcement.approvals : null;
+        const outcome = approvals !== null && code === BackendCode.CommandComplete;
+        return (
+          limited ||
+          masked ||
+          outcome ||
+          code === BackendCode.ReadyForQuery ||
+          code === BackendCode.ErrorResponse
+        );
       },
       onMessage: (code, buf, start, end) => {
         switch (code) {
@@ -503,8 +513,10 @@ export class Relay {
             if (this.pending > 0) this.pending--;
             this.cycleDone = true;
             this.enforcement?.substitution.readyForQuery();
+            approvals?.readyForQuery();
             return undefined;
           case BackendCode.ErrorResponse: {
+            approvals?.errorResponse(decodeErrorFields(buf, start, end).get('M') ?? '');
             const maskedError = masked ? masking?.received(code, buf, start, end) : undefined;
             const replacement = this.enforcement?.substitution.replacementFor(buf, start, end) ?? null;
             if (replacement) return replacement;
@@ -512,6 +524,8 @@ export class Relay {
             return maskedError;
           }
           default: {
+            if (code === BackendCode.CommandComplete)
+              approvals?.commandComplete(buf.toString('utf8', start + 5, end - 1));
             const limit = limited ? rowLimit?.replace(code, buf, start, end) : undefined;
             // A row the limit dropped or replaced by its notice needs no masking.
             if (code === BackendCode.DataRow && limit !== undefined) return limit;

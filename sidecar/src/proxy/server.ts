@@ -4,6 +4,7 @@ import { startAdminServer } from '../admin/http.js';
 import { ensureParserLoaded } from '../analyze/parser.js';
 import { startApprovalApi } from '../approve/api.js';
 import { Approvals } from '../approve/approvals.js';
+import { RemoteApprovals } from '../approve/remote-approvals.js';
 import { ApprovalStore } from '../approve/store.js';
 import type { ProxyConfig } from '../config/proxy-config.js';
 import { describeEndpoint } from '../config/upstream-url.js';
@@ -148,7 +149,10 @@ async function openAccess(
   }
   if (access.mode === 'oidc')
     return OidcAccess.open(access, { spoolDir: config.spoolDir, approvals, log, metrics });
-  return GrantAccess.start(access, { spoolDir: config.spoolDir, approvals, log, metrics });
+  // The operator keeps the approvals (QueryApprovals), reached like the grant API, unless --approval-dir keeps them here.
+  const remote = { origin: access.grantUrl, caPem: access.caPem, tokenFile: access.tokenFile };
+  const grantApprovals = approvals ?? new RemoteApprovals(remote, log.child({ component: 'approvals' }));
+  return GrantAccess.start(access, { spoolDir: config.spoolDir, approvals: grantApprovals, log, metrics });
 }
 
 /** The start line's account of where access comes from; never a credential. */

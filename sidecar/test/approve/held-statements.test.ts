@@ -65,6 +65,7 @@ describe('a held statement', () => {
     const [record] = (await listApprovals(proxy)).filter((r) => r.id === pending.id);
     expect(record?.status).toMatchObject({ phase: 'Executed', decidedBy: 'alice', reason: 'looks right' });
     expect(record?.status.executions).toHaveLength(1);
+    expect(record?.status.executions[0]).toMatchObject({ commandTag: 'UPDATE 1', rows: 1, error: null });
     const shown = await approvalsCli(proxy, 'show', pending.id);
     expect(shown.stdout).toContain(`statement:   ${sql}`);
     expect(shown.stdout).toContain('approved by: alice');

@@ -1,0 +1,253 @@
+import type { V1Pod } from '@kubernetes/client-node';
+import type { ApprovalRecord } from '@pgwarden/crds';
+import { pgBin, run, usePostgres } from '@pgwarden/e2e';
+import nodePostgres from 'pg';
+import { describe, expect, it, vi } from 'vitest';
+import { useControlPlane } from '../../e2e/src/control-plane/vitest.js';
+import type { QueryApproval } from '../src/approval/query-approval.js';
+import { toRecord } from '../src/approval/query-approval.js';
+import { bindApprovers, storedRecord, usePgwardenPlugin } from './approval-fixtures.js';
+import {
+  applyObject,
+  databaseConnection,
+  manifestsDir,
+  operatorIdentity,
+  servedWebhooks,
+  serviceAccounts,
+  waitForCrds,
+} from './fixtures.js';
+import { useGrantSidecars } from './grant-sidecar.js';
+import { useOperatorProcesses } from './operator-process.js';
+
+// A held statement from an agent's client to a human and back, on real parts
+// only: PostgreSQL, the real kube-apiserver (TokenRequest, TokenReview, the
+// QueryApproval CRD, RBAC, the admission webhook), the operator as a process,
+// the sidecar as a process in grant mode, psql and node-postgres as the agent,
+// and `kubectl pgwarden` run by the real kubectl as users with client certificates.
+
+const operatorNs = 'pgwarden-system';
+const ns = 'agents';
+
+describe('approval of a held statement through the operator', () => {
+  const k8s = useControlPlane();
+  const pg = usePostgres();
+  let kubeconfig = '';
+  const startOperator = useOperatorProcesses(() => kubeconfig);
+  const startSidecar = useGrantSidecars();
+  const pgwarden = usePgwardenPlugin();
+
+  const policy = (name: string, serviceAccount: string, limit: string) =>
+    applyObject(k8s(), {
+      apiVersion: 'pgwarden.io/v1alpha1',
+      kind: 'AgentAccessPolicy',
+      metadata: { name, namespace: ns },
+      spec: {
+        subjects: { serviceAccounts: [serviceAccount] },
+        connection: 'orders',
+        access: 'read-write',
+        rules: [
+          { name: 'reads', match: { kinds: ['read', 'transaction', 'session'] }, action: 'allow' },
+          {
+            name: 'deletes-need-approval',
+            match: { kinds: ['write'] },
+            action: 'approve',
+            message: 'a human confirms every change',
+          },
+        ],
+        approval: { approvers: { groups: ['db-approvers'] }, wait: { mode: 'wait', limit } },
+      },
+    });
+  const createPod = async (name: string, serviceAccount: string) => {
+    const pod = JSON.parse(
+      await k8s().kubectlOk(['create', '-f', '-', '-o', 'json'], {
+        input: JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name, namespace: ns },
+          spec: {
+            serviceAccountName: serviceAccount,
+            automountServiceAccountToken: false,
+            containers: [{ name: 'agent', image: 'agent:1' }],
+          },
+        }),
+      }),
+    ) as V1Pod;
+    return { namespace: ns, name, uid: pod.metadata?.uid as string, serviceAccount };
+  };
+  const approvals = async (): Promise<ApprovalRecord[]> =>
+    (
+      JSON.parse(await k8s().kubectlOk(['get', 'queryapprovals', '-n', ns, '-o', 'json'])) as {
+        items: QueryApproval[];
+      }
+    ).items.map(toRecord);
+  /** The one pending request of `pod` that is not among `known`, once the operator has made it. */
+  const newPending = (pod: string, known: readonly string[] = []) =>
+    vi.waitFor(
+      async () => {
+        const found = (await approvals()).filter(
+          (r) => r.request.requester.pod === pod && r.status.phase === 'Pending' && !known.includes(r.id),
+        );
+        expect(found).toHaveLength(1);
+        return found[0] as ApprovalRecord;
+      },
+      { timeout: 30_000, interval: 200 },
+    );
+  const rowExists = async (id: number) =>
+    (await pg().psql(`SELECT count(*) FROM orders WHERE id = ${id}`)) === '1';
+
+  it('waits, is approved by an approver and runs (Executed, DELETE 1); a denial reaches the client; past the wait limit the error names the approval and a re-run runs once', async () => {
+    await k8s().kubectlOk(['apply', '-f', manifestsDir]);
+    await waitForCrds(k8s());
+    await k8s().createNamespace(operatorNs);
+    await k8s().createNamespace(ns);
+    await serviceAccounts(k8s(), ns, ['analytics-agent', 'batch-agent']);
+    kubeconfig = await operatorIdentity(k8s(), operatorNs);
+    const serve = await servedWebhooks(k8s(), operatorNs);
+    const port = serve[serve.indexOf('--webhook-listen') + 1]?.split(':')[1];
+    const grantUrl = `https://127.0.0.1:${port}/v1/grants`;
+    const operator = await startOperator('approvals', [...serve, '--leader-elect', 'false']);
+    await vi.waitFor(async () => expect((await operator.admin('/readyz')).status).toBe(200), {
+      timeout: 30_000,
+    });
+    const caPem = Buffer.from(
+      await k8s().kubectlOk([
+        'get',
+        'secret',
+        'pgwarden-webhook-tls',
+        '-n',
+        operatorNs,
+        '-o',
+        'jsonpath={.data.ca\\.crt}',
+      ]),
+      'base64',
+    ).toString('utf8');
+
+    await pg().psql(
+      `CREATE TABLE orders (id int PRIMARY KEY, total numeric);
+       INSERT INTO orders SELECT g, g * 10 FROM generate_series(40, 45) g;
+       GRANT SELECT, INSERT, UPDATE, DELETE ON orders TO ${pg().users.scram.user};`,
+    );
+    await applyObject(k8s(), {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'orders-role', namespace: ns },
+      stringData: { username: pg().users.scram.user, password: pg().users.scram.password },
+    });
+    await applyObject(
+      k8s(),
+      databaseConnection({
+        namespace: ns,
+        name: 'orders',
+        port: pg().port,
+        database: pg().database,
+        secret: 'orders-role',
+      }),
+    );
+    await policy('analytics', 'analytics-agent', '60s');
+    await policy('batch', 'batch-agent', '2s');
+    const alice = await k8s().mintUser({ user: 'alice', groups: ['db-approvers'] });
+    const bob = await k8s().mintUser({ user: 'bob', groups: ['db-approvers'] });
+    await bindApprovers(k8s(), ns, 'approvers', { groups: ['db-approvers'] });
+    const sidecarA = await startSidecar(k8s(), await createPod('agent-a', 'analytics-agent'), {
+      grantUrl,
+      caPem,
+    });
+    const psql = (sql: string) =>
+      run(pgBin('psql'), ['-X', '-v', 'VERBOSITY=verbose', '-d', sidecarA.url, '-c', sql], {
+        env: { PGCONNECT_TIMEOUT: '10' },
+        timeoutMs: 120_000,
+      });
+
+    // Held, approved with kubectl pgwarden, run: the row is gone and the request says what ran.
+    const started = performance.now();
+    const deleting = psql('DELETE FROM orders WHERE id = 42');
+    const held = await newPending('agent-a');
+    const requested = performance.now();
+    expect(held.request).toMatchObject({
+      statement: { protocol: 'simple', text: 'DELETE FROM orders WHERE id = 42', parameters: [] },
+      requester: { namespace: ns, pod: 'agent-a', serviceAccount: 'analytics-agent', clientUser: 'agent' },
+      policy: { name: 'analytics', rule: 'deletes-need-approval', message: 'a human confirms every change' },
+      approvers: { users: [], groups: ['db-approvers'] },
+      requiredApprovals: 1,
+      scope: { type: 'once', durationMs: null },
+    });
+    expect(await rowExists(42)).toBe(true);
+    const approve = await pgwarden(alice.kubeconfig, ['approve', held.id, '-n', ns, '--reason', 'ticket 42']);
+    expect(approve.stderr).toBe('');
+    const deleted = await deleting;
+    const released = performance.now();
+    expect(deleted.stdout).toBe('DELETE 1\n');
+    expect(deleted.stderr).toContain(
+      `NOTICE:  00000: pgwarden: statement held for approval ${held.id} by rule "deletes-need-approval"`,
+    );
+    expect(await rowExists(42)).toBe(false);
+    await vi.waitFor(
+      async () =>
+        expect((await storedRecord(k8s(), ns, held.id)).status).toMatchObject({
+          phase: 'Executed',
+          decidedBy: 'alice',
+          reason: 'ticket 42',
+          executions: [{ commandTag: 'DELETE 1', rows: 1, error: null }],
+        }),
+      { timeout: 15_000, interval: 200 },
+    );
+    process.stdout.write(
+      `approval flow: statement sent → QueryApproval seen ${(requested - started).toFixed(0)} ms; kubectl pgwarden approve → client released ${(released - requested).toFixed(0)} ms after the request was seen\n`,
+    );
+
+    // Denied: 42501 naming the approver and the reason; nothing changed.
+    const refusing = psql('DELETE FROM orders WHERE id = 41');
+    const toDeny = await newPending('agent-a');
+    expect(
+      (await pgwarden(bob.kubeconfig, ['deny', toDeny.id, '-n', ns, '--reason', 'not during the audit']))
+        .stderr,
+    ).toBe('');
+    const refused = await refusing;
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(
+      `ERROR:  42501: pgwarden: approval ${toDeny.id} denied by bob: not during the audit`,
+    );
+    expect(await rowExists(41)).toBe(true);
+
+    // Past the wait limit (2s): the error names the approval; once approved the identical statement runs, once.
+    const sidecarB = await startSidecar(k8s(), await createPod('agent-b', 'batch-agent'), {
+      grantUrl,
+      caPem,
+    });
+    const client = new nodePostgres.Client({ connectionString: sidecarB.url });
+    await client.connect();
+    try {
+      const sql = 'DELETE FROM orders WHERE id = $1';
+      const failure = (await client.query(sql, [43]).catch((e: unknown) => e)) as {
+        code?: string;
+        message: string;
+      };
+      expect(failure.code).toBe('42501');
+      const timedOut = /approval (apr-[0-9a-z]+)/.exec(failure.message)?.[1] as string;
+      expect(failure.message).toContain(
+        `pgwarden: statement needs approval ${timedOut} by rule "deletes-need-approval"`,
+      );
+      expect(failure.message).toContain('still pending after 2s');
+      expect((await storedRecord(k8s(), ns, timedOut)).request.statement.parameters).toEqual(['43']);
+      await pgwarden(alice.kubeconfig, ['approve', timedOut, '-n', ns]);
+      expect((await client.query(sql, [43])).rowCount).toBe(1);
+      expect(await rowExists(43)).toBe(false);
+      // Used up: the same statement again asks anew, and so does another parameter value.
+      const again = (await client.query(sql, [43]).catch((e: unknown) => e)) as Error;
+      expect(again.message).toMatch(/statement needs approval apr-/);
+      expect(again.message).not.toContain(timedOut);
+      const other = (await client.query(sql, [44]).catch((e: unknown) => e)) as Error;
+      const otherId = /approval (apr-[0-9a-z]+)/.exec(other.message)?.[1];
+      expect(otherId).toBeDefined();
+      expect(otherId).not.toBe(timedOut);
+      expect(await rowExists(44)).toBe(true);
+      expect((await storedRecord(k8s(), ns, timedOut)).status.executions).toMatchObject([
+        { commandTag: 'DELETE 1', rows: 1 },
+      ]);
+    } finally {
+      await client.end();
+    }
+    expect(operator.forbidden()).toEqual([]);
+    expect(operator.logs().map((l) => l.msg)).toContain('approval-requested');
+  });
+});
