@@ -48,6 +48,10 @@ describe('container images: the production trees the Dockerfiles copy', () => {
     expect(dockerfile).toContain(`scripts/production-tree.sh ${image.package} /out`);
     expect(dockerfile).toContain('COPY --from=build /out /app');
     expect(dockerfile).toMatch(/^USER 65532:65532$/m);
+    // The injected sidecar's securityContext runs as the image's user.
+    expect(readFileSync(join(repoRoot, 'operator/src/webhook/sidecar.ts'), 'utf8')).toContain(
+      'runAsUser: 65532',
+    );
     expect(dockerfile).not.toMatch(/^HEALTHCHECK/m);
     const entrypoint = JSON.parse(/^ENTRYPOINT (.*)$/m.exec(dockerfile)?.[1] ?? '[]') as string[];
 
@@ -60,6 +64,9 @@ describe('container images: the production trees the Dockerfiles copy', () => {
     const main = (entrypoint[1] ?? '').replace(/^\/app\//, `${tree}/`);
     expect(existsSync(main), `ENTRYPOINT ${entrypoint.join(' ')} is not in the tree`).toBe(true);
     for (const name of ['src', 'test', 'tsconfig.json']) expect(existsSync(join(tree, name))).toBe(false);
+    // COPY takes the tree as it is: a link leading out of it would dangle in the image.
+    const escaping = await run('find', [tree, '-type', 'l', '-exec', 'realpath', '-m', '{}', '+']);
+    expect(escaping.stdout.split('\n').filter((p) => p !== '' && !p.startsWith(`${tree}/`))).toEqual([]);
     for (const name of image.devOnly) expect(existsSync(join(tree, 'node_modules', name))).toBe(false);
 
     for (const command of image.commands) {
