@@ -1,5 +1,4 @@
 import { appendFile } from 'node:fs/promises';
-import { request } from 'node:https';
 import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { type Grant, GrantSchema } from '@pgwarden/crds';
@@ -15,6 +14,7 @@ import {
   serviceAccounts,
   waitForCrds,
 } from './fixtures.js';
+import { boundToken, grantUrlOf, operatorCa, postGrant } from './grant-fixtures.js';
 import { useOperatorProcesses } from './operator-process.js';
 
 // Dynamic credentials through the real grant path: the operator as a process
@@ -48,17 +48,7 @@ describe('dynamic credentials through the grant API', () => {
         }),
       }),
     ) as V1Pod;
-    return k8s().kubectlOk([
-      ...['create', 'token', serviceAccount, '-n', ns, '--audience', 'pgwarden.io', '--duration', '10m'],
-      ...[
-        '--bound-object-kind',
-        'Pod',
-        '--bound-object-name',
-        name,
-        '--bound-object-uid',
-        pod.metadata?.uid ?? '',
-      ],
-    ]);
+    return boundToken(k8s(), pod);
   };
   const policy = (name: string, serviceAccount: string) =>
     applyObject(k8s(), {
@@ -71,14 +61,6 @@ describe('dynamic credentials through the grant API', () => {
         rules: [{ name: 'reads', match: { kinds: ['read'] }, action: 'allow' }],
       },
     });
-  /** The operator's CA, as the webhook would inject it into the sidecar. */
-  const operatorCa = async () =>
-    Buffer.from(
-      await k8s().kubectlOk([
-        ...['get', 'secret', 'pgwarden-webhook-tls', '-n', operatorNs, '-o', 'jsonpath={.data.ca\\.crt}'],
-      ]),
-      'base64',
-    ).toString('utf8');
   const role = async (name: string) =>
     cluster().psql(
       `SELECT r.rolconnlimit || ' ' || coalesce(string_agg(g.rolname, ',' ORDER BY g.rolname), '')
@@ -114,7 +96,7 @@ describe('dynamic credentials through the grant API', () => {
     await serviceAccounts(k8s(), ns, ['reporter', 'batch']);
     kubeconfig = await operatorIdentity(k8s(), operatorNs);
     serve = await servedWebhooks(k8s(), operatorNs);
-    grantUrl = `https://127.0.0.1:${serve[serve.indexOf('--webhook-listen') + 1]?.split(':')[1]}/v1/grants`;
+    grantUrl = grantUrlOf(serve);
 
     // Per-grant roles log in over TCP like any role; the harness's pg_hba.conf lists only its own.
     await appendFile(join(cluster().dataDir, 'pg_hba.conf'), 'host\tall\tall\t127.0.0.1/32\tscram-sha-256\n');
@@ -163,7 +145,7 @@ describe('dynamic credentials through the grant API', () => {
     await vi.waitFor(async () => expect((await operator.admin('/readyz')).status).toBe(200), {
       timeout: 30_000,
     });
-    const ca = await operatorCa();
+    const ca = await operatorCa(k8s(), operatorNs);
     await policy('reports', 'reporter');
     const token = await podToken('reporter-1', 'reporter');
 
@@ -240,24 +222,3 @@ describe('dynamic credentials through the grant API', () => {
     expect(operator.forbidden()).toEqual([]);
   }, 240_000);
 });
-
-/** POST to the grant API, trusting only the operator's CA: status and parsed body. */
-function postGrant(
-  url: string,
-  ca: string,
-  token: string,
-  body: unknown,
-): Promise<{ status: number; body: unknown }> {
-  return new Promise((resolve, reject) => {
-    const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
-    const req = request(url, { method: 'POST', ca, headers }, (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (chunk: string) => {
-        text += chunk;
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
-    });
-    req.on('error', reject);
-    req.end(JSON.stringify(body));
-  });
-}
