@@ -1,19 +1,15 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:https';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ApprovalNotificationSchema, pendingStatus } from '@pgwarden/crds';
 import { usePostgres } from '@pgwarden/e2e';
-import { afterAll, describe, expect, vi } from 'vitest';
+import { describe, expect, vi } from 'vitest';
 import { itUnless, useCluster } from '../../e2e/src/control-plane/vitest.js';
 import { queryApprovalObject } from '../src/approval/query-approval.js';
 import { bindApprovers, createAsOperator, heldDelete, storedRecord } from './approval-fixtures.js';
 import {
+  HMAC_KEY,
   pgwardenSignatureValid,
-  type Receiver,
-  slackInteractionBody,
-  slackSigned,
-  startReceiver,
+  SIGNING_SECRET,
+  slackButtons,
+  useNotificationChannels,
 } from './approval-notify-support.js';
 import {
   applyObject,
@@ -35,20 +31,13 @@ import { useOperatorProcesses } from './operator-process.js';
 
 const operatorNs = 'pgwarden-system';
 const ns = 'agents';
-const HMAC_KEY = 'e2e-webhook-hmac-key';
-const SIGNING_SECRET = 'e2e-slack-signing-secret';
 
 describe('approval notifications and impact preview on the operator', () => {
   const k8s = useCluster();
   const pg = usePostgres();
   let operatorKubeconfig = '';
   const startOperator = useOperatorProcesses(() => operatorKubeconfig);
-  const receivers: Receiver[] = [];
-  let dir = '';
-  afterAll(async () => {
-    for (const r of receivers) await r.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  const channels = useNotificationChannels();
 
   itUnless(webhookHost() === undefined ? noWebhookHost : undefined)(
     'a held DELETE is previewed and announced; Slack presses decide as mapped approvers, under the same rules as kubectl',
@@ -83,47 +72,17 @@ describe('approval notifications and impact preview on the operator', () => {
         }),
       );
 
-      const hook = await startReceiver();
-      const slackApi = await startReceiver(() => ({ status: 200, body: '{"ok":true,"ts":"1.1"}' }));
-      const slackResponses = await startReceiver();
-      receivers.push(hook, slackApi, slackResponses);
-      await applyObject(k8s(), {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: 'approval-notifications', namespace: operatorNs },
-        stringData: { hmac: HMAC_KEY, 'slack-token': 'xoxb-e2e', 'slack-signing': SIGNING_SECRET },
+      const {
+        file: notificationsFile,
+        hook,
+        slackApi,
+        slackResponses,
+      } = await channels(k8s(), operatorNs, {
+        U0ALICE: { user: 'alice', groups: ['db-approvers'] },
+        U0BOB: { user: 'bob' },
+        U0CAROL: { user: 'carol' },
+        U0AGENT: { user: `system:serviceaccount:${ns}:analytics-agent`, groups: ['db-approvers'] },
       });
-      dir = await mkdtemp(join(tmpdir(), 'pgwarden-notify-'));
-      const notificationsFile = join(dir, 'notifications.yaml');
-      const secret = (key: string) => ({ name: 'approval-notifications', key });
-      await writeFile(
-        notificationsFile,
-        JSON.stringify({
-          channels: [
-            {
-              type: 'webhook',
-              name: 'ops-webhook',
-              url: `${hook.url}/pgwarden`,
-              hmacSecretRef: secret('hmac'),
-            },
-            {
-              type: 'slack',
-              name: 'dba-slack',
-              phases: ['Pending'],
-              apiUrl: slackApi.url,
-              channel: 'C0DBA',
-              tokenSecretRef: secret('slack-token'),
-              signingSecretRef: secret('slack-signing'),
-              approvers: {
-                U0ALICE: { user: 'alice', groups: ['db-approvers'] },
-                U0BOB: { user: 'bob' },
-                U0CAROL: { user: 'carol' },
-                U0AGENT: { user: `system:serviceaccount:${ns}:analytics-agent`, groups: ['db-approvers'] },
-              },
-            },
-          ],
-        }),
-      );
       // alice by group and carol by name may write approval status (RBAC); carol is no approver of the policy.
       await bindApprovers(k8s(), ns, 'approvers', { groups: ['db-approvers'], users: ['carol'] });
 
@@ -183,23 +142,13 @@ describe('approval notifications and impact preview on the operator', () => {
       expect(slackApi.received[0]?.body).toContain(`"value":"${ns}/${held.id}"`);
 
       // Slack presses, on the operator's HTTPS listener.
-      const webhookPort = Number(serve[serve.indexOf('--webhook-listen') + 1]?.split(':').at(-1));
-      const ca = Buffer.from(
-        JSON.parse(
-          await k8s().kubectlOk(['get', 'secret', 'pgwarden-webhook-tls', '-n', operatorNs, '-o', 'json']),
-        ).data['ca.crt'],
-        'base64',
-      ).toString();
-      const press = (user: string, action: 'approve' | 'deny', signingSecret = SIGNING_SECRET) => {
-        const body = slackInteractionBody(user, action, `${ns}/${held.id}`, `${slackResponses.url}/respond`);
-        return postTls(
-          webhookPort,
-          ca,
-          '/v1/slack/interactions/dba-slack',
-          body,
-          slackSigned(signingSecret, body),
-        );
-      };
+      const press = await slackButtons(
+        k8s(),
+        operatorNs,
+        serve,
+        { namespace: ns, name: held.id },
+        `${slackResponses.url}/respond`,
+      );
       expect(await press('U0ALICE', 'approve', 'not-the-secret')).toEqual({
         status: 401,
         text: 'X-Slack-Signature does not match the signing secret',
@@ -375,27 +324,3 @@ describe('approval notifications and impact preview on the operator', () => {
     },
   );
 });
-
-/** A POST over TLS to the operator's listener, trusting only its CA. */
-function postTls(
-  port: number,
-  ca: string,
-  path: string,
-  body: string,
-  headers: Record<string, string>,
-): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method: 'POST', ca, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () =>
-        resolve({
-          status: res.statusCode ?? 0,
-          text: (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { text: string }).text,
-        }),
-      );
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}

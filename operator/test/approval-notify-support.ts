@@ -1,7 +1,14 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { ApprovalRequest } from '@pgwarden/crds';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type ApprovalRequest, SLACK_INTERACTIONS_PATH } from '@pgwarden/crds';
+import type { TestCluster } from '@pgwarden/e2e';
+import { afterAll } from 'vitest';
+import { applyObject } from './fixtures.js';
 
 // Test receivers and signing as a third party would write them from
 // docs/approval-notifications.md, without the operator's code.
@@ -123,5 +130,144 @@ export function heldDelete(overrides: Partial<ApprovalRequest> = {}): ApprovalRe
     createdAt: new Date(now).toISOString(),
     expiresAt: new Date(now + 3_600_000).toISOString(),
     ...overrides,
+  };
+}
+
+export const HMAC_KEY = 'e2e-webhook-hmac-key';
+export const SIGNING_SECRET = 'e2e-slack-signing-secret';
+
+export interface NotificationChannels {
+  /** The --notifications file. */
+  file: string;
+  /** Receives the webhook channel "ops-webhook" (every phase). */
+  hook: Receiver;
+  /** Slack's Web API for the channel "dba-slack" (Pending only): answers {"ok": true}. */
+  slackApi: Receiver;
+  /** Where Slack's response_url points. */
+  slackResponses: Receiver;
+}
+
+/**
+ * For a suite on a cluster: local receivers, the Secret with the HMAC key, bot
+ * token and signing secret in the operator's namespace, and a notifications
+ * file naming them, with `approvers` as the Slack channel's user map. Receivers
+ * and file go after the suite.
+ */
+export function useNotificationChannels(): (
+  k8s: TestCluster,
+  operatorNamespace: string,
+  approvers: Record<string, { user: string; groups?: string[] }>,
+) => Promise<NotificationChannels> {
+  const receivers: Receiver[] = [];
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const r of receivers) await r.close();
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  });
+  return async (k8s, operatorNamespace, approvers) => {
+    const hook = await startReceiver();
+    const slackApi = await startReceiver(() => ({ status: 200, body: '{"ok":true,"ts":"1.1"}' }));
+    const slackResponses = await startReceiver();
+    receivers.push(hook, slackApi, slackResponses);
+    await applyObject(k8s, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'approval-notifications', namespace: operatorNamespace },
+      stringData: { hmac: HMAC_KEY, 'slack-token': 'xoxb-e2e', 'slack-signing': SIGNING_SECRET },
+    });
+    const dir = await mkdtemp(join(tmpdir(), 'pgwarden-notify-'));
+    dirs.push(dir);
+    const file = join(dir, 'notifications.yaml');
+    const secret = (key: string) => ({ name: 'approval-notifications', key });
+    await writeFile(
+      file,
+      JSON.stringify({
+        channels: [
+          {
+            type: 'webhook',
+            name: 'ops-webhook',
+            url: `${hook.url}/pgwarden`,
+            hmacSecretRef: secret('hmac'),
+          },
+          {
+            type: 'slack',
+            name: 'dba-slack',
+            phases: ['Pending'],
+            apiUrl: slackApi.url,
+            channel: 'C0DBA',
+            tokenSecretRef: secret('slack-token'),
+            signingSecretRef: secret('slack-signing'),
+            approvers,
+          },
+        ],
+      }),
+    );
+    return { file, hook, slackApi, slackResponses };
+  };
+}
+
+/**
+ * Presses a button of the "dba-slack" channel for `approval` as Slack would:
+ * a signed form POST to the operator's HTTPS listener (given by the
+ * servedWebhooks flags), trusting only the operator's CA.
+ */
+export async function slackButtons(
+  k8s: TestCluster,
+  operatorNamespace: string,
+  serveFlags: readonly string[],
+  approval: { namespace: string; name: string },
+  responseUrl: string,
+): Promise<
+  (
+    slackUser: string,
+    action: 'approve' | 'deny',
+    signingSecret?: string,
+  ) => Promise<{ status: number; text: string }>
+> {
+  const port = Number(serveFlags[serveFlags.indexOf('--webhook-listen') + 1]?.split(':').at(-1));
+  const ca = Buffer.from(
+    await k8s.kubectlOk([
+      'get',
+      'secret',
+      'pgwarden-webhook-tls',
+      '-n',
+      operatorNamespace,
+      '-o',
+      'jsonpath={.data.ca\\.crt}',
+    ]),
+    'base64',
+  ).toString('utf8');
+  return (slackUser, action, signingSecret = SIGNING_SECRET) => {
+    const body = slackInteractionBody(
+      slackUser,
+      action,
+      `${approval.namespace}/${approval.name}`,
+      responseUrl,
+    );
+    const headers = slackSigned(signingSecret, body);
+    return new Promise((resolve, reject) => {
+      const req = httpsRequest(
+        {
+          host: '127.0.0.1',
+          port,
+          path: `${SLACK_INTERACTIONS_PATH}/dba-slack`,
+          method: 'POST',
+          ca,
+          headers,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              text: (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { text: string }).text,
+            }),
+          );
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
   };
 }
