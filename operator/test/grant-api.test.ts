@@ -473,6 +473,22 @@ describe('grant API', () => {
     expect(w.counts.get('grants refused rate-limited')).toBe(1);
   });
 
+  it('holds at most two long polls per pod; a third is answered at once', async () => {
+    const w = world();
+    const { post } = await serve(w);
+    const { version } = grantOf(await post());
+    const held = [
+      post({ knownVersion: version, waitSeconds: 60 }),
+      post({ knownVersion: version, waitSeconds: 60 }),
+    ];
+    await vi.waitFor(() => expect(w.counts.get('longPolls')).toBe(2));
+    expect(grantOf(await post({ knownVersion: version, waitSeconds: 60 })).version).toBe(version);
+    expect(w.counts.get('longPolls')).toBe(2);
+    w.policies.splice(0, 1);
+    w.feed.wakeAll();
+    for (const answer of await Promise.all(held)) expect(refusalOf(answer).reason).toBe('no-policy');
+  });
+
   it('refuses what is not a GrantRequest and other methods and paths', async () => {
     const w = world();
     const { base, post } = await serve(w);

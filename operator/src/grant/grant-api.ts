@@ -20,6 +20,12 @@ import { type Refused, refuse } from './refusal.js';
 
 /** A GrantRequest is two fields; anything bigger is not one. */
 const MAX_BODY_BYTES = 16 * 1024;
+/**
+ * Long polls held at once per pod: a sidecar keeps one open (two while it
+ * replaces one). More are answered at once, so they count against the rate
+ * limit instead of each holding a subscription for a minute.
+ */
+const MAX_HELD_PER_POD = 2;
 
 /** The metrics the grant API keeps (process/metrics.ts registers them). */
 export interface GrantMetrics {
@@ -63,6 +69,8 @@ export class GrantApi {
   readonly #sources: GrantSources;
   readonly #limiter: RateLimiter;
   readonly #held = new Set<() => void>();
+  /** Held long polls by pod key. */
+  readonly #holding = new Map<string, number>();
   #closing = false;
 
   constructor(options: GrantApiOptions) {
@@ -119,7 +127,7 @@ export class GrantApi {
     res.once('close', () => {
       gone.value = true;
     });
-    const { outcome, held, previous } = await this.#decide(identity, request, res, gone);
+    const { outcome, held, previous } = await this.#decide(identity, key, request, gone, res);
     if (held) this.#limiter.refund(key);
     if (gone.value) return; // the sidecar went away while it was held
     const wait = held ? 'held' : 'none';
@@ -152,9 +160,10 @@ export class GrantApi {
    */
   async #decide(
     identity: { subject: GrantSubject; pod: V1Pod },
+    key: string,
     request: GrantRequest,
-    res: ServerResponse,
     gone: { readonly value: boolean },
+    res: ServerResponse,
   ): Promise<{ outcome: Outcome; held: boolean; previous?: GrantDecision }> {
     const { subject } = identity;
     const decide = async (pod: V1Pod): Promise<Outcome> => {
@@ -162,9 +171,11 @@ export class GrantApi {
       return decision.ok ? { ok: true, decision, pod } : decision;
     };
     const known = request.knownVersion;
-    if (known === null || request.waitSeconds === 0 || this.#closing) {
+    const holding = this.#holding.get(key) ?? 0;
+    if (known === null || request.waitSeconds === 0 || this.#closing || holding >= MAX_HELD_PER_POD) {
       return { outcome: await decide(identity.pod), held: false };
     }
+    this.#holding.set(key, holding + 1);
     let dirty = false;
     let wake = () => {};
     const subscription = this.#o.changes.subscribe(subject.namespace, subject.pod, () => {
@@ -212,6 +223,9 @@ export class GrantApi {
       subscription.close();
       res.off('close', onClose);
       if (held) this.#o.metrics.longPolls.dec();
+      const left = (this.#holding.get(key) ?? 1) - 1;
+      if (left > 0) this.#holding.set(key, left);
+      else this.#holding.delete(key);
     }
     return { outcome, held, previous };
   }
