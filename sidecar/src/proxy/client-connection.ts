@@ -110,6 +110,7 @@ export async function handleClient(socket: Socket, ctx: ProxyContext, connId: nu
       recording: tap,
     });
     ctx.sessions.add(relay);
+    const backend = upstream.backendKey && { key: upstream.backendKey, endpoint: access.upstream.endpoint };
     access.govern({
       retarget: (next) =>
         relay.retarget((state) => {
@@ -118,7 +119,16 @@ export async function handleClient(socket: Socket, ctx: ProxyContext, connId: nu
             ? chosen
             : chosen.forSession(log, ctx.metrics, requester, relay.substitution);
         }),
-      end: (error) => relay.terminate(error, 'terminated'),
+      end: (error) => {
+        relay.terminate(error, 'terminated');
+        // Closing the upstream socket does not stop a statement that is running: it would run to
+        // the end (and commit) after access ended. A cancel stops it; an idle backend ignores it.
+        if (backend) {
+          forwardCancel(backend).catch((err: Error) =>
+            log.warn({ reason: err.message }, 'could not cancel the running statement'),
+          );
+        }
+      },
     });
     relay.start(reader.detach(), upstream.leftover);
     const end = await relay.finished;

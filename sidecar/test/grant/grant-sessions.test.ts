@@ -2,6 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestPki, type TestPki, usePostgres } from '@pgwarden/e2e';
+import type pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningProxy } from '../../src/proxy/server.js';
 import { ClientPool, counterValue, pgClient, waitFor, within } from '../integration/helpers.js';
@@ -124,6 +125,42 @@ describe('grant mode: open sessions and policy changes', () => {
     });
     expect((await before.query('select current_user as u')).rows[0].u).toBe(cluster().users.scram.user);
   });
+});
+
+describe('grant mode: revocation of a busy session', () => {
+  it('cancels the statement that is running when access ends', async () => {
+    const sleepy = compiled(
+      { access: 'read-write', rules: rules('allow'), allowFunctions: ['pg_catalog.pg_sleep'] },
+      'sleepy',
+    );
+    const { operator, proxy } = await granted(sleepy);
+    const client = pool.add(await pgClient(proxy.url));
+    // The FATAL answers the running query; the client then only reports the closed connection.
+    client.on('error', () => {});
+    const sleeping = client.query('select pg_sleep(60)').then(
+      () => null,
+      (err: pg.DatabaseError) => err,
+    );
+    const running = async () =>
+      Number(
+        await cluster().psql(
+          "select count(*) from pg_stat_activity where query = 'select pg_sleep(60)' and state = 'active'",
+        ),
+      );
+    await waitFor('the statement to run', async () => (await running()) === 1);
+    operator.setAnswer({
+      status: 403,
+      refusal: {
+        reason: 'no-policy',
+        message: 'no AgentAccessPolicy binds pod agents/agent-0',
+        retryAfterSeconds: null,
+      },
+    });
+    const failed = await within(10_000, 'the query to fail', sleeping);
+    expect(failed?.code).toBe('28000');
+    expect(failed?.message).toContain('pgwarden: access revoked');
+    await waitFor('the statement to stop running upstream', async () => (await running()) === 0);
+  }, 30_000);
 });
 
 describe('grant mode: approvals', () => {
