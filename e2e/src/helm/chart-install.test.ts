@@ -1,5 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { useControlPlane } from '../control-plane/vitest.js';
@@ -48,7 +51,9 @@ type Webhooks = { webhooks: { clientConfig: { caBundle?: string } }[] };
 describe('helm chart on a real API server', () => {
   const k8s = useControlPlane();
   let operator: ChildProcess | undefined;
+  const cleanups: (() => Promise<void>)[] = [];
   afterAll(async () => {
+    for (const cleanup of cleanups) await cleanup();
     if (operator && operator.exitCode === null && operator.signalCode === null) {
       const exited = new Promise((resolve) => operator?.once('exit', resolve));
       operator.kill('SIGKILL');
@@ -76,11 +81,25 @@ describe('helm chart on a real API server', () => {
     },
   );
 
-  it('helm install, the operator runs from the chart Deployment args under its RBAC, upgrade keeps caBundle, uninstall keeps the CRDs', async () => {
+  it('helm install, the operator runs from the chart Deployment args and notifications ConfigMap under its RBAC, upgrade keeps caBundle, uninstall keeps the CRDs', async () => {
     expect(existsSync(operatorMain), `${operatorMain} missing: build first (make build)`).toBe(true);
     const kubeconfig = k8s().kubeconfig;
+    // One notification channel, so the ConfigMap the chart mounts is read by the operator too.
+    const values = {
+      'notifications.channels': [
+        {
+          type: 'webhook',
+          name: 'audit',
+          url: 'https://hooks.example.invalid/pgwarden',
+          hmacSecretRef: { name: 'pgwarden-hooks', key: 'hmac' },
+        },
+      ],
+    };
     const install = await helm(
-      ['install', release, CHART_DIR, '--namespace', namespace, '--create-namespace', '--wait=false'],
+      [
+        ...['install', release, CHART_DIR, '--namespace', namespace, '--create-namespace', '--wait=false'],
+        ...setFlags(values),
+      ],
       { kubeconfig },
     );
     expect(install.code, install.stderr).toBe(0);
@@ -104,11 +123,28 @@ describe('helm chart on a real API server', () => {
     );
 
     // The Deployment's container, run here: its args except the listeners (loopback, free
-    // ports) and the certificate's host (the API server here calls 127.0.0.1, not the Service).
-    const { objects } = await renderChart({}, { release, namespace });
+    // ports), the certificate's host (the API server here calls 127.0.0.1, not the Service)
+    // and the notifications file, which is the installed ConfigMap's content as the pod mounts it.
+    const { objects } = await renderChart(values, { release, namespace });
     const args = deploymentArgs(objects).filter(
-      (a) => !/^--(admin-listen|webhook-listen|webhook-hosts)=/.test(a),
+      (a) => !/^--(admin-listen|webhook-listen|webhook-hosts|notifications)=/.test(a),
     );
+    expect(deploymentArgs(objects)).toContain('--notifications=/etc/pgwarden/notifications/channels.yaml');
+    const configMap = JSON.parse(
+      await k8s().kubectlOk(['get', 'configmap', `${name}-notifications`, '-n', namespace, '-o', 'json']),
+    ) as { data: Record<string, string> };
+    const mounted = await mkdtemp(join(tmpdir(), 'pgwarden-chart-notifications-'));
+    cleanups.push(() => rm(mounted, { recursive: true, force: true }));
+    await writeFile(join(mounted, 'channels.yaml'), configMap.data['channels.yaml'] ?? '');
+    await k8s().kubectlOk([
+      'create',
+      'secret',
+      'generic',
+      'pgwarden-hooks',
+      '-n',
+      namespace,
+      '--from-literal=hmac=not-a-real-key',
+    ]);
     const adminPort = await freePort();
     const identity = await k8s().mintUser({
       user: `system:serviceaccount:${namespace}:${name}`,
@@ -125,6 +161,7 @@ describe('helm chart on a real API server', () => {
         `--webhook-listen=127.0.0.1:${await freePort()}`,
         '--webhook-hosts=127.0.0.1',
         '--identity=chart-e2e',
+        `--notifications=${join(mounted, 'channels.yaml')}`,
       ],
       { env: { ...process.env, POD_NAMESPACE: namespace }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -172,7 +209,14 @@ describe('helm chart on a real API server', () => {
 
     const before = await caBundles();
     const upgrade = await helm(
-      ['upgrade', release, CHART_DIR, '--namespace', namespace, ...setFlags({ 'operator.replicas': 3 })],
+      [
+        'upgrade',
+        release,
+        CHART_DIR,
+        '--namespace',
+        namespace,
+        ...setFlags({ ...values, 'operator.replicas': 3 }),
+      ],
       { kubeconfig },
     );
     expect(upgrade.code, upgrade.stderr).toBe(0);
