@@ -6,14 +6,13 @@ import { queryApprovalObject } from '../src/approval/query-approval.js';
 import { bindApprovers, createAsOperator, heldDelete, storedRecord } from './approval-fixtures.js';
 import {
   HMAC_KEY,
+  ordersDatabase,
   pgwardenSignatureValid,
   SIGNING_SECRET,
   slackButtons,
   useNotificationChannels,
 } from './approval-notify-support.js';
 import {
-  applyObject,
-  databaseConnection,
   manifestsDir,
   noWebhookHost,
   operatorIdentity,
@@ -49,28 +48,7 @@ describe('approval notifications and impact preview on the operator', () => {
       await serviceAccounts(k8s(), ns, ['analytics-agent']);
       operatorKubeconfig = await operatorIdentity(k8s(), operatorNs);
 
-      const role = pg().users.scram;
-      await pg().psql(`
-        CREATE TABLE orders (id int PRIMARY KEY, status text NOT NULL);
-        INSERT INTO orders SELECT g, 'open' FROM generate_series(1, 100) g;
-        GRANT SELECT, DELETE ON orders TO ${role.user};
-      `);
-      await applyObject(k8s(), {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: 'orders-role', namespace: ns },
-        stringData: { username: role.user, password: role.password },
-      });
-      await applyObject(
-        k8s(),
-        databaseConnection({
-          namespace: ns,
-          name: 'orders',
-          port: pg().port,
-          database: pg().database,
-          secret: 'orders-role',
-        }),
-      );
+      await ordersDatabase(k8s(), pg(), ns, 100);
 
       const {
         file: notificationsFile,

@@ -6,9 +6,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ApprovalRequest, SLACK_INTERACTIONS_PATH } from '@pgwarden/crds';
-import type { TestCluster } from '@pgwarden/e2e';
+import type { PostgresCluster, TestCluster } from '@pgwarden/e2e';
 import { afterAll } from 'vitest';
-import { applyObject } from './fixtures.js';
+import { applyObject, databaseConnection } from './fixtures.js';
+import { grantUrlOf, operatorCa } from './grant-fixtures.js';
 
 // Test receivers and signing as a third party would write them from
 // docs/approval-notifications.md, without the operator's code.
@@ -224,19 +225,8 @@ export async function slackButtons(
     signingSecret?: string,
   ) => Promise<{ status: number; text: string }>
 > {
-  const port = Number(serveFlags[serveFlags.indexOf('--webhook-listen') + 1]?.split(':').at(-1));
-  const ca = Buffer.from(
-    await k8s.kubectlOk([
-      'get',
-      'secret',
-      'pgwarden-webhook-tls',
-      '-n',
-      operatorNamespace,
-      '-o',
-      'jsonpath={.data.ca\\.crt}',
-    ]),
-    'base64',
-  ).toString('utf8');
+  const port = Number(new URL(grantUrlOf(serveFlags)).port);
+  const ca = await operatorCa(k8s, operatorNamespace);
   return (slackUser, action, signingSecret = SIGNING_SECRET) => {
     const body = slackInteractionBody(
       slackUser,
@@ -270,4 +260,34 @@ export async function slackButtons(
       req.end(body);
     });
   };
+}
+
+/**
+ * Table orders (ids 1..rows) that the harness's SCRAM role may read and
+ * delete from, and DatabaseConnection "orders" in `namespace` reaching it as
+ * that role.
+ */
+export async function ordersDatabase(k8s: TestCluster, pg: PostgresCluster, namespace: string, rows: number) {
+  const role = pg.users.scram;
+  await pg.psql(`
+    CREATE TABLE orders (id int PRIMARY KEY, total numeric NOT NULL);
+    INSERT INTO orders SELECT g, g * 10 FROM generate_series(1, ${rows}) g;
+    GRANT SELECT, DELETE ON orders TO ${role.user};
+  `);
+  await applyObject(k8s, {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'orders-role', namespace },
+    stringData: { username: role.user, password: role.password },
+  });
+  await applyObject(
+    k8s,
+    databaseConnection({
+      namespace,
+      name: 'orders',
+      port: pg.port,
+      database: pg.database,
+      secret: 'orders-role',
+    }),
+  );
 }
