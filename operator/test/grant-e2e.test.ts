@@ -310,6 +310,27 @@ describe('grant API end to end', () => {
     expect([gone.status, refusal(gone).reason]).toEqual([403, 'pod-gone']);
   }, 120_000);
 
+  it('every replica serves grants: the standby answers as the leader does', async () => {
+    const lease = ['--lease-duration', '4s', '--renew-deadline', '3s', '--retry-period', '500ms'];
+    const leader = await startOperator('replica-a', [...serve, ...lease]);
+    await vi.waitFor(async () => expect(await leader.metric('pgwarden_operator_leader')).toBe(1), {
+      timeout: 30_000,
+    });
+    const port = await freePort();
+    const standbyFlags = [...serve];
+    standbyFlags[standbyFlags.indexOf('--webhook-listen') + 1] = `127.0.0.1:${port}`;
+    const standby = await startOperator('replica-b', [...standbyFlags, ...lease]);
+    await vi.waitFor(async () => expect((await standby.admin('/readyz')).status).toBe(200), {
+      timeout: 30_000,
+    });
+    expect(await standby.metric('pgwarden_operator_leader')).toBe(0);
+    await applyPolicy();
+    const answer = await postGrant(grantUrlOf(standbyFlags), ca, await tokenFor('agent-1'));
+    expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+    expect(GrantSchema.parse(answer.body).policyRef.name).toBe('analytics');
+    await vi.waitFor(() => expect(standby.logs().some((l) => l.msg === 'grant-issued')).toBe(true));
+  }, 120_000);
+
   it('the sidecar in grant mode: psql through it is governed; kubectl delete agentaccesspolicy ends the open session (FATAL 28000) and refuses reconnects', async () => {
     const op = await operator('sidecar');
     await applyPolicy();
