@@ -57,7 +57,7 @@ export interface GrantApiOptions {
   now?: () => Date;
 }
 
-type Outcome = { ok: true; decision: GrantDecision; pod: V1Pod } | Refused;
+type Outcome = { ok: true; decision: GrantDecision } | Refused;
 
 /**
  * POST /v1/grants (contract in crds/src/grant.ts): authenticate the pod,
@@ -68,7 +68,8 @@ export class GrantApi {
   readonly #o: GrantApiOptions;
   readonly #sources: GrantSources;
   readonly #limiter: RateLimiter;
-  readonly #held = new Set<() => void>();
+  /** Wakes each held long poll, for shutdown. */
+  readonly #wakers = new Set<() => void>();
   /** Held long polls by pod key. */
   readonly #holding = new Map<string, number>();
   #closing = false;
@@ -149,7 +150,7 @@ export class GrantApi {
   /** Answers every held long poll now (with the grant it would have got), for shutdown. */
   close(): void {
     this.#closing = true;
-    for (const wake of this.#held) wake();
+    for (const wake of this.#wakers) wake();
   }
 
   /**
@@ -168,7 +169,7 @@ export class GrantApi {
     const { subject } = identity;
     const decide = async (pod: V1Pod): Promise<Outcome> => {
       const decision = await decideGrant(this.#sources, subject, pod);
-      return decision.ok ? { ok: true, decision, pod } : decision;
+      return decision.ok ? { ok: true, decision } : decision;
     };
     const known = request.knownVersion;
     const holding = this.#holding.get(key) ?? 0;
@@ -207,9 +208,9 @@ export class GrantApi {
               clearTimeout(timer);
               resolve();
             };
-            this.#held.add(wake);
+            this.#wakers.add(wake);
           });
-          this.#held.delete(wake);
+          this.#wakers.delete(wake);
           wake = () => {};
         }
         const timedOut = performance.now() >= deadline;
