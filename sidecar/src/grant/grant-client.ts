@@ -24,7 +24,7 @@ export interface GrantEvents {
 
 /** Retries after failures: 0.5 s doubling to 30 s, full jitter. */
 export const GRANT_BACKOFF: BackoffOptions = Object.freeze({ baseMs: 500, maxMs: 30_000 });
-/** A grant whose refreshAt has already passed is not asked for again sooner than this. */
+/** After an unchanged grant, or one whose refreshAt has passed, the next request waits this long. */
 const MIN_REFRESH_INTERVAL_MS = 1000;
 
 /**
@@ -143,7 +143,8 @@ export class GrantClient {
       changed ? 'grant received' : 'grant renewed',
     );
     this.events.granted(grant);
-    return Date.parse(grant.refreshAt) <= Date.now() ? MIN_REFRESH_INTERVAL_MS : 0;
+    // An unchanged grant ended a long poll (or the operator does not hold requests): not again at once.
+    return changed && Date.parse(grant.refreshAt) > Date.now() ? 0 : MIN_REFRESH_INTERVAL_MS;
   }
 
   private requestFailed(err: Error): number {

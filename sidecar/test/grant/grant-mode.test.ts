@@ -87,8 +87,8 @@ afterAll(async () => {
   await writeFile(tokenFile, 'token-1\n');
 });
 
-async function start(initial: Answer, caFile = pki.caFile) {
-  operator = await FakeOperator.start(pki, initial);
+async function start(initial: Answer, caFile = pki.caFile, longPoll = true) {
+  operator = await FakeOperator.start(pki, initial, { longPoll });
   proxy = await startGrantProxy({ operator, tokenFile, caFile });
   return { operator, proxy };
 }
@@ -236,6 +236,22 @@ describe('grant mode', () => {
     expect(
       await counterValue(counter(proxy, 'pgwarden_grant_requests_total'), { result: 'rate_limited' }),
     ).toBe(1);
+  });
+
+  it('an operator that answers a long poll at once is asked at most once a second', async () => {
+    const { operator, proxy } = await start(
+      { grant: grantFor(cluster(), { policy: openPolicy }) },
+      pki.caFile,
+      false,
+    );
+    await waitFor('readiness', () => isReady(proxy));
+    await waitFor('four requests', () => operator.requests.length >= 4);
+    const gaps = operator.requests.slice(1).map((r, i) => r.at - (operator.requests[i] as { at: number }).at);
+    console.log(
+      `grant mode: gaps between requests to an operator without long polling: ${gaps.join(', ')} ms`,
+    );
+    // Node timers may fire up to a millisecond early as Date.now() sees it.
+    for (const gap of gaps.slice(1)) expect(gap).toBeGreaterThanOrEqual(990);
   });
 
   it('reads the token file again for every request', async () => {

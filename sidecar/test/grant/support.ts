@@ -99,6 +99,8 @@ interface HeldPoll {
  */
 export class FakeOperator {
   readonly requests: SeenRequest[] = [];
+  /** false: answer every request at once, as an operator without long polling would. */
+  longPoll = true;
   /** When setAnswer last wrote its answer to a held long poll (ms since epoch); null when none was held. */
   answeredAt: number | null = null;
   private answer: Answer;
@@ -115,8 +117,13 @@ export class FakeOperator {
     this.server = this.createServer();
   }
 
-  static async start(pki: TestPki, initial: Answer): Promise<FakeOperator> {
+  static async start(
+    pki: TestPki,
+    initial: Answer,
+    options: { longPoll?: boolean } = {},
+  ): Promise<FakeOperator> {
     const operator = new FakeOperator(pki, initial);
+    operator.longPoll = options.longPoll ?? true;
     await operator.listen();
     return operator;
   }
@@ -188,7 +195,7 @@ export class FakeOperator {
       this.requests.push({ authorization: req.headers.authorization, body, at: Date.now() });
       const current = this.answer;
       const unchanged = 'grant' in current && current.grant.version === body.knownVersion;
-      if (body.waitSeconds > 0 && unchanged) {
+      if (this.longPoll && body.waitSeconds > 0 && unchanged) {
         const poll: HeldPoll = {
           res,
           timer: setTimeout(() => this.release(poll), body.waitSeconds * 1000),
