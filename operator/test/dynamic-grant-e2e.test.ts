@@ -15,6 +15,7 @@ import {
   waitForCrds,
 } from './fixtures.js';
 import { boundToken, grantUrlOf, operatorCa, postGrant } from './grant-fixtures.js';
+import { useGrantSidecars } from './grant-sidecar.js';
 import { useOperatorProcesses } from './operator-process.js';
 
 // Dynamic credentials through the real grant path: the operator as a process
@@ -22,7 +23,8 @@ import { useOperatorProcesses } from './operator-process.js';
 // credentials.dynamic on a real PostgreSQL, tokens from the TokenRequest API
 // bound to pods. The grant's credential is a role made for the pod; deleting
 // the policy drops it and ends its session; a grant left to expire loses its
-// role to the controller's sweep.
+// role to the controller's sweep. Then the sidecar as a process in grant
+// mode: its sessions run as the pod's role, under the policy.
 
 const operatorNs = 'pgwarden-system';
 const ns = 'agents';
@@ -36,9 +38,10 @@ describe('dynamic credentials through the grant API', () => {
   let serve: string[] = [];
   let grantUrl = '';
 
-  /** A pod of `serviceAccount` and a token bound to it (audience pgwarden.io), as the kubelet would mount. */
-  const podToken = async (name: string, serviceAccount: string) => {
-    const pod = JSON.parse(
+  const startSidecar = useGrantSidecars();
+
+  const createPod = async (name: string, serviceAccount: string) =>
+    JSON.parse(
       await k8s().kubectlOk(['create', '-f', '-', '-o', 'json'], {
         input: JSON.stringify({
           apiVersion: 'v1',
@@ -48,7 +51,21 @@ describe('dynamic credentials through the grant API', () => {
         }),
       }),
     ) as V1Pod;
-    return boundToken(k8s(), pod);
+  /** A pod of `serviceAccount` and a token bound to it (audience pgwarden.io), as the kubelet would mount. */
+  const podToken = async (name: string, serviceAccount: string) =>
+    boundToken(k8s(), await createPod(name, serviceAccount));
+  const startOperatorReady = async () => {
+    const operator = await startOperator('dynamic', [
+      ...serve,
+      '--leader-elect',
+      'false',
+      '--grant-ttl',
+      GRANT_TTL,
+    ]);
+    await vi.waitFor(async () => expect((await operator.admin('/readyz')).status).toBe(200), {
+      timeout: 30_000,
+    });
+    return operator;
   };
   const policy = (name: string, serviceAccount: string) =>
     applyObject(k8s(), {
@@ -93,7 +110,7 @@ describe('dynamic credentials through the grant API', () => {
     await waitForCrds(k8s());
     await k8s().createNamespace(operatorNs);
     await k8s().createNamespace(ns);
-    await serviceAccounts(k8s(), ns, ['reporter', 'batch']);
+    await serviceAccounts(k8s(), ns, ['reporter', 'batch', 'viewer']);
     kubeconfig = await operatorIdentity(k8s(), operatorNs);
     serve = await servedWebhooks(k8s(), operatorNs);
     grantUrl = grantUrlOf(serve);
@@ -135,16 +152,7 @@ describe('dynamic credentials through the grant API', () => {
   }, 180_000);
 
   it('hands each pod its own role; deleting the policy drops it and ends its session; an expired one is swept', async () => {
-    const operator = await startOperator('dynamic', [
-      ...serve,
-      '--leader-elect',
-      'false',
-      '--grant-ttl',
-      GRANT_TTL,
-    ]);
-    await vi.waitFor(async () => expect((await operator.admin('/readyz')).status).toBe(200), {
-      timeout: 30_000,
-    });
+    const operator = await startOperatorReady();
     const ca = await operatorCa(k8s(), operatorNs);
     await policy('reports', 'reporter');
     const token = await podToken('reporter-1', 'reporter');
@@ -220,5 +228,42 @@ describe('dynamic credentials through the grant API', () => {
     expect(logs).not.toContain('admin-pw-not-in-any-log');
     expect(logs).not.toContain(granted.credential.password);
     expect(operator.forbidden()).toEqual([]);
+  }, 240_000);
+  it('the sidecar in grant mode reaches the database as the pod’s own role, until the policy goes', async () => {
+    const operator = await startOperatorReady();
+    await policy('viewers', 'viewer');
+    const pod = await createPod('viewer-1', 'viewer');
+    const sidecar = await startSidecar(
+      k8s(),
+      { namespace: ns, name: 'viewer-1', uid: pod.metadata?.uid ?? '', serviceAccount: 'viewer' },
+      { grantUrl, caPem: await operatorCa(k8s(), operatorNs) },
+    );
+    const session = new pg.Client({ connectionString: sidecar.url });
+    const codes: (string | undefined)[] = [];
+    session.on('error', (error) => codes.push((error as { code?: string }).code));
+    await session.connect();
+    const { rows } = await session.query('SELECT current_user AS who, count(*)::int AS n FROM orders');
+    expect(rows[0]?.who).toMatch(/^pgw_agents\/viewers\/viewer-1#[0-9a-f]{8}$/);
+    expect(rows[0]?.n).toBe(2);
+    // The policy allows reads only: pgwarden refuses the write before the database sees it.
+    await expect(session.query('DELETE FROM orders')).rejects.toMatchObject({ code: '42501' });
+    const user = rows[0]?.who as string;
+    // Refreshes (TTL 4s, refresh at half) keep the same role and the open session.
+    const extended = () =>
+      operator.logs().filter((line) => line.msg === 'dynamic-role-extended' && line.role === user).length;
+    await vi.waitFor(() => expect(extended()).toBeGreaterThanOrEqual(2), { timeout: 30_000, interval: 200 });
+    expect((await session.query('SELECT current_user AS who')).rows).toEqual([{ who: user }]);
+    expect(await role(user)).toBe('2 orders_reader');
+
+    await k8s().kubectlOk(['delete', 'agentaccesspolicy', 'viewers', '-n', ns]);
+    // Whichever comes first ends it: the sidecar (FATAL 28000, access revoked) or the database (57P01, role dropped).
+    await vi.waitFor(() => expect(['28000', '57P01']).toContain(codes[0]), { timeout: 30_000, interval: 50 });
+    await vi.waitFor(async () => expect(await role(user)).toBe(''), { timeout: 20_000, interval: 100 });
+    await session.end().catch(() => undefined);
+    const again = new pg.Client({ connectionString: sidecar.url });
+    await expect(again.connect()).rejects.toMatchObject({ code: '28000' });
+    await again.end().catch(() => undefined);
+    expect(sidecar.output()).not.toContain('admin-pw-not-in-any-log');
+    expect(JSON.stringify(operator.logs())).toContain('dynamic-role-dropped');
   }, 240_000);
 });
