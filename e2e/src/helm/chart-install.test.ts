@@ -207,6 +207,24 @@ describe('helm chart on a real API server', () => {
     // Every permission it used was granted: an RBAC refusal shows as 403 / forbidden in its log.
     expect(logs.filter((l) => /forbidden|HTTP-Code: 403/i.test(l))).toEqual([]);
 
+    // The webhook points at the chart's Service, which has no running pod behind it here: an
+    // opted-in namespace refuses pods (failurePolicy Fail, as docs/troubleshooting.md shows),
+    // any other namespace is unaffected.
+    const pod = (ns: string) =>
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'agent', namespace: ns },
+        spec: { containers: [{ name: 'agent', image: 'agent:1' }] },
+      });
+    await k8s().kubectlOk(['create', 'namespace', 'opted-in']);
+    await k8s().kubectlOk(['label', 'namespace', 'opted-in', 'pgwarden.io/inject=enabled']);
+    const refused = await k8s().kubectl(['create', '-f', '-'], { input: pod('opted-in') });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('failed calling webhook "pods.inject.pgwarden.io"');
+    await k8s().kubectlOk(['create', 'namespace', 'elsewhere']);
+    await k8s().kubectlOk(['create', '-f', '-'], { input: pod('elsewhere') });
+
     const before = await caBundles();
     const upgrade = await helm(
       [
