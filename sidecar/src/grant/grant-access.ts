@@ -108,11 +108,6 @@ export class GrantAccess implements AccessSource {
     return this.state.kind === 'granted';
   }
 
-  /** The grant in force; null before the first one and after access ended. */
-  get grant(): Grant | null {
-    return this.state.kind === 'granted' ? this.state.grant : null;
-  }
-
   async resolve(): Promise<SessionAccess> {
     const state = this.state;
     if (state.kind === 'waiting') throw GrantErrors.notGrantedYet(state.lastFailure);

@@ -26,8 +26,6 @@ export interface RunningProxy {
   /** The approval API's address; null when no policy can hold statements here (no spec.approval, or grant mode without --approval-dir). */
   approvalAddress: AddressInfo | null;
   metrics: ProxyMetrics;
-  /** Where connections get their policy and upstream (grant mode: the grant's state). */
-  access: AccessSource;
   /**
    * Stops accepting, lets sessions finish what is in flight (each is closed
    * with 57P01 as soon as it is idle), and closes the rest at the deadline.
@@ -129,7 +127,6 @@ export async function startProxy(config: Readonly<ProxyConfig>, log: Logger): Pr
     adminAddress: admin?.address ?? null,
     approvalAddress: approvalApi?.address ?? null,
     metrics,
-    access,
     drain,
   };
 }
