@@ -9,6 +9,7 @@ import { ClientPool, counterValue, pgClient, waitFor, within } from '../integrat
 import { eventsOf, sealedRecording } from '../record/proxy-support.js';
 import {
   compiled,
+  connectError,
   counter,
   endedWith,
   FakeOperator,
@@ -203,6 +204,28 @@ describe('grant mode: approvals', () => {
 });
 
 describe('grant mode: recording and masking', () => {
+  it('suspends access when the grant records but the sidecar has no spool directory', async () => {
+    const policy = compiled(
+      {
+        access: 'read-write',
+        rules: rules('allow'),
+        recording: { sink: { type: 'dir', path: await mkdtemp(join(tmpdir(), 'pgwarden-grant-sink-')) } },
+      },
+      'recorded',
+    );
+    operator = await FakeOperator.start(pki, { grant: grantFor(cluster(), { policy }) });
+    const started = await startGrantProxy({ operator, tokenFile: join(dir, 'token'), caFile: pki.caFile });
+    proxy = started;
+    const error = await waitFor('the grant to be judged', async () => {
+      const e = await connectError(started.url);
+      return e.code === '28000' ? e : null;
+    });
+    expect(error.message).toBe(
+      'pgwarden: access suspended: the grant cannot be enforced by this sidecar: policy agents/recorded records sessions (spec.recording), which needs --spool-dir (env PGWARDEN_SPOOL_DIR)',
+    );
+    expect(await isReady(started)).toBe(false);
+  });
+
   it("records the pod and service account from the grant's subject, masks, and records a revocation", async () => {
     const sinkDir = await mkdtemp(join(tmpdir(), 'pgwarden-grant-sink-'));
     const policy = compiled(
