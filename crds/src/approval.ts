@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DurationSchema } from './duration.js';
+import { DurationSchema, parseDurationMs } from './duration.js';
 import { describeValue } from './field-errors.js';
 
 /**
@@ -81,6 +81,9 @@ const WaitSchema = z
   .strict()
   .describe('What the client sees while a decision is pending.');
 
+/** Longest statement timeout of an impact preview: it runs before anyone decided, holding its locks. */
+export const MAX_PREVIEW_TIMEOUT_MS = 60_000;
+
 const ImpactPreviewSettingsSchema = z
   .object({
     enabled: z
@@ -89,9 +92,16 @@ const ImpactPreviewSettingsSchema = z
       .describe(
         'true: before anyone decides, the operator runs the held statement in a transaction it always rolls back, on its own connection with the DatabaseConnection’s credentials, and records rows affected and the planner’s estimate on the QueryApproval (status.impact). Only INSERT, UPDATE, DELETE, MERGE and SELECT are previewed, never with functions that act outside the transaction.',
       ),
-    statementTimeout: DurationSchema.default('5s').describe(
-      'statement_timeout of the preview; a preview that takes longer is cancelled and recorded as an error, not retried.',
-    ),
+    statementTimeout: DurationSchema.refine(
+      (text) => (parseDurationMs(text) ?? 0) <= MAX_PREVIEW_TIMEOUT_MS,
+      {
+        error: 'is longer than a preview may run (1m)',
+      },
+    )
+      .default('5s')
+      .describe(
+        'statement_timeout of the preview, at most 1m; a preview that takes longer is cancelled and recorded as an error, not retried.',
+      ),
   })
   .strict()
   .describe('Dry run of a held statement (Kubernetes only; the standalone proxy ignores it).');
@@ -261,7 +271,7 @@ export const ImpactSchema = z
     result: z
       .enum(IMPACT_RESULTS)
       .describe(
-        'Running: the preview has started (a preview never runs twice, so a Running left by a stopped operator stays); Previewed: it ran and was rolled back; Refused: the statement cannot be previewed safely (error says why); Failed: it did not complete (error, e.g. the statement timeout).',
+        'Running: the preview has started (one left by an operator that stopped becomes Failed after 5 minutes; a preview never runs twice); Previewed: it ran and was rolled back; Refused: the statement cannot be previewed safely (error says why); Failed: it did not complete (error, e.g. the statement timeout).',
       ),
     rowsAffected: z
       .number()

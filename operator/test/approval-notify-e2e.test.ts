@@ -1,4 +1,4 @@
-import { ApprovalNotificationSchema, pendingStatus } from '@pgwarden/crds';
+import { ApprovalNotificationSchema, type ApprovalRequest, pendingStatus } from '@pgwarden/crds';
 import { usePostgres } from '@pgwarden/e2e';
 import { describe, expect, vi } from 'vitest';
 import { itUnless, useCluster } from '../../e2e/src/control-plane/vitest.js';
@@ -37,6 +37,18 @@ describe('approval notifications and impact preview on the operator', () => {
   let operatorKubeconfig = '';
   const startOperator = useOperatorProcesses(() => operatorKubeconfig);
   const channels = useNotificationChannels();
+  /** Creates a QueryApproval as the operator with `status` as its first status (no Pending in between). */
+  const createWithStatus = async (held: { id: string; request: ApprovalRequest }, status: unknown) => {
+    await k8s().kubectlOk(['create', '-f', '-'], {
+      input: JSON.stringify(queryApprovalObject(held.id, ns, held.request)),
+      kubeconfig: operatorKubeconfig,
+    });
+    const patch = JSON.stringify([{ op: 'add', path: '/status', value: status }]);
+    await k8s().kubectlOk(
+      ['patch', 'queryapproval', held.id, '-n', ns, '--subresource=status', '--type=json', '-p', patch],
+      { kubeconfig: operatorKubeconfig },
+    );
+  };
 
   itUnless(webhookHost() === undefined ? noWebhookHost : undefined)(
     'a held DELETE is previewed and announced; Slack presses decide as mapped approvers, under the same rules as kubectl',
@@ -205,49 +217,59 @@ describe('approval notifications and impact preview on the operator', () => {
       const decidedFirst = heldDelete(ns, 'analytics-agent', {
         statement: { ...held.request.statement, digest: '12'.repeat(32) },
       });
-      await k8s().kubectlOk(['create', '-f', '-'], {
-        input: JSON.stringify(queryApprovalObject(decidedFirst.id, ns, decidedFirst.request)),
-        kubeconfig: operatorKubeconfig,
-      });
-      const deniedStatus = {
+      await createWithStatus(decidedFirst, {
         ...pendingStatus(),
         phase: 'Denied',
         decidedBy: 'alice',
         reason: 'no',
         decidedAt: new Date().toISOString(),
-      };
-      await k8s().kubectlOk(
-        [
-          'patch',
-          'queryapproval',
-          decidedFirst.id,
-          '-n',
-          ns,
-          '--subresource=status',
-          '--type=json',
-          '-p',
-          JSON.stringify([{ op: 'add', path: '/status', value: deniedStatus }]),
-        ],
-        { kubeconfig: operatorKubeconfig },
-      );
+      });
       await vi.waitFor(
         () => expect(hook.received.map((r) => JSON.parse(r.body).approval.name)).toContain(decidedFirst.id),
         { timeout: 30_000 },
       );
       expect((await storedRecord(k8s(), ns, decidedFirst.id)).status.impact).toBeUndefined();
 
+      // A preview claimed 10 minutes ago by an operator that stopped: recorded as failed, not run, and announced.
+      const abandoned = heldDelete(ns, 'analytics-agent', {
+        statement: { ...held.request.statement, digest: '56'.repeat(32) },
+      });
+      const claimedAt = new Date(Date.now() - 10 * 60_000).toISOString();
+      const claim = {
+        result: 'Running',
+        rowsAffected: null,
+        planRows: null,
+        plan: null,
+        error: null,
+        durationMs: null,
+        at: claimedAt,
+      };
+      await createWithStatus(abandoned, { ...pendingStatus(), impact: claim });
+      await vi.waitFor(
+        () => expect(hook.received.map((r) => JSON.parse(r.body).approval.name)).toContain(abandoned.id),
+        { timeout: 30_000 },
+      );
+      expect((await storedRecord(k8s(), ns, abandoned.id)).status.impact).toMatchObject({
+        result: 'Failed',
+        at: claimedAt,
+        error: expect.stringMatching(
+          /^no outcome 6\d\d s after the preview started: the operator stopped during it; a preview is not retried$/,
+        ),
+      });
+
       // Each preview ran once, whatever number of status writes followed.
       expect(await operator.metric('pgwarden_operator_impact_previews_total', { result: 'Previewed' })).toBe(
         1,
       );
       expect(await operator.metric('pgwarden_operator_impact_previews_total', { result: 'Refused' })).toBe(1);
+      expect(await operator.metric('pgwarden_operator_impact_previews_total', { result: 'Failed' })).toBe(1);
       await vi.waitFor(async () =>
         expect(
           await operator.metric('pgwarden_operator_notifications_total', {
             channel: 'ops-webhook',
             result: 'delivered',
           }),
-        ).toBe(4),
+        ).toBe(5),
       );
       expect(
         await operator.metric('pgwarden_operator_slack_interactions_total', {
@@ -288,11 +310,12 @@ describe('approval notifications and impact preview on the operator', () => {
         'false',
       ]);
       await vi.waitFor(() => expect(skippedOld(restarted, old.id)).toBe(true), { timeout: 30_000 });
-      await vi.waitFor(() => expect(hook.received.length - before).toBe(3), { timeout: 30_000 });
+      await vi.waitFor(() => expect(hook.received.length - before).toBe(4), { timeout: 30_000 });
       const resent = keys(before);
       console.log('re-sent after the restart:', resent);
       expect(resent.every((key) => sent.includes(key))).toBe(true);
-      expect(resent.filter((key) => key.endsWith(':Pending'))).toHaveLength(1); // the VACUUM request, still pending
+      // The VACUUM request and the abandoned preview's request are still pending.
+      expect(resent.filter((key) => key.endsWith(':Pending'))).toHaveLength(2);
       expect(await restarted.metric('pgwarden_operator_impact_previews_total', { result: 'Previewed' })).toBe(
         0,
       );

@@ -1,4 +1,4 @@
-import type { ApprovalStatement } from '@pgwarden/crds';
+import { ApprovalSettingsSchema, type ApprovalStatement } from '@pgwarden/crds';
 import { usePostgres } from '@pgwarden/e2e';
 import pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -133,6 +133,17 @@ describe('impact preview', () => {
     expect(await refused('COMMIT')).toMatch(/^TransactionStmt is not previewed/);
     expect(await cluster().psql('SELECT last_value FROM invoice_numbers')).toBe('1');
     expect(await count('true')).toBe(5000);
+  });
+
+  it('a policy cannot give a preview more than a minute', () => {
+    const settings = (statementTimeout: string) =>
+      ApprovalSettingsSchema.safeParse({ impactPreview: { enabled: true, statementTimeout } });
+    expect(settings('1m').success).toBe(true);
+    expect(settings('61s').error?.issues[0]?.message).toBe('is longer than a preview may run (1m)');
+    expect(ApprovalSettingsSchema.parse({}).impactPreview).toEqual({
+      enabled: false,
+      statementTimeout: '5s',
+    });
   });
 
   it('accepts plain DML, including pg_notify (delivered only on commit)', async () => {

@@ -94,9 +94,10 @@ export class ApprovalEventsController {
     // No status yet: the operator writes it right after creating the object, and that write is the next event.
     if (!approval?.status) return { kind: 'forget' };
     // The preview's own writes are events too: the notification goes out on the pass they trigger.
-    if (await this.#o.previewer.preview(approval)) return { kind: 'forget' };
-    if (approval.status.phase === 'Pending' && approval.status.impact?.result === 'Running')
-      return { kind: 'forget' };
+    const preview = await this.#o.previewer.preview(approval);
+    if (preview.kind === 'changed') return { kind: 'forget' };
+    // Another process's preview: the Pending notification waits for its outcome.
+    if (preview.kind === 'running') return { kind: 'requeue', afterMs: preview.recheckInMs };
     this.#notify(approval);
     return { kind: 'forget' };
   }

@@ -20,6 +20,20 @@ const DATABASE_CONNECTIONS = resource('databaseconnections');
 
 export type ApprovalObject = StoredObject<ApprovalStatus> & { spec: ApprovalRequest };
 
+/**
+ * What a preview pass did: wrote status.impact (its own watch event follows),
+ * found another pass's preview still running (look again after recheckInMs),
+ * or had nothing to do.
+ */
+export type PreviewStep = { kind: 'changed' } | { kind: 'running'; recheckInMs: number } | { kind: 'none' };
+
+/**
+ * A Running claim older than this was left by an operator that stopped
+ * mid-preview: a preview ends within its statement timeout (at most 1m) plus
+ * connecting, so nobody is still running it.
+ */
+export const ABANDONED_AFTER_MS = 5 * 60_000;
+
 export interface PreviewerOptions {
   clients: KubeClients;
   log: Log;
@@ -44,10 +58,11 @@ export class ImpactPreviewer {
     this.#o = options;
   }
 
-  /** True when it previewed (the object changed); false when there was nothing to do. */
-  async preview(approval: ApprovalObject): Promise<boolean> {
+  async preview(approval: ApprovalObject): Promise<PreviewStep> {
     const { status, spec, metadata } = approval;
-    if (status?.phase !== 'Pending' || status.impact !== undefined) return false;
+    if (status?.phase !== 'Pending') return { kind: 'none' };
+    if (status.impact?.result === 'Running') return this.#running(approval, status.impact);
+    if (status.impact !== undefined) return { kind: 'none' };
     const policy = await getObject(
       this.#o.clients,
       AGENT_ACCESS_POLICIES,
@@ -56,14 +71,14 @@ export class ImpactPreviewer {
     );
     const policySpec = policy?.spec as AgentAccessPolicySpec | undefined;
     const settings = policySpec?.approval?.impactPreview;
-    if (!policySpec || !settings?.enabled) return false;
+    if (!policySpec || !settings?.enabled) return { kind: 'none' };
     const at = new Date((this.#o.now ?? Date.now)()).toISOString();
     const claim: Impact = { ...outcome('Running'), at };
     try {
       await setStatusField(this.#o.clients, QUERY_APPROVALS, metadata, '/status/impact', claim);
     } catch (error) {
       // Changed since it was read: the change's own watch event brings it back.
-      if (apiStatus(error) === 409) return false;
+      if (apiStatus(error) === 409) return { kind: 'none' };
       throw error;
     }
     const timeoutMs = parseDurationMs(settings.statementTimeout ?? '5s') ?? 5000;
@@ -81,7 +96,31 @@ export class ImpactPreviewer {
       durationMs: impact.durationMs,
       error: impact.error,
     });
-    return true;
+    return { kind: 'changed' };
+  }
+
+  /** Another pass's claim: wait for its outcome, or, once it is clearly abandoned, record that and move on. */
+  async #running(approval: ApprovalObject, claim: Impact): Promise<PreviewStep> {
+    const ageMs = (this.#o.now ?? Date.now)() - Date.parse(claim.at);
+    if (ageMs < ABANDONED_AFTER_MS) return { kind: 'running', recheckInMs: ABANDONED_AFTER_MS - ageMs };
+    const impact: Impact = {
+      ...outcome('Failed', {
+        error: `no outcome ${Math.round(ageMs / 1000)} s after the preview started: the operator stopped during it; a preview is not retried`,
+      }),
+      at: claim.at,
+    };
+    try {
+      await setStatusField(this.#o.clients, QUERY_APPROVALS, approval.metadata, '/status/impact', impact);
+    } catch (error) {
+      if (apiStatus(error) === 409) return { kind: 'none' };
+      throw error;
+    }
+    this.#o.onPreview?.('Failed');
+    this.#o.log('impact-preview-abandoned', {
+      approval: `${approval.metadata.namespace}/${approval.metadata.name}`,
+      ageMs,
+    });
+    return { kind: 'changed' };
   }
 
   async #run(
