@@ -6,6 +6,7 @@ import pg from 'pg';
 import type { Counter } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { counterValue, LogCapture, libpqEnv, psql } from '../integration/helpers.js';
+import { sealedRecording } from '../record/proxy-support.js';
 import { startTestProxy, type TestProxy } from '../support/proxy.js';
 import { signingKey, startIssuer, type TestIssuer } from './oidc-issuer.js';
 
@@ -20,7 +21,7 @@ const jobs = {
   'fork-job': { repository: 'evil/shop', ref: 'refs/heads/main' },
 };
 
-const policy = (name: string, access: string, kinds: string[]) => `
+const policy = (name: string, access: string, kinds: string[], extra = '') => `
 apiVersion: pgwarden.io/v1alpha1
 kind: AgentAccessPolicy
 metadata: { name: ${name}, namespace: ci }
@@ -30,7 +31,7 @@ spec:
   access: ${access}
   rules:
     - { name: allowed-kinds, match: { kinds: [${kinds.join(', ')}] }, action: allow }
-`;
+${extra}`;
 
 describe('standalone OIDC mode', () => {
   const cluster = usePostgres();
@@ -75,7 +76,12 @@ describe('standalone OIDC mode', () => {
       join(dir, 'deployer.yaml'),
       policy('deployer', 'read-write', ['read', 'write', 'transaction']),
     );
-    await writeFile(join(dir, 'reviewer.yaml'), policy('reviewer', 'read-only', ['read', 'transaction']));
+    // The reviewers' sessions are recorded; the deployers' are not.
+    const recording = `  recording: { flushInterval: 50ms, sink: { type: dir, path: ${join(dir, 'recordings')} } }\n`;
+    await writeFile(
+      join(dir, 'reviewer.yaml'),
+      policy('reviewer', 'read-only', ['read', 'transaction'], recording),
+    );
     await writeFile(
       join(dir, 'oidc.yaml'),
       JSON.stringify({
@@ -92,6 +98,7 @@ describe('standalone OIDC mode', () => {
     proxy = await startTestProxy(cluster(), {
       policy: undefined,
       oidcConfig: join(dir, 'oidc.yaml'),
+      spoolDir: join(dir, 'spool'),
       logLevel: 'info',
       logDestination: logs,
     });
@@ -134,6 +141,28 @@ describe('standalone OIDC mode', () => {
     ]);
     expect(logs.text).not.toContain(main);
     expect(logs.text).not.toContain(pr);
+  });
+
+  it('records the sessions of a rule whose policy records, under that policy', async () => {
+    const token = await issuer.token('pr-job');
+    const client = new pg.Client({
+      host: '127.0.0.1',
+      port: proxy.port,
+      user: 'ci',
+      database: 'app',
+      password: token,
+      application_name: 'oidc-recorded',
+    });
+    await client.connect();
+    await client.query('SELECT count(*) FROM orders');
+    await client.end();
+    const recorded = await sealedRecording(join(dir, 'recordings'), 'oidc-recorded');
+    const start = recorded.events[0];
+    expect(start?.type === 'session-start' && start.policy.name).toBe('reviewer');
+    expect(
+      recorded.events.some((e) => e.type === 'statement' && e.text === 'SELECT count(*) FROM orders'),
+    ).toBe(true);
+    expect(recorded.text.includes(token)).toBe(false);
   });
 
   it('refuses a token no rule admits, naming the claims it checked', async () => {
