@@ -5,7 +5,7 @@ import { usePostgres } from '@pgwarden/e2e';
 import pg from 'pg';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { DynamicRoleError, DynamicRoles, type DynamicTarget } from '../src/credentials/dynamic-roles.js';
-import { dynamicRoleName, type Grantee, roleIdentity } from '../src/credentials/role-name.js';
+import { dynamicRoleName, type Grantee, roleComment, roleIdentity } from '../src/credentials/role-name.js';
 
 // Per-grant roles on a real PostgreSQL: made, extended, revoked and swept
 // through a CREATEROLE admin role (not a superuser), checked from the catalog
@@ -215,6 +215,14 @@ describe('dynamic roles', () => {
     const refused = roles.issue(target, grantee('squatter'), inMinutes(10));
     await expect(refused).rejects.toThrow(DynamicRoleError);
     await expect(refused).rejects.toThrow(/exists but pgwarden did not make it/);
+
+    // A pgwarden role of another pod under the same name (a hash collision) is not shared either.
+    const other = roleIdentity('app', 'agents/orders-db', grantee('twin'));
+    const twin = dynamicRoleName('pgw_', roleIdentity('app', 'agents/orders-db', grantee('twin-2')));
+    await sql(`CREATE ROLE "${twin}" NOLOGIN; COMMENT ON ROLE "${twin}" IS '${roleComment(other)}'`);
+    await expect(roles.issue(target, grantee('twin-2'), inMinutes(10))).rejects.toThrow(
+      `role "${twin}" belongs to pod agents/twin under policy agents/readers; names collided`,
+    );
   });
 
   it('quotes odd names, and keeps role names within 63 bytes and apart', async () => {

@@ -111,7 +111,7 @@ export class DynamicRoles {
         const known = existing ? this.#passwords.get(role) : undefined;
         const password = known ?? randomBytes(24).toString('base64url');
         const verifier = known ? undefined : await scramVerifier(password);
-        if (existing) await this.#extend(client, target, role, existing, expiresAt, verifier);
+        if (existing) await this.#extend(client, target, role, identity, existing, expiresAt, verifier);
         else await this.#create(client, target, role, identity, expiresAt, verifier as string);
         this.#passwords.set(role, password);
         return { type: 'dynamic', user: role, password, validUntil: expiresAt.toISOString() };
@@ -155,14 +155,25 @@ export class DynamicRoles {
     client: pg.Client,
     target: DynamicTarget,
     role: string,
+    identity: RoleIdentity,
     existing: ExistingRole,
     expiresAt: Date,
     verifier: string | undefined,
   ): Promise<void> {
-    const identity = parseRoleComment(existing.comment);
-    if (!identity) {
+    const made = parseRoleComment(existing.comment);
+    if (!made) {
       throw new DynamicRoleError(
         `role "${role}" exists but pgwarden did not make it (its comment does not start with "${ROLE_COMMENT_MARK.trim()}"); drop or rename it, or change rolePrefix`,
+      );
+    }
+    // Same name, another grantee: a shortened name whose 32-bit hash collided. Never share a role.
+    if (
+      made.podUid !== identity.podUid ||
+      made.policy !== identity.policy ||
+      made.database !== identity.database
+    ) {
+      throw new DynamicRoleError(
+        `role "${role}" belongs to pod ${made.namespace}/${made.pod} under policy ${made.policy}; names collided, so this grant gets no role (set a shorter rolePrefix)`,
       );
     }
     const { memberOf, connectionLimit } = target.dynamic;
