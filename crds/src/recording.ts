@@ -183,7 +183,14 @@ export const NoticeEventSchema = z
   .strict()
   .describe('A NoticeResponse sent to the client, post-mask.');
 
-export const APPROVAL_PHASES = ['requested', 'approved', 'denied', 'expired', 'timed-out'] as const;
+export const APPROVAL_PHASES = [
+  'requested',
+  'approved',
+  'denied',
+  'expired',
+  'timed-out',
+  'withdrawn',
+] as const;
 
 export const ApprovalEventSchema = z
   .object({

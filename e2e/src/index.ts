@@ -13,6 +13,8 @@ export {
   useControlPlane,
 } from './control-plane/vitest.js';
 export { pgBin, pgBinDir } from './harness/binaries.js';
+export type { SessionKey } from './harness/cancel-request.js';
+export { sendCancelRequest } from './harness/cancel-request.js';
 export type { TestRole } from './harness/cluster-config.js';
 export { freePort } from './harness/port.js';
 export type {

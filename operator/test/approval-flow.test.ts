@@ -1,6 +1,6 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { ApprovalRecord } from '@pgwarden/crds';
-import { pgBin, run, usePostgres } from '@pgwarden/e2e';
+import { pgBin, run, type SessionKey, sendCancelRequest, usePostgres } from '@pgwarden/e2e';
 import nodePostgres from 'pg';
 import { describe, expect, it, vi } from 'vitest';
 import { useControlPlane } from '../../e2e/src/control-plane/vitest.js';
@@ -208,6 +208,26 @@ describe('approval of a held statement through the operator', () => {
       `ERROR:  42501: pgwarden: approval ${toDeny.id} denied by bob: not during the audit`,
     );
     expect(await rowExists(41)).toBe(true);
+
+    // The client cancels while it waits: the request is withdrawn (the QueryApproval goes), the statement fails with 57014.
+    const canceller = new nodePostgres.Client({ connectionString: sidecarA.url });
+    await canceller.connect();
+    try {
+      const waiting = canceller.query('DELETE FROM orders WHERE id = 45').catch((e: unknown) => e);
+      const toCancel = await newPending('agent-a');
+      await sendCancelRequest(sidecarA.url, canceller as unknown as SessionKey);
+      const cancelled = (await waiting) as { code?: string; message: string };
+      expect(cancelled.code).toBe('57014');
+      expect(cancelled.message).toBe(
+        `pgwarden: canceling statement due to user request; approval ${toCancel.id} withdrawn`,
+      );
+      expect((await k8s().kubectl(['get', 'queryapproval', toCancel.id, '-n', ns])).stderr).toContain(
+        'NotFound',
+      );
+      expect(await rowExists(45)).toBe(true);
+    } finally {
+      await canceller.end();
+    }
 
     // Past the wait limit (2s): the error names the approval; once approved the identical statement runs, once.
     const sidecarB = await startSidecar(k8s(), await createPod('agent-b', 'batch-agent'), {

@@ -53,6 +53,17 @@ export function deniedError(record: ApprovalRecord): PgError {
   });
 }
 
+/** The client's CancelRequest while the statement waited: the request is withdrawn. */
+export function withdrawnError(record: ApprovalRecord): PgError {
+  return new PgError({
+    severity: 'ERROR',
+    code: '57014',
+    message: `pgwarden: canceling statement due to user request; approval ${record.id} withdrawn`,
+    detail: `The statement was not run (${ruleText(record)}).`,
+    hint: 'Running the statement again asks for a new approval.',
+  });
+}
+
 export function expiredError(record: ApprovalRecord): PgError {
   return new PgError({
     severity: 'ERROR',

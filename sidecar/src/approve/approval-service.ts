@@ -24,6 +24,8 @@ export interface ApprovalService {
    * and rejects when another run used the approval first.
    */
   use(id: string, session: string): number | Promise<number>;
+  /** The client cancelled while `id` was pending: the request goes from the queue. */
+  withdraw(id: string): void;
   /** What the run `index` of `id` did: the server's command tag, or its error. */
   finished(id: string, index: number, outcome: { commandTag: string | null; error: string | null }): void;
 }

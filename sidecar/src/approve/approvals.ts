@@ -97,6 +97,16 @@ export class Approvals {
     this.saveInBackground({ ...record, status: { ...record.status, executions } });
   }
 
+  /** The client gave up while the request was pending: it goes, as if never asked. */
+  withdraw(id: string): void {
+    if (this.store.get(id)?.status.phase !== 'Pending') return;
+    this.store
+      .remove(id)
+      .catch((err: unknown) =>
+        this.log.error({ approval: id, err: (err as Error).message }, 'approval record could not be removed'),
+      );
+  }
+
   /**
    * An approve or deny by `by`, by the rules of {@link decideApproval}; the
    * requester it refuses is the client user of the held statement's session.

@@ -10,6 +10,7 @@ import {
   pendingError,
   usedError,
   waitingNotice,
+  withdrawnError,
 } from './approval-errors.js';
 import { type ApprovalService, ApprovalUsed } from './approval-service.js';
 import { boundStatement, simpleStatement } from './statement.js';
@@ -28,7 +29,7 @@ export interface ApprovalNeed {
 
 /** A step of a held statement's approval, as a session recording shows it. */
 export interface ApprovalObservation {
-  phase: 'requested' | 'approved' | 'denied' | 'expired' | 'timed-out';
+  phase: 'requested' | 'approved' | 'denied' | 'expired' | 'timed-out' | 'withdrawn';
   /** The approval request's id. */
   request: string;
   approver: string | null;
@@ -71,6 +72,8 @@ export class SessionApprovals {
   private readonly settings: CompiledApproval;
   /** Told each step of every approval of this session (the session recording). */
   observer: ((step: ApprovalObservation) => void) | null = null;
+  /** Ends the current wait for a decision (the client's CancelRequest); null while none waits. */
+  private cancelWait: (() => void) | null = null;
   /** Approved runs sent upstream whose request cycle has not ended: their outcome is reported at ReadyForQuery. */
   private readonly running: { run: ApprovedRun; commandTag: string | null; error: string | null }[] = [];
 
@@ -135,25 +138,49 @@ export class SessionApprovals {
     need: ApprovalNeed,
     notify: (notice: Buffer) => void,
   ): Promise<ApprovedRun | PgError> {
-    let record: ApprovalRecord;
+    // A cancel counts from the moment the statement is held: it may come before the request is made.
+    let cancelled = false;
+    let wake = () => {};
+    const cancellation = new Promise<null>((resolve) => {
+      wake = () => resolve(null);
+    });
+    this.cancelWait = () => {
+      cancelled = true;
+      wake();
+    };
     try {
-      record = await this.approvals.request(this.requestFor(statement, need));
-    } catch (err) {
-      return approvalUnavailableError((err as Error).message);
+      let record: ApprovalRecord;
+      try {
+        record = await this.approvals.request(this.requestFor(statement, need));
+      } catch (err) {
+        return approvalUnavailableError((err as Error).message);
+      }
+      // A remote service answers with the approval that already covers the statement, if there is one.
+      if (record.status.phase !== 'Pending') return this.decided(record, null);
+      this.observe('requested', record);
+      const { mode, limitMs } = this.settings.wait;
+      if (mode === 'fail') return pendingError(record, null);
+      if (!cancelled) notify(waitingNotice(record, limitMs));
+      let decided: ApprovalRecord | null = null;
+      try {
+        if (!cancelled) decided = await Promise.race([this.approvals.wait(record.id, limitMs), cancellation]);
+      } catch (err) {
+        return approvalUnavailableError((err as Error).message);
+      }
+      if (decided === null) {
+        this.approvals.withdraw(record.id);
+        this.observe('withdrawn', record);
+        return withdrawnError(record);
+      }
+      return this.decided(decided, limitMs);
+    } finally {
+      this.cancelWait = null;
     }
-    // A remote service answers with the approval that already covers the statement, if there is one.
-    if (record.status.phase !== 'Pending') return this.decided(record, null);
-    this.observe('requested', record);
-    const { mode, limitMs } = this.settings.wait;
-    if (mode === 'fail') return pendingError(record, null);
-    notify(waitingNotice(record, limitMs));
-    let decided: ApprovalRecord;
-    try {
-      decided = await this.approvals.wait(record.id, limitMs);
-    } catch (err) {
-      return approvalUnavailableError((err as Error).message);
-    }
-    return this.decided(decided, limitMs);
+  }
+
+  /** The client's CancelRequest: a statement waiting for a decision stops waiting, and its request is withdrawn. */
+  cancel(): void {
+    this.cancelWait?.();
   }
 
   private async decided(decided: ApprovalRecord, limitMs: number | null): Promise<ApprovedRun | PgError> {

@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ApprovalRecord, ApprovalRecordSchema } from '@pgwarden/crds';
 import { fsyncDir, writeDurably } from '../record/spool.js';
@@ -53,6 +53,14 @@ export class ApprovalStore {
     };
     write.then(settled, settled);
     return write;
+  }
+
+  /** Forgets `record` (a withdrawn request): its file goes, after any write of it in progress. */
+  async remove(id: string): Promise<void> {
+    this.records.delete(id);
+    await (this.writes.get(id) ?? Promise.resolve()).catch(() => undefined);
+    await rm(join(this.dir, `${id}.json`), { force: true });
+    await fsyncDir(this.dir);
   }
 
   private async write(id: string, text: string): Promise<void> {

@@ -7,7 +7,7 @@ import { ProxyErrors, UpstreamFailure } from '../errors/proxy-errors.js';
 import type { Logger } from '../observe/log.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
 import { SessionTap } from '../record/session-tap.js';
-import { type CancelRegistry, forwardCancel } from '../session/cancel.js';
+import { type CancelRegistry, forwardCancel, type UpstreamBackend } from '../session/cancel.js';
 import { acceptClient, encodeAuthenticationOk, encodeBackendKeyData } from '../session/client-handshake.js';
 import type { ScramVerifier } from '../session/scram.js';
 import { connectUpstream } from '../session/upstream.js';
@@ -88,7 +88,8 @@ export async function handleClient(socket: Socket, ctx: ProxyContext, connId: nu
       throw ProxyErrors.shuttingDown();
     }
     const upstreamKey = upstream.backendKey ?? { pid: 0, secret: 0 };
-    const key = ctx.cancels.issue({ key: upstreamKey, endpoint: access.upstream.endpoint });
+    const cancelTarget: UpstreamBackend = { key: upstreamKey, endpoint: access.upstream.endpoint };
+    const key = ctx.cancels.issue(cancelTarget);
     socket.cork();
     socket.write(encodeAuthenticationOk());
     for (const m of upstream.greeting) socket.write(m);
@@ -110,6 +111,7 @@ export async function handleClient(socket: Socket, ctx: ProxyContext, connId: nu
       recording: tap,
     });
     ctx.sessions.add(relay);
+    cancelTarget.onCancel = () => relay.cancelHeld();
     const backend = upstream.backendKey && { key: upstream.backendKey, endpoint: access.upstream.endpoint };
     access.govern({
       retarget: (next) =>
@@ -221,6 +223,7 @@ async function relayCancel(
     log.info('CancelRequest with an unknown key ignored');
     return;
   }
+  upstream.onCancel?.();
   try {
     await forwardCancel(upstream);
     ctx.metrics.cancelRequests.inc({ outcome: 'forwarded' });

@@ -134,6 +134,11 @@ export class Relay {
     this.closeIfIdle();
   }
 
+  /** A CancelRequest for this session: a statement held for approval stops waiting (the server has nothing to cancel). */
+  cancelHeld(): void {
+    this.enforcement?.approvals?.cancel();
+  }
+
   /** Ends the session now with a FATAL error to the client. */
   terminate(error: PgError, end: RelayEnd): void {
     if (this.ended) return;

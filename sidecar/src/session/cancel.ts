@@ -11,6 +11,8 @@ export interface BackendKey {
 export interface UpstreamBackend {
   key: BackendKey;
   endpoint: ConnectEndpoint;
+  /** Told of a CancelRequest for the session before it goes upstream: what the proxy itself holds stops waiting. */
+  onCancel?: () => void;
 }
 
 /**
