@@ -178,6 +178,9 @@ describe('approval notifications and impact preview on the operator', () => {
         status: 200,
         text: `${held.id} is Approved; a decided request cannot change`,
       });
+      // The message is updated after Slack got its answer: the presses that got past the signature
+      // check each post one update, and only alice's approval replaces the message.
+      await vi.waitFor(() => expect(slackResponses.received).toHaveLength(6), { timeout: 15_000 });
       const replaced = slackResponses.received.map(
         (r) => JSON.parse(r.body) as { replace_original: boolean },
       );

@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { CoreV1Api } from '@kubernetes/client-node';
 import {
   ApprovalNotificationSchema,
   type ApprovalStatus,
@@ -11,10 +12,11 @@ import {
   pendingStatus,
   type SlackChannel,
 } from '@pgwarden/crds';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { sendToChannel } from '../src/approval/notify/channels.js';
 import { loadNotificationsConfig } from '../src/approval/notify/config.js';
 import { approvalNotification, type WatchedApproval } from '../src/approval/notify/payload.js';
+import { secretReader } from '../src/approval/notify/secrets.js';
 import { verifySlackSignature, webhookSignature } from '../src/approval/notify/signature.js';
 import {
   type InteractionResult,
@@ -100,6 +102,31 @@ describe('signatures', () => {
       ok: false,
       reason: 'missing',
     });
+  });
+});
+
+describe('notification secrets', () => {
+  it('are read from the operator namespace, kept 30 s, and errors name the Secret, never a value', async () => {
+    const reads: string[] = [];
+    const core = {
+      readNamespacedSecret: async ({ name, namespace }: { name: string; namespace: string }) => {
+        reads.push(`${namespace}/${name}`);
+        if (name !== 'hook') throw Object.assign(new Error('HTTP-Code: 404'), { code: 404 });
+        return { data: { key: Buffer.from('k1\n').toString('base64') } };
+      },
+    } as unknown as CoreV1Api;
+    let now = 1_000_000;
+    const read = secretReader(core, 'pgwarden-system', () => now);
+    expect(await read({ name: 'hook', key: 'key' })).toBe('k1');
+    expect(await read({ name: 'hook', key: 'key' })).toBe('k1');
+    expect(reads).toEqual(['pgwarden-system/hook']);
+    now += 30_001;
+    await read({ name: 'hook', key: 'key' });
+    expect(reads).toHaveLength(2);
+    await expect(read({ name: 'hook', key: 'other' })).rejects.toThrow(
+      'Secret pgwarden-system/hook has no key "other"',
+    );
+    await expect(read({ name: 'gone', key: 'key' })).rejects.toThrow('Secret pgwarden-system/gone not found');
   });
 });
 
@@ -400,6 +427,7 @@ describe('Slack interaction endpoint', () => {
       ],
     ]);
     expect(results).toEqual(['decided']);
+    await vi.waitFor(() => expect(responder.received).toHaveLength(1));
     expect(JSON.parse(responder.received[0]?.body ?? '')).toMatchObject({ replace_original: true });
   });
 
@@ -434,6 +462,7 @@ describe('Slack interaction endpoint', () => {
     });
     expect(decisions).toEqual([]);
     expect(results).toEqual(['bad-signature', 'stale', 'unmapped']);
+    await vi.waitFor(() => expect(responder.received).toHaveLength(1));
     expect(JSON.parse(responder.received[0]?.body ?? '')).toMatchObject({
       response_type: 'ephemeral',
       replace_original: false,

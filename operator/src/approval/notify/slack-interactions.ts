@@ -104,18 +104,14 @@ export function slackInteractionsHandler(deps: InteractionDeps): HttpHandler {
     const [namespace = '', name = ''] = action.value.split('/');
     const slackUser = interaction.user.id;
     const approver = channel.approvers[slackUser];
-    const tell = (line: string) =>
-      interaction.response_url
-        ? deps
-            .respond(interaction.response_url, {
-              ...decidedMessage(name, namespace, line),
-              replace_original: false,
-              response_type: 'ephemeral',
-            })
-            .catch((error) =>
-              deps.log('slack-respond-failed', { channel: channel.name, error: String(error) }),
-            )
-        : Promise.resolve();
+    // Slack wants its answer within 3 s: the message update goes out after it, not before.
+    const update = (line: string, replace: boolean) => {
+      if (!interaction.response_url) return;
+      const message = { ...decidedMessage(name, namespace, line), replace_original: replace };
+      deps
+        .respond(interaction.response_url, replace ? message : { ...message, response_type: 'ephemeral' })
+        .catch((error) => deps.log('slack-respond-failed', { channel: channel.name, error: String(error) }));
+    };
     if (!approver) {
       deps.log('slack-interaction-refused', {
         channel: channel.name,
@@ -124,7 +120,7 @@ export function slackInteractionsHandler(deps: InteractionDeps): HttpHandler {
         approval: action.value,
       });
       const line = `Slack user ${slackUser} is not mapped to a Kubernetes user in channel "${channel.name}"; nothing was decided`;
-      await tell(line);
+      update(line, false);
       return finish(200, 'unmapped', line);
     }
     const approve = action.action_id === 'approve';
@@ -138,7 +134,7 @@ export function slackInteractionsHandler(deps: InteractionDeps): HttpHandler {
         approval: action.value,
         error: String(error),
       });
-      await tell('the decision could not be written; try again or use kubectl pgwarden');
+      update('the decision could not be written; try again or use kubectl pgwarden', false);
       return finish(200, 'error', 'the decision could not be written');
     }
     if (!decided.ok) {
@@ -148,7 +144,7 @@ export function slackInteractionsHandler(deps: InteractionDeps): HttpHandler {
         user: approver.user,
         message: decided.message,
       });
-      await tell(`refused: ${decided.message}`);
+      update(`refused: ${decided.message}`, false);
       return finish(200, 'refused', decided.message);
     }
     const line =
@@ -161,14 +157,7 @@ export function slackInteractionsHandler(deps: InteractionDeps): HttpHandler {
       user: approver.user,
       phase: decided.status.phase,
     });
-    if (interaction.response_url) {
-      await deps
-        .respond(interaction.response_url, {
-          ...decidedMessage(name, namespace, line),
-          replace_original: decided.status.phase !== 'Pending',
-        })
-        .catch((error) => deps.log('slack-respond-failed', { channel: channel.name, error: String(error) }));
-    }
+    update(line, decided.status.phase !== 'Pending');
     return finish(200, 'decided', line);
   };
 }
