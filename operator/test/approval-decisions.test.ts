@@ -226,6 +226,26 @@ describe('approval decisions through the API server', () => {
         JSON.stringify({ spec: { statement: { text: 'DELETE FROM orders' } } }),
       ]);
       expect(edit.stderr).toContain(`the spec of QueryApproval ${approved.id} cannot change`);
+      // Undecided at expiresAt: the leader marks it Expired, and it can no longer be decided.
+      const expiring = heldDelete(ns, 'analytics-agent', {
+        expiresAt: new Date(Date.now() + 3000).toISOString(),
+      });
+      await createAsOperator(k8s(), operatorKubeconfig, ns, expiring);
+      const expired = await vi.waitFor(
+        async () => {
+          const record = await storedRecord(k8s(), ns, expiring.id);
+          expect(record.status.phase).toBe('Expired');
+          return record;
+        },
+        { timeout: 30_000, interval: 250 },
+      );
+      process.stdout.write(
+        `approval expiry: expiresAt → phase Expired written ${Date.now() - Date.parse(expiring.request.expiresAt)} ms later (or less: measured at the poll that saw it)\n`,
+      );
+      expect(expired.status.decidedBy).toBeNull();
+      expect((await pgwarden(alice.kubeconfig, ['approve', expiring.id, '-n', ns])).stderr).toContain(
+        `${expiring.id} is Expired; a decided request cannot change`,
+      );
       expect(operator.forbidden()).toEqual([]);
     },
   );
