@@ -29,12 +29,14 @@ const FIELD_MANAGER = 'pgwarden-operator-slack';
  */
 export function slackDecider(clients: KubeClients, now: () => number = Date.now): SlackDecider {
   const authorization = clients.config.makeApiClient(AuthorizationV1Api);
-  return async ({ namespace, name }, approve, approver, reason) => {
+  return async ({ namespace, name }, approve, mapped, reason) => {
+    // Every user the API server authenticates is in system:authenticated; kubectl's requests carry it too.
+    const approver = { user: mapped.user, groups: [...new Set([...mapped.groups, 'system:authenticated'])] };
     const review = await authorization.createSubjectAccessReview({
       body: {
         spec: {
           user: approver.user,
-          groups: [...approver.groups],
+          groups: approver.groups,
           resourceAttributes: {
             group: QUERY_APPROVALS.group,
             resource: QUERY_APPROVAL_PLURAL,
