@@ -62,7 +62,9 @@ export class ImpactPreviewer {
     const { status, spec, metadata } = approval;
     if (status?.phase !== 'Pending') return { kind: 'none' };
     if (status.impact?.result === 'Running') return this.#running(approval, status.impact);
-    if (status.impact !== undefined) return { kind: 'none' };
+    const now = (this.#o.now ?? Date.now)();
+    // Expired but not marked yet: nobody can approve it any more.
+    if (status.impact !== undefined || Date.parse(spec.expiresAt) <= now) return { kind: 'none' };
     const policy = await getObject(
       this.#o.clients,
       AGENT_ACCESS_POLICIES,
@@ -72,7 +74,7 @@ export class ImpactPreviewer {
     const policySpec = policy?.spec as AgentAccessPolicySpec | undefined;
     const settings = policySpec?.approval?.impactPreview;
     if (!policySpec || !settings?.enabled) return { kind: 'none' };
-    const at = new Date((this.#o.now ?? Date.now)()).toISOString();
+    const at = new Date(now).toISOString();
     const claim: Impact = { ...outcome('Running'), at };
     try {
       await setStatusField(this.#o.clients, QUERY_APPROVALS, metadata, '/status/impact', claim);
