@@ -1,7 +1,9 @@
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run, usePostgres } from '@pgwarden/e2e';
+import { fileURLToPath } from 'node:url';
+import { freePort, run, usePostgres } from '@pgwarden/e2e';
 import pg from 'pg';
 import type { Counter } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -14,6 +16,8 @@ import { signingKey, startIssuer, type TestIssuer } from './oidc-issuer.js';
 // issues tokens to "CI jobs", psql and node-postgres send them as their
 // password to the proxy (in this process), and each session runs under the
 // policy its claims map to, against a real PostgreSQL.
+
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
 const jobs = {
   'main-job': { repository: 'acme/shop', ref: 'refs/heads/main' },
@@ -42,10 +46,10 @@ describe('standalone OIDC mode', () => {
   let dir: string;
 
   /** The SQLSTATE and message a connection with this password gets, or 'ok' and the rows of `sql`. */
-  const attempt = async (password: string, sql = 'SELECT 1 AS one') => {
+  const attempt = async (password: string, sql = 'SELECT 1 AS one', port = proxy.port) => {
     const client = new pg.Client({
       host: '127.0.0.1',
-      port: proxy.port,
+      port,
       user: 'ci',
       database: 'app',
       password,
@@ -69,6 +73,13 @@ describe('standalone OIDC mode', () => {
     return counterValue(counter, { result });
   };
 
+  beforeAll(async () => {
+    // The CLI test runs the built sidecar: (re)build, incremental and quick when up to date.
+    const tsc = join(repoRoot, 'node_modules/typescript/bin/tsc');
+    const build = await run(process.execPath, [tsc, '-b', 'sidecar'], { cwd: repoRoot, timeoutMs: 150_000 });
+    if (build.code !== 0 && build.stdout.includes('sidecar/'))
+      throw new Error(`tsc -b sidecar failed:\n${build.stdout}`);
+  }, 160_000);
   beforeAll(async () => {
     issuer = await startIssuer(jobs, key);
     dir = await mkdtemp(join(tmpdir(), 'pgwarden-oidc-'));
@@ -163,6 +174,44 @@ describe('standalone OIDC mode', () => {
       recorded.events.some((e) => e.type === 'statement' && e.text === 'SELECT count(*) FROM orders'),
     ).toBe(true);
     expect(recorded.text.includes(token)).toBe(false);
+  });
+
+  it('runs as `pgwarden proxy --upstream URL --oidc-config FILE` (the built CLI)', async () => {
+    const port = await freePort();
+    const child = spawn(
+      process.execPath,
+      [
+        join(repoRoot, 'sidecar/dist/cli/main.js'),
+        ...['proxy', '--upstream', cluster().url('superuser'), '--oidc-config', join(dir, 'oidc.yaml')],
+        ...['--listen', `127.0.0.1:${port}`, '--admin-listen', 'off', '--spool-dir', join(dir, 'cli-spool')],
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    const collect = (chunk: string) => {
+      output += chunk;
+    };
+    child.stdout.setEncoding('utf8').on('data', collect);
+    child.stderr.setEncoding('utf8').on('data', collect);
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      await vi.waitFor(
+        () => {
+          if (child.exitCode !== null) throw new Error(`pgwarden exited ${child.exitCode}: ${output}`);
+          expect(output).toContain('"msg":"pgwarden proxy listening"');
+        },
+        { timeout: 30_000, interval: 100 },
+      );
+      expect(output).toContain('"mode":"oidc"');
+      const main = await attempt(await issuer.token('main-job'), 'SELECT current_user AS who', port);
+      expect(main).toMatchObject({ code: 'ok', rows: [{ who: 'pgwarden' }] });
+      expect(await attempt(await issuer.token('fork-job'), 'SELECT 1', port)).toMatchObject({
+        code: '28000',
+      });
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
   });
 
   it('refuses a token no rule admits, naming the claims it checked', async () => {
