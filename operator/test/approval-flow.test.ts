@@ -180,6 +180,9 @@ describe('approval of a held statement through the operator', () => {
     expect(deleted.stderr).toContain(
       `NOTICE:  00000: pgwarden: statement held for approval ${held.id} by rule "deletes-need-approval"`,
     );
+    expect(deleted.stderr).toContain(
+      `HINT:  kubectl pgwarden show ${held.id} -n ${ns}; kubectl pgwarden approve ${held.id} -n ${ns}`,
+    );
     expect(await rowExists(42)).toBe(false);
     await vi.waitFor(
       async () =>

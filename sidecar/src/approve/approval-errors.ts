@@ -8,7 +8,13 @@ import { encodeErrorResponse, PgError } from '../wire/error-response.js';
  * can find the request. Refusals are SQLSTATE 42501, as any policy refusal.
  */
 
-function commands(id: string): string {
+/** How a human decides: kubectl pgwarden for a QueryApproval (the request names a namespace), else the standalone CLI. */
+function commands(record: ApprovalRecord): string {
+  const { id } = record;
+  const namespace = record.request.requester.namespace;
+  if (namespace !== null) {
+    return `kubectl pgwarden show ${id} -n ${namespace}; kubectl pgwarden approve ${id} -n ${namespace} [--reason TEXT] or deny ${id} -n ${namespace} [--reason TEXT]`;
+  }
   return `pgwarden approvals show ${id}; pgwarden approvals approve ${id} [--reason TEXT] or deny ${id} [--reason TEXT]`;
 }
 
@@ -25,7 +31,7 @@ export function waitingNotice(record: ApprovalRecord, limitMs: number): Buffer {
       code: '00000',
       message: `pgwarden: statement held for approval ${record.id} by ${ruleText(record)}; waiting up to ${seconds(limitMs)} for a human`,
       detail: `The statement runs as soon as ${record.request.requiredApprovals === 1 ? 'an approver approves' : `${record.request.requiredApprovals} approvers approve`}; it is refused if denied.`,
-      hint: commands(record.id),
+      hint: commands(record),
     },
     BackendCode.NoticeResponse,
   );
@@ -38,7 +44,7 @@ export function pendingError(record: ApprovalRecord, waitedMs: number | null): P
     code: '42501',
     message: `pgwarden: statement needs approval ${record.id} by ${ruleText(record)}${waitedMs === null ? '' : `; still pending after ${seconds(waitedMs)}`}`,
     detail: `The statement was not run. Once ${record.id} is approved, run the identical statement again: it runs${record.request.scope.type === 'once' ? ' once' : ''}.`,
-    hint: commands(record.id),
+    hint: commands(record),
   });
 }
 
@@ -89,7 +95,7 @@ export function approvalUnavailableError(reason: string): PgError {
     severity: 'ERROR',
     code: '42501',
     message: `pgwarden: statement needs approval, but the approval request could not be stored: ${reason}`,
-    hint: 'The statement was not run. Check the sidecar’s --approval-dir.',
+    hint: 'The statement was not run. Standalone, check the sidecar’s --approval-dir; in Kubernetes, the operator’s approval API (the sidecar’s log says why).',
   });
 }
 
