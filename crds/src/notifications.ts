@@ -15,7 +15,7 @@ import { DnsLabelSchema, DnsSubdomainSchema } from './k8s.js';
  *   POST {url}
  *   X-Pgwarden-Timestamp: <Unix seconds>
  *   X-Pgwarden-Signature: sha256=<hex HMAC-SHA256(key, "<timestamp>.<body>")>
- *   X-Pgwarden-Idempotency-Key: <QueryApproval uid>:<phase>
+ *   X-Pgwarden-Idempotency-Key: <QueryApproval uid>:<event>
  *   body: ApprovalNotification
  */
 
@@ -33,11 +33,17 @@ const SecretKeyRefSchema = z
   .strict()
   .describe('A Secret key in the operator’s namespace; only the operator reads it, and it is never logged.');
 
+/** What a notification announces: a phase the approval reached, or Withdrawn: the agent gave up while it was pending and the request is gone. */
+export const NOTIFICATION_EVENTS = [...APPROVAL_REQUEST_PHASES, 'Withdrawn'] as const;
+export type NotificationEvent = (typeof NOTIFICATION_EVENTS)[number];
+
 const PhaseListSchema = z
-  .array(z.enum(APPROVAL_REQUEST_PHASES))
+  .array(z.enum(NOTIFICATION_EVENTS))
   .min(1)
-  .default([...APPROVAL_REQUEST_PHASES])
-  .describe('Phases that send a notification when an approval reaches them (default all).');
+  .default([...NOTIFICATION_EVENTS])
+  .describe(
+    'Events that send a notification (default all): the phases Pending, Approved, Denied, Expired, Executed as an approval reaches them, and Withdrawn when the agent gives up on a pending request.',
+  );
 
 /** What every channel shares: name, filters and delivery bounds. */
 const channelCommon = {
@@ -182,10 +188,12 @@ export const ApprovalNotificationSchema = z
   .object({
     apiVersion: z.literal(`${API_GROUP}/${API_VERSION}`),
     kind: z.literal('ApprovalNotification'),
-    event: z.enum(APPROVAL_REQUEST_PHASES).describe('The phase the approval reached.'),
+    event: z
+      .enum(NOTIFICATION_EVENTS)
+      .describe('The phase the approval reached, or Withdrawn: the agent gave up while it was pending.'),
     idempotencyKey: z
       .string()
-      .describe('<uid>:<phase>, also in X-Pgwarden-Idempotency-Key: the same event may arrive twice.'),
+      .describe('<uid>:<event>, also in X-Pgwarden-Idempotency-Key: the same event may arrive twice.'),
     approval: z
       .object({
         name: z.string(),

@@ -216,6 +216,23 @@ describe('approval notifications and impact preview on the operator', () => {
       );
       expect(refused.status.impact?.error).toMatch(/^VacuumStmt is not previewed/);
 
+      // The agent gives up on it (the approval API deletes a pending request it withdraws): Withdrawn.
+      const events = (id: string) =>
+        hook.received
+          .map((r) => JSON.parse(r.body) as { event: string; approval: { name: string } })
+          .filter((n) => n.approval.name === id)
+          .map((n) => n.event);
+      await vi.waitFor(() => expect(events(vacuum.id)).toEqual(['Pending']), { timeout: 30_000 });
+      await k8s().kubectlOk(['delete', 'queryapproval', vacuum.id, '-n', ns], {
+        kubeconfig: operatorKubeconfig,
+      });
+      await vi.waitFor(() => expect(events(vacuum.id)).toEqual(['Pending', 'Withdrawn']), {
+        timeout: 30_000,
+      });
+      const withdrawn = hook.received.find((r) => r.body.includes('"event":"Withdrawn"'));
+      expect(withdrawn && pgwardenSignatureValid(HMAC_KEY, withdrawn)).toBe(true);
+      expect(withdrawn?.headers['x-pgwarden-idempotency-key']).toMatch(/:Withdrawn$/);
+
       // A request already decided when the operator first sees it is announced, never previewed.
       const decidedFirst = heldDelete(ns, 'analytics-agent', {
         statement: { ...held.request.statement, digest: '12'.repeat(32) },
@@ -272,7 +289,7 @@ describe('approval notifications and impact preview on the operator', () => {
             channel: 'ops-webhook',
             result: 'delivered',
           }),
-        ).toBe(5),
+        ).toBe(6),
       );
       expect(
         await operator.metric('pgwarden_operator_slack_interactions_total', {
@@ -313,12 +330,12 @@ describe('approval notifications and impact preview on the operator', () => {
         'false',
       ]);
       await vi.waitFor(() => expect(skippedOld(restarted, old.id)).toBe(true), { timeout: 30_000 });
-      await vi.waitFor(() => expect(hook.received.length - before).toBe(4), { timeout: 30_000 });
+      await vi.waitFor(() => expect(hook.received.length - before).toBe(3), { timeout: 30_000 });
       const resent = keys(before);
       console.log('re-sent after the restart:', resent);
       expect(resent.every((key) => sent.includes(key))).toBe(true);
-      // The VACUUM request and the abandoned preview's request are still pending.
-      expect(resent.filter((key) => key.endsWith(':Pending'))).toHaveLength(2);
+      // Approved, Denied, and the abandoned preview's request, still pending (the VACUUM one is gone).
+      expect(resent.filter((key) => key.endsWith(':Pending'))).toHaveLength(1);
       expect(await restarted.metric('pgwarden_operator_impact_previews_total', { result: 'Previewed' })).toBe(
         0,
       );

@@ -314,6 +314,12 @@ describe('slack channel', () => {
       true,
     );
     expect(JSON.stringify(denied.blocks)).not.toContain('"actions"');
+    const withdrawn = slackMessage(approvalNotification(approval, 'Withdrawn'), true);
+    expect(withdrawn.text).toBe(':leftwards_arrow_with_hook: Withdrawn: `apr-m1x2k3abc` in `agents`');
+    expect(JSON.stringify(withdrawn.blocks)).toContain(
+      'the agent gave up waiting; there is nothing to decide',
+    );
+    expect(JSON.stringify(withdrawn.blocks)).not.toContain('"actions"');
   });
 
   it('a Web API answer {"ok": false} is a refusal, not a delivery', async () => {

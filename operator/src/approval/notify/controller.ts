@@ -2,6 +2,7 @@ import { type KubernetesObject, makeInformer } from '@kubernetes/client-node';
 import {
   type ApprovalStatus,
   type NotificationChannel,
+  type NotificationEvent,
   type NotificationsConfig,
   parseDurationMs,
   QUERY_APPROVAL_PLURAL,
@@ -43,8 +44,8 @@ export class ApprovalEventsController {
   readonly #loop: ReconcileLoop;
   readonly #informer;
   readonly #watch: { stop(): Promise<void> };
-  /** namespace/name → phases already sent (or found too old to send). */
-  readonly #sent = new Map<string, Set<string>>();
+  /** namespace/name → the phases handled: true when announced, false when found too old to send. */
+  readonly #sent = new Map<string, Map<string, boolean>>();
   readonly #inFlight = new Set<Promise<void>>();
   readonly #abort = new AbortController();
 
@@ -68,7 +69,13 @@ export class ApprovalEventsController {
     this.#informer.on('update', changed);
     this.#informer.on('delete', (object) => {
       const { namespace = '', name = '' } = object.metadata ?? {};
-      this.#sent.delete(objectKey(namespace, name));
+      const key = objectKey(namespace, name);
+      // Deleted while pending: its agent gave up (the approval API withdraws the request). Those who
+      // were told it waits are told it no longer does.
+      const last = object as unknown as ApprovalObject;
+      if (last.status?.phase === 'Pending' && this.#sent.get(key)?.get('Pending'))
+        this.#deliver(last, 'Withdrawn');
+      this.#sent.delete(key);
       this.#loop.forget(namespace, name);
     });
     this.#watch = keepWatching(this.#informer, (error, retryInMs) =>
@@ -105,20 +112,28 @@ export class ApprovalEventsController {
   #notify(approval: ApprovalObject): void {
     const key = objectKey(approval.metadata.namespace, approval.metadata.name);
     const phase = phaseOf(approval);
-    const sent = this.#sent.get(key) ?? new Set<string>();
+    const sent = this.#sent.get(key) ?? new Map<string, boolean>();
     this.#sent.set(key, sent);
     if (sent.has(phase)) return;
-    sent.add(phase);
     const config = this.#o.notifications;
+    const ageMs = (this.#o.now ?? Date.now)() - phaseReachedAt(approval);
+    const fresh = ageMs <= (parseDurationMs(config?.maxEventAge ?? '10m') ?? 600_000);
+    sent.set(phase, config !== null && fresh);
     if (!config) return;
-    const now = (this.#o.now ?? Date.now)();
-    const ageMs = now - phaseReachedAt(approval);
-    if (ageMs > (parseDurationMs(config.maxEventAge) ?? 600_000)) {
+    if (!fresh) {
       this.#loop.log('notification-skipped-old', { approval: key, phase, ageMs });
       return;
     }
-    const notification = approvalNotification(approval);
-    for (const channel of config.channels.filter((c) => wants(c, approval))) {
+    this.#deliver(approval, phase);
+  }
+
+  /** Sends one event to every channel that wants it, in the background. */
+  #deliver(approval: ApprovalObject, event: NotificationEvent): void {
+    const config = this.#o.notifications;
+    if (!config) return;
+    const key = objectKey(approval.metadata.namespace, approval.metadata.name);
+    const notification = approvalNotification(approval, event);
+    for (const channel of config.channels.filter((c) => wants(c, approval, event))) {
       const delivery = sendToChannel(channel, notification, {
         readSecret: this.#o.readSecret,
         signal: this.#abort.signal,
@@ -128,7 +143,7 @@ export class ApprovalEventsController {
         this.#loop.log(outcome.result === 'delivered' ? 'notification-delivered' : 'notification-failed', {
           channel: channel.name,
           approval: key,
-          phase,
+          event,
           result: outcome.result,
           attempts: outcome.attempts,
           status: outcome.status,
@@ -141,9 +156,9 @@ export class ApprovalEventsController {
   }
 }
 
-function wants(channel: NotificationChannel, approval: ApprovalObject): boolean {
+function wants(channel: NotificationChannel, approval: ApprovalObject, event: NotificationEvent): boolean {
   return (
-    channel.phases.includes(phaseOf(approval)) &&
+    channel.phases.includes(event) &&
     (channel.namespaces === undefined || channel.namespaces.includes(approval.metadata.namespace))
   );
 }

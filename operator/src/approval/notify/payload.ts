@@ -5,6 +5,7 @@ import {
   type ApprovalRequest,
   type ApprovalRequestPhase,
   type ApprovalStatus,
+  type NotificationEvent,
   pendingStatus,
 } from '@pgwarden/crds';
 
@@ -19,9 +20,9 @@ export const phaseOf = (approval: WatchedApproval): ApprovalRequestPhase =>
   approval.status?.phase ?? 'Pending';
 
 /** The same key for every delivery of one event, whichever replica sends it and however often. */
-export function idempotencyKey(approval: WatchedApproval): string {
+export function idempotencyKey(approval: WatchedApproval, event: NotificationEvent): string {
   const { uid, namespace, name } = approval.metadata;
-  return `${uid ?? `${namespace}/${name}`}:${phaseOf(approval)}`;
+  return `${uid ?? `${namespace}/${name}`}:${event}`;
 }
 
 /** When the approval reached its phase: what a new leader compares with the notification window. */
@@ -50,16 +51,19 @@ export function kubectlCommands(approval: WatchedApproval): ApprovalNotification
   };
 }
 
-/** The webhook body for the approval's current phase. */
-export function approvalNotification(approval: WatchedApproval): ApprovalNotification {
+/** The webhook body for an event of the approval: by default its current phase. */
+export function approvalNotification(
+  approval: WatchedApproval,
+  event: NotificationEvent = phaseOf(approval),
+): ApprovalNotification {
   const { spec } = approval;
   const status = approval.status ?? pendingStatus();
   const last = status.executions.at(-1);
   return {
     apiVersion: `${API_GROUP}/${API_VERSION}`,
     kind: 'ApprovalNotification',
-    event: status.phase,
-    idempotencyKey: idempotencyKey(approval),
+    event,
+    idempotencyKey: idempotencyKey(approval, event),
     approval: {
       name: approval.metadata.name,
       namespace: approval.metadata.namespace,

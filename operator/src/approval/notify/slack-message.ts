@@ -24,6 +24,7 @@ const HEADLINES: Record<ApprovalNotification['event'], string> = {
   Denied: ':no_entry: Denied',
   Expired: ':clock3: Expired undecided',
   Executed: ':heavy_check_mark: Executed',
+  Withdrawn: ':leftwards_arrow_with_hook: Withdrawn',
 };
 
 export function slackMessage(notification: ApprovalNotification, withButtons: boolean): SlackMessage {
@@ -39,7 +40,7 @@ export function slackMessage(notification: ApprovalNotification, withButtons: bo
       [
         `policy *${approval.policy.name}*, rule *${approval.policy.rule}*${approval.policy.message ? `: ${cut(approval.policy.message)}` : ''}`,
         `requester ${requester(approval.requester)}`,
-        approval.phase === 'Pending' ? `expires ${approval.expiresAt}` : '',
+        notification.event === 'Pending' ? `expires ${approval.expiresAt}` : '',
         approval.impact ? impactLine(approval.impact) : '',
       ].filter(Boolean),
     ),
@@ -57,7 +58,8 @@ export function decidedMessage(name: string, namespace: string, line: string): S
   return { text, blocks: [section(text)] };
 }
 
-function outcomeLine({ approval }: ApprovalNotification): string {
+function outcomeLine({ approval, event }: ApprovalNotification): string {
+  if (event === 'Withdrawn') return 'the agent gave up waiting; there is nothing to decide';
   switch (approval.phase) {
     case 'Pending':
       return `${approval.approvedBy.length} of ${approval.requiredApprovals} approvals${approval.approvedBy.length > 0 ? ` (${approval.approvedBy.join(', ')})` : ''}`;
