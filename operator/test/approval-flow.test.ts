@@ -1,9 +1,13 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { ApprovalRecord } from '@pgwarden/crds';
 import { pgBin, run, type SessionKey, sendCancelRequest, usePostgres } from '@pgwarden/e2e';
 import nodePostgres from 'pg';
 import { describe, expect, it, vi } from 'vitest';
 import { useControlPlane } from '../../e2e/src/control-plane/vitest.js';
+import { eventsOf, sealedRecording, statementEvents } from '../../sidecar/test/record/proxy-support.js';
 import type { QueryApproval } from '../src/approval/query-approval.js';
 import { toRecord } from '../src/approval/query-approval.js';
 import { bindApprovers, storedRecord, usePgwardenPlugin } from './approval-fixtures.js';
@@ -36,7 +40,7 @@ describe('approval of a held statement through the operator', () => {
   const startSidecar = useGrantSidecars();
   const pgwarden = usePgwardenPlugin();
 
-  const policy = (name: string, serviceAccount: string, limit: string) =>
+  const policy = (name: string, serviceAccount: string, limit: string, recording?: Record<string, unknown>) =>
     applyObject(k8s(), {
       apiVersion: 'pgwarden.io/v1alpha1',
       kind: 'AgentAccessPolicy',
@@ -55,6 +59,7 @@ describe('approval of a held statement through the operator', () => {
           },
         ],
         approval: { approvers: { groups: ['db-approvers'] }, wait: { mode: 'wait', limit } },
+        ...(recording ? { recording } : {}),
       },
     });
   const createPod = async (name: string, serviceAccount: string) => {
@@ -143,7 +148,11 @@ describe('approval of a held statement through the operator', () => {
         secret: 'orders-role',
       }),
     );
-    await policy('analytics', 'analytics-agent', '60s');
+    const sinkDir = await mkdtemp(join(tmpdir(), 'pgwarden-approval-recordings-'));
+    await policy('analytics', 'analytics-agent', '60s', {
+      sink: { type: 'dir', path: sinkDir },
+      flushInterval: '50ms',
+    });
     await policy('batch', 'batch-agent', '2s');
     const alice = await k8s().mintUser({ user: 'alice', groups: ['db-approvers'] });
     const bob = await k8s().mintUser({ user: 'bob', groups: ['db-approvers'] });
@@ -152,15 +161,19 @@ describe('approval of a held statement through the operator', () => {
       grantUrl,
       caPem,
     });
-    const psql = (sql: string) =>
-      run(pgBin('psql'), ['-X', '-v', 'VERBOSITY=verbose', '-d', sidecarA.url, '-c', sql], {
-        env: { PGCONNECT_TIMEOUT: '10' },
-        timeoutMs: 120_000,
-      });
+    const psql = (sql: string, application = 'psql') =>
+      run(
+        pgBin('psql'),
+        ['-X', '-v', 'VERBOSITY=verbose', '-d', `${sidecarA.url}?application_name=${application}`, '-c', sql],
+        {
+          env: { PGCONNECT_TIMEOUT: '10' },
+          timeoutMs: 120_000,
+        },
+      );
 
     // Held, approved with kubectl pgwarden, run: the row is gone and the request says what ran.
     const started = performance.now();
-    const deleting = psql('DELETE FROM orders WHERE id = 42');
+    const deleting = psql('DELETE FROM orders WHERE id = 42', 'approved-delete');
     const held = await newPending('agent-a');
     const requested = performance.now();
     expect(held.request).toMatchObject({
@@ -194,6 +207,18 @@ describe('approval of a held statement through the operator', () => {
         }),
       { timeout: 15_000, interval: 200 },
     );
+    // The session recording has every step, with who approved it and why.
+    const recording = await sealedRecording(sinkDir, 'approved-delete');
+    expect(eventsOf(recording, 'session-start')[0]).toMatchObject({
+      pod: { namespace: ns, name: 'agent-a' },
+    });
+    const steps = statementEvents(recording, 'DELETE FROM orders WHERE id = 42').filter(
+      (e) => e.type === 'approval',
+    );
+    expect(steps).toMatchObject([
+      { phase: 'requested', request: held.id },
+      { phase: 'approved', request: held.id, approver: 'alice', reason: 'ticket 42' },
+    ]);
     process.stdout.write(
       `approval flow: statement sent → QueryApproval seen ${(requested - started).toFixed(0)} ms; kubectl pgwarden approve → client released ${(released - requested).toFixed(0)} ms after the request was seen\n`,
     );
