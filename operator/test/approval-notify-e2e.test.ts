@@ -186,8 +186,26 @@ describe('approval notifications and impact preview on the operator', () => {
       );
       expect(replaced.filter((m) => m.replace_original)).toHaveLength(1);
 
-      // The decision is announced to the webhook (the Slack channel asked for Pending only).
+      // The decision is announced to the webhook; the Slack channel (Pending only) gets no new message,
+      // but the one it posted is updated and loses its buttons.
       await vi.waitFor(() => expect(hook.received).toHaveLength(2), { timeout: 30_000 });
+      await vi.waitFor(
+        () => expect(slackApi.received.map((r) => r.path)).toEqual(['/chat.postMessage', '/chat.update']),
+        {
+          timeout: 30_000,
+        },
+      );
+      const update = JSON.parse(slackApi.received[1]?.body ?? '') as {
+        channel: string;
+        ts: string;
+        text: string;
+      };
+      expect(update).toMatchObject({
+        channel: 'C0DBA',
+        ts: '1.0',
+        text: `:white_check_mark: Approved: \`${held.id}\` in \`${ns}\``,
+      });
+      expect(slackApi.received[1]?.body).not.toContain('"actions"');
       const decided = hook.received[1];
       expect(decided && pgwardenSignatureValid(HMAC_KEY, decided)).toBe(true);
       expect(decided?.headers['x-pgwarden-idempotency-key']).toMatch(/:Approved$/);

@@ -142,7 +142,7 @@ export interface NotificationChannels {
   file: string;
   /** Receives the webhook channel "ops-webhook" (every phase). */
   hook: Receiver;
-  /** Slack's Web API for the channel "dba-slack" (Pending only): answers {"ok": true}. */
+  /** Slack's Web API for the channel "dba-slack" (Pending only): answers ok, with channel C0DBA and a ts. */
   slackApi: Receiver;
   /** Where Slack's response_url points. */
   slackResponses: Receiver;
@@ -167,7 +167,11 @@ export function useNotificationChannels(): (
   });
   return async (k8s, operatorNamespace, approvers) => {
     const hook = await startReceiver();
-    const slackApi = await startReceiver(() => ({ status: 200, body: '{"ok":true,"ts":"1.1"}' }));
+    // Each posted message gets its own ts, as Slack's do.
+    const slackApi = await startReceiver((_, i) => ({
+      status: 200,
+      body: `{"ok":true,"channel":"C0DBA","ts":"${i + 1}.0"}`,
+    }));
     const slackResponses = await startReceiver();
     receivers.push(hook, slackApi, slackResponses);
     await applyObject(k8s, {

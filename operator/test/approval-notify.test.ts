@@ -239,8 +239,12 @@ describe('slack channel', () => {
   });
 
   it('chat.postMessage with the bot token: the message has Approve and Deny buttons for the approval', async () => {
-    const r = await receiver(() => ({ status: 200, body: '{"ok":true,"ts":"1.2"}' }));
-    expect(await send(slackChannel(`${r.url}/api`))).toMatchObject({ result: 'delivered', attempts: 1 });
+    const r = await receiver(() => ({ status: 200, body: '{"ok":true,"channel":"C0DBA","ts":"1.2"}' }));
+    expect(await send(slackChannel(`${r.url}/api`))).toMatchObject({
+      result: 'delivered',
+      attempts: 1,
+      posted: { channel: 'C0DBA', ts: '1.2' },
+    });
     const [request] = r.received;
     expect(request?.path).toBe('/api/chat.postMessage');
     expect(request?.headers.authorization).toBe('Bearer xoxb-test-token');
@@ -267,6 +271,32 @@ describe('slack channel', () => {
         style: 'danger',
       }),
     ]);
+  });
+
+  it('a later event replaces the posted message (chat.update): the buttons go', async () => {
+    const r = await receiver(() => ({ status: 200, body: '{"ok":true,"channel":"C0DBA","ts":"1.2"}' }));
+    const approved = approvalNotification({
+      ...approval,
+      status: { ...pendingStatus(), phase: 'Approved', decidedBy: 'alice', reason: 'ok' },
+    });
+    const channel = NotificationChannelSchema.parse(slackChannel(`${r.url}/api`));
+    const deps = { readSecret, signal: new AbortController().signal, now: Date.now };
+    const outcome = await sendToChannel(channel, approved, deps, { channel: 'C0DBA', ts: '1.2' });
+    expect(outcome).toMatchObject({ result: 'delivered', attempts: 1 });
+    expect(outcome.posted).toBeUndefined();
+    expect(r.received[0]?.path).toBe('/api/chat.update');
+    const body = JSON.parse(r.received[0]?.body ?? '') as {
+      channel: string;
+      ts: string;
+      text: string;
+      blocks: unknown[];
+    };
+    expect(body).toMatchObject({
+      channel: 'C0DBA',
+      ts: '1.2',
+      text: ':white_check_mark: Approved: `apr-m1x2k3abc` in `agents`',
+    });
+    expect(JSON.stringify(body.blocks)).not.toContain('"actions"');
   });
 
   it('message text: SQL escaped for mrkdwn, every block under Slack’s 3000 characters, one line per later phase', () => {

@@ -20,16 +20,31 @@ export interface SendDeps {
   now: () => number;
 }
 
-/** One notification to one channel, retried per the channel's bounds; never throws. */
+/** A message chat.postMessage posted: where chat.update finds it. */
+export interface PostedSlackMessage {
+  channel: string;
+  ts: string;
+}
+
+/** How a delivery ended; for a chat.postMessage, the message it posted. */
+export type ChannelOutcome = DeliveryOutcome & { posted?: PostedSlackMessage };
+
+/**
+ * One notification to one channel, retried per the channel's bounds; never
+ * throws. With `posted` (a Slack message posted earlier for the same
+ * approval) the notification replaces that message instead of adding one, so
+ * its buttons do not outlive the request.
+ */
 export async function sendToChannel(
   channel: NotificationChannel,
   notification: ApprovalNotification,
   deps: SendDeps,
-): Promise<DeliveryOutcome> {
+  posted?: PostedSlackMessage,
+): Promise<ChannelOutcome> {
   try {
     return channel.type === 'webhook'
       ? await sendWebhook(channel, notification, deps)
-      : await sendSlack(channel, notification, deps);
+      : await sendSlack(channel, notification, deps, posted);
   } catch (error) {
     // A Secret that cannot be read: nothing was sent.
     return { result: 'failed', attempts: 0, status: null, error: (error as Error).message };
@@ -67,29 +82,43 @@ async function sendSlack(
   channel: SlackChannel,
   notification: ApprovalNotification,
   deps: SendDeps,
-): Promise<DeliveryOutcome> {
+  posted: PostedSlackMessage | undefined,
+): Promise<ChannelOutcome> {
   const message = slackMessage(notification, channel.signingSecretRef !== undefined);
   if (channel.webhookUrlSecretRef) {
     const url = await deps.readSecret(channel.webhookUrlSecretRef);
     return postWithRetries(url, JSON.stringify(message), () => ({}), retryPolicy(channel), deps.signal);
   }
   const token = await deps.readSecret(channel.tokenSecretRef as NonNullable<SlackChannel['tokenSecretRef']>);
-  return postWithRetries(
-    `${channel.apiUrl.replace(/\/$/, '')}/chat.postMessage`,
-    JSON.stringify({ channel: channel.channel, ...message }),
+  const method = posted ? 'chat.update' : 'chat.postMessage';
+  let answer: { channel?: string; ts?: string } = {};
+  const outcome = await postWithRetries(
+    `${channel.apiUrl.replace(/\/$/, '')}/${method}`,
+    JSON.stringify(posted ? { ...posted, ...message } : { channel: channel.channel, ...message }),
     () => ({ authorization: `Bearer ${token}`, 'content-type': 'application/json; charset=utf-8' }),
     retryPolicy(channel),
     deps.signal,
-    slackApiRefusal,
+    (_response, text) => {
+      const read = readSlackAnswer(text);
+      if (read.ok) answer = read.answer;
+      return read.ok ? null : read.refusal;
+    },
   );
+  return answer.channel && answer.ts && !posted
+    ? { ...outcome, posted: { channel: answer.channel, ts: answer.ts } }
+    : outcome;
 }
 
 /** The Web API answers 200 with {"ok": false, "error": "channel_not_found"} when it refuses. */
-export function slackApiRefusal(_response: Response, text: string): string | null {
+function readSlackAnswer(
+  text: string,
+): { ok: true; answer: { channel?: string; ts?: string } } | { ok: false; refusal: string } {
   try {
-    const answer = JSON.parse(text) as { ok?: boolean; error?: string };
-    return answer.ok === true ? null : `Slack refused: ${answer.error ?? text.slice(0, 200)}`;
+    const answer = JSON.parse(text) as { ok?: boolean; error?: string; channel?: string; ts?: string };
+    return answer.ok === true
+      ? { ok: true, answer }
+      : { ok: false, refusal: `Slack refused: ${answer.error ?? text.slice(0, 200)}` };
   } catch {
-    return `Slack answered something else than JSON: ${text.slice(0, 200)}`;
+    return { ok: false, refusal: `Slack answered something else than JSON: ${text.slice(0, 200)}` };
   }
 }

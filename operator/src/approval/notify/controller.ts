@@ -12,7 +12,7 @@ import { getObject } from '../../kube/objects.js';
 import { keepWatching } from '../../kube/watch.js';
 import { type LoopOptions, type Outcome, objectKey, ReconcileLoop } from '../../reconcile/loop.js';
 import type { ApprovalObject, ImpactPreviewer } from '../preview/previewer.js';
-import { sendToChannel } from './channels.js';
+import { type PostedSlackMessage, sendToChannel } from './channels.js';
 import type { DeliveryOutcome } from './deliver.js';
 import { approvalNotification, phaseOf, phaseReachedAt } from './payload.js';
 import type { SecretReader } from './secrets.js';
@@ -47,6 +47,8 @@ export class ApprovalEventsController {
   /** namespace/name → the phases handled: true when announced, false when found too old to send. */
   readonly #sent = new Map<string, Map<string, boolean>>();
   readonly #inFlight = new Set<Promise<void>>();
+  /** namespace/name → channel → the Slack message posted for its Pending event. */
+  readonly #posted = new Map<string, Map<string, PostedSlackMessage>>();
   readonly #abort = new AbortController();
 
   constructor(options: ApprovalEventsOptions) {
@@ -76,6 +78,7 @@ export class ApprovalEventsController {
       if (last.status?.phase === 'Pending' && this.#sent.get(key)?.get('Pending'))
         this.#deliver(last, 'Withdrawn');
       this.#sent.delete(key);
+      this.#posted.delete(key);
       this.#loop.forget(namespace, name);
     });
     this.#watch = keepWatching(this.#informer, (error, retryInMs) =>
@@ -127,18 +130,29 @@ export class ApprovalEventsController {
     this.#deliver(approval, phase);
   }
 
-  /** Sends one event to every channel that wants it, in the background. */
+  /**
+   * Sends one event to every channel that wants it, in the background. A Slack
+   * message this process posted for the approval is updated with every later
+   * event, whether or not the channel wants it as a message of its own, so
+   * buttons never outlive the request.
+   */
   #deliver(approval: ApprovalObject, event: NotificationEvent): void {
     const config = this.#o.notifications;
     if (!config) return;
     const key = objectKey(approval.metadata.namespace, approval.metadata.name);
     const notification = approvalNotification(approval, event);
-    for (const channel of config.channels.filter((c) => wants(c, approval, event))) {
-      const delivery = sendToChannel(channel, notification, {
-        readSecret: this.#o.readSecret,
-        signal: this.#abort.signal,
-        now: this.#o.now ?? Date.now,
-      }).then((outcome) => {
+    const posted = this.#posted.get(key) ?? new Map<string, PostedSlackMessage>();
+    this.#posted.set(key, posted);
+    for (const channel of config.channels) {
+      const earlier = event === 'Pending' ? undefined : posted.get(channel.name);
+      if (!earlier && !wants(channel, approval, event)) continue;
+      const delivery = sendToChannel(
+        channel,
+        notification,
+        { readSecret: this.#o.readSecret, signal: this.#abort.signal, now: this.#o.now ?? Date.now },
+        earlier,
+      ).then((outcome) => {
+        if (outcome.posted) posted.set(channel.name, outcome.posted);
         this.#o.onDelivery?.(channel.name, outcome);
         this.#loop.log(outcome.result === 'delivered' ? 'notification-delivered' : 'notification-failed', {
           channel: channel.name,
