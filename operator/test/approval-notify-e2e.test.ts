@@ -37,6 +37,16 @@ describe('approval notifications and impact preview on the operator', () => {
   let operatorKubeconfig = '';
   const startOperator = useOperatorProcesses(() => operatorKubeconfig);
   const channels = useNotificationChannels();
+  /** The stored request once its status.impact.result is `result`. */
+  const impactReaches = (id: string, result: string) =>
+    vi.waitFor(
+      async () => {
+        const record = await storedRecord(k8s(), ns, id);
+        expect(record.status.impact?.result).toBe(result);
+        return record;
+      },
+      { timeout: 30_000, interval: 200 },
+    );
   /** Creates a QueryApproval as the operator with `status` as its first status (no Pending in between). */
   const createWithStatus = async (held: { id: string; request: ApprovalRequest }, status: unknown) => {
     await k8s().kubectlOk(['create', '-f', '-'], {
@@ -107,14 +117,7 @@ describe('approval notifications and impact preview on the operator', () => {
       // The held DELETE: previewed once, rolled back, then announced with its impact.
       const held = heldDelete(ns, 'analytics-agent');
       await createAsOperator(k8s(), operatorKubeconfig, ns, held);
-      const previewed = await vi.waitFor(
-        async () => {
-          const record = await storedRecord(k8s(), ns, held.id);
-          expect(record.status.impact?.result).toBe('Previewed');
-          return record;
-        },
-        { timeout: 30_000, interval: 200 },
-      );
+      const previewed = await impactReaches(held.id, 'Previewed');
       console.log('status.impact', previewed.status.impact);
       expect(previewed.status.impact).toMatchObject({ rowsAffected: 1, planRows: 1, error: null });
       expect(await pg().psql('SELECT count(*) FROM orders WHERE id = 42')).toBe('1');
@@ -224,14 +227,7 @@ describe('approval notifications and impact preview on the operator', () => {
         },
       });
       await createAsOperator(k8s(), operatorKubeconfig, ns, vacuum);
-      const refused = await vi.waitFor(
-        async () => {
-          const record = await storedRecord(k8s(), ns, vacuum.id);
-          expect(record.status.impact?.result).toBe('Refused');
-          return record;
-        },
-        { timeout: 30_000, interval: 200 },
-      );
+      const refused = await impactReaches(vacuum.id, 'Refused');
       expect(refused.status.impact?.error).toMatch(/^VacuumStmt is not previewed/);
 
       // The agent gives up on it (the approval API deletes a pending request it withdraws): Withdrawn.
