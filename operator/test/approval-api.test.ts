@@ -1,7 +1,12 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { V1Pod, V1TokenReviewStatus } from '@kubernetes/client-node';
-import type { ApprovalRecord, ApprovalStatus, CompiledApproval } from '@pgwarden/crds';
+import {
+  type ApprovalRecord,
+  type ApprovalStatus,
+  type CompiledApproval,
+  pendingStatus,
+} from '@pgwarden/crds';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApprovalApi } from '../src/approval/approval-api.js';
 import { ApprovalConflict, type ApprovalObjects } from '../src/approval/approval-objects.js';
@@ -24,17 +29,7 @@ function stored(status?: Partial<ApprovalStatus>): QueryApproval {
   return status ? { ...object, status: { ...pending(), ...status } } : object;
 }
 
-function pending(): ApprovalStatus {
-  return {
-    phase: 'Pending',
-    approvals: [],
-    decidedBy: null,
-    reason: null,
-    decidedAt: null,
-    validUntil: null,
-    executions: [],
-  };
-}
+const pending = pendingStatus;
 
 function review(old: QueryApproval, written: unknown, user: string, groups: string[] = []) {
   return decisionReviewer(() => OPERATOR)({
