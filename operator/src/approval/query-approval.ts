@@ -29,12 +29,11 @@ export interface QueryApproval {
 export const QUERY_APPROVAL_REF = { group: API_GROUP, version: API_VERSION, plural: QUERY_APPROVAL_PLURAL };
 
 /**
- * Labels that let the operator find the requests that may cover a statement
+ * The label that lets the operator find the requests that may cover a statement
  * (same fingerprint: every scope matches on it or on the digest, which implies
  * it) without reading every object of the namespace.
  */
 export const FINGERPRINT_LABEL = 'pgwarden.io/fingerprint';
-export const POD_LABEL = 'pgwarden.io/pod';
 
 /** The new object for a request (its status is written separately: a create ignores it). */
 export function queryApprovalObject(id: string, namespace: string, request: ApprovalRequest): QueryApproval {
@@ -45,10 +44,7 @@ export function queryApprovalObject(id: string, namespace: string, request: Appr
       name: id,
       namespace,
       annotations: { [STATEMENT_EXCERPT_ANNOTATION]: statementExcerpt(request.statement.text) },
-      labels: {
-        [FINGERPRINT_LABEL]: request.statement.fingerprint,
-        ...(request.requester.pod ? { [POD_LABEL]: request.requester.pod } : {}),
-      },
+      labels: { [FINGERPRINT_LABEL]: request.statement.fingerprint },
     },
     spec: request,
   };

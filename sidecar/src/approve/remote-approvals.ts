@@ -1,4 +1,5 @@
 import { request as httpsRequest } from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   APPROVAL_API_PATH,
   APPROVAL_MAX_WAIT_SECONDS,
@@ -17,6 +18,8 @@ import { type ApprovalService, ApprovalUsed } from './approval-service.js';
 
 /** Answers are one approval record; anything far bigger is not one. */
 const MAX_ANSWER_BYTES = 1024 * 1024;
+/** A long poll answered faster than this while still pending is followed by this pause. */
+const EARLY_ANSWER_PAUSE_MS = 250;
 /** On top of a long poll's hold: how long the operator may take to answer. */
 const ANSWER_MARGIN_MS = 15_000;
 
@@ -79,8 +82,10 @@ export class RemoteApprovals implements ApprovalService {
   async wait(id: string, limitMs: number): Promise<ApprovalRecord> {
     const deadline = performance.now() + limitMs;
     for (;;) {
-      const remaining = Math.max(0, Math.ceil((deadline - performance.now()) / 1000));
-      const waitSeconds = Math.min(remaining, APPROVAL_MAX_WAIT_SECONDS);
+      // Milliseconds matter: a 2.5s limit waits 2.5s, not 3.
+      const remaining = Math.max(0, (deadline - performance.now()) / 1000);
+      const waitSeconds = Number(Math.min(remaining, APPROVAL_MAX_WAIT_SECONDS).toFixed(3));
+      const asked = performance.now();
       const record = await this.call(
         'GET',
         `/${id}?waitSeconds=${waitSeconds}`,
@@ -88,7 +93,9 @@ export class RemoteApprovals implements ApprovalService {
         ApprovalRecordSchema,
         waitSeconds,
       );
-      if (record.status.phase !== 'Pending' || performance.now() >= deadline - 500) return record;
+      if (record.status.phase !== 'Pending' || performance.now() >= deadline - 50) return record;
+      // Answered early while still pending (the operator's watch ended): ask again, but not in a tight loop.
+      if (performance.now() - asked < EARLY_ANSWER_PAUSE_MS) await sleep(EARLY_ANSWER_PAUSE_MS);
     }
   }
 
