@@ -297,5 +297,11 @@ describe('approval of a held statement through the operator', () => {
     }
     expect(operator.forbidden()).toEqual([]);
     expect(operator.logs().map((l) => l.msg)).toContain('approval-requested');
+    const calls = (call: string, status: string) =>
+      operator.metric('pgwarden_operator_approval_api_requests_total', { call, status });
+    // 42, 41, 45 (cancelled), 43, 43 again, 44: six requests made; the run of 43 found its approval.
+    expect(await calls('ask', '201')).toBe(6);
+    expect(await calls('start', '200')).toBe(2);
+    expect(await calls('withdraw', '204')).toBe(1);
   });
 });

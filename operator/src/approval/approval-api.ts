@@ -33,10 +33,21 @@ export interface ApprovalApiOptions {
   settings(namespace: string, policy: string): Promise<CompiledApproval | string>;
   /** The audit log: one event per request, execution and withdrawal. */
   log: Log;
+  /** Counts each call by name and answered HTTP status. */
+  calls?: { inc(labels: { call: string; status: string }): void };
   now?: () => number;
 }
 
 type Reply = { status: number; body?: unknown };
+
+/** The calls by route, for the metric. */
+const CALLS: Record<string, string> = {
+  'POST ': 'ask',
+  'GET :name': 'wait',
+  'DELETE :name': 'withdraw',
+  'POST :name/executions': 'start',
+  'PUT :name/executions/:index': 'finish',
+};
 
 /**
  * The sidecar-facing approval API (contract in crds/src/approval-api.ts), on
@@ -65,13 +76,16 @@ export class ApprovalApi {
           status: 401,
           refusal: { message: 'no bearer token; send the pod’s projected token' },
         };
-    if (!identity.ok)
-      return send(res, { status: identity.status, body: { error: identity.refusal.message } });
-    const { subject } = identity;
     const [name, sub, index] = parts;
+    const route = `${req.method} ${[name && ':name', sub, index && ':index'].filter(Boolean).join('/')}`;
+    const answer = (reply: Reply) => {
+      send(res, reply);
+      this.#o.calls?.inc({ call: CALLS[route] ?? 'unknown', status: String(reply.status) });
+    };
+    if (!identity.ok) return answer({ status: identity.status, body: { error: identity.refusal.message } });
+    const { subject } = identity;
     let reply: Reply;
     try {
-      const route = `${req.method} ${[name && ':name', sub, index && ':index'].filter(Boolean).join('/')}`;
       switch (route) {
         case 'POST ':
           reply = await this.#ask(subject, await readBody(req, ApprovalAskSchema));
@@ -115,7 +129,7 @@ export class ApprovalApi {
         };
       }
     }
-    send(res, reply);
+    answer(reply);
   };
 
   /** Answers every held long poll now, for shutdown. */

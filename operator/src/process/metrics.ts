@@ -32,7 +32,7 @@ export function operatorMetrics() {
     }),
     webhookReviews: new Counter({
       name: 'pgwarden_operator_webhook_reviews_total',
-      help: 'Admission reviews answered, by webhook (pods, agentaccesspolicies) and result (injected, skipped, allowed, denied, error).',
+      help: 'Admission reviews answered, by webhook (pods, agentaccesspolicies, queryapprovals) and result (injected, skipped, allowed, denied, approved, refused, error).',
       labelNames: ['webhook', 'result'] as const,
       registers: [registry],
     }),
@@ -69,6 +69,12 @@ export function operatorMetrics() {
     longPolls: new Gauge({
       name: 'pgwarden_operator_grant_long_polls',
       help: 'Grant requests held open right now, waiting for their grant to change.',
+      registers: [registry],
+    }),
+    approvalCalls: new Counter({
+      name: 'pgwarden_operator_approval_api_requests_total',
+      help: 'Calls of the approval API by sidecars, by call (ask, wait, start, finish, withdraw, unknown) and HTTP status.',
+      labelNames: ['call', 'status'] as const,
       registers: [registry],
     }),
     webhookCertificateExpiry: new Gauge({

@@ -190,6 +190,7 @@ export class Operator {
       objects: this.#approvalObjects,
       settings: (namespace, policy) => policyApproval(this.#clients, namespace, policy),
       log: this.#log('approvals'),
+      calls: this.#metrics.approvalCalls,
     });
     return this.#approvals;
   }
