@@ -42,7 +42,11 @@ describe('approval decisions through the API server', () => {
       await k8s().createNamespace(ns);
       await serviceAccounts(k8s(), ns, ['analytics-agent', 'other-agent']);
       operatorKubeconfig = await operatorIdentity(k8s(), operatorNs);
-      const operator = await startOperator('approvals', await servedWebhooks(k8s(), operatorNs));
+      // Retention 5s: only the request that expires within the test is ever old enough to be deleted.
+      const operator = await startOperator('approvals', [
+        ...(await servedWebhooks(k8s(), operatorNs)),
+        ...['--approval-retention', '5s'],
+      ]);
       // Writes through the decision webhook pass for the operator once it knows its own user name.
       await vi.waitFor(
         () => expect(operator.logs().some((l) => l.msg === 'webhook-operator-user')).toBe(true),
@@ -246,6 +250,18 @@ describe('approval decisions through the API server', () => {
       expect((await pgwarden(alice.kubeconfig, ['approve', expiring.id, '-n', ns])).stderr).toContain(
         `${expiring.id} is Expired; a decided request cannot change`,
       );
+      // --approval-retention after it expired, the leader deletes it.
+      await vi.waitFor(
+        async () =>
+          expect((await k8s().kubectl(['get', 'queryapproval', expiring.id, '-n', ns])).stderr).toContain(
+            'NotFound',
+          ),
+        { timeout: 30_000, interval: 250 },
+      );
+      process.stdout.write(
+        `approval retention: deleted ${Date.now() - Date.parse(expiring.request.expiresAt)} ms after expiresAt (retention 5000 ms; at most 250 ms late by the poll)\n`,
+      );
+      expect(await storedRecord(k8s(), ns, denied.id)).toBeDefined();
       expect(operator.forbidden()).toEqual([]);
     },
   );

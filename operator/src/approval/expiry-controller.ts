@@ -1,4 +1,5 @@
 import { type KubernetesObject, makeInformer } from '@kubernetes/client-node';
+import type { ApprovalRecord } from '@pgwarden/crds';
 import type { KubeClients } from '../kube/clients.js';
 import { keepWatching } from '../kube/watch.js';
 import { type LoopOptions, type Outcome, ReconcileLoop } from '../reconcile/loop.js';
@@ -8,6 +9,8 @@ import { QUERY_APPROVAL_REF, toRecord } from './query-approval.js';
 export interface ExpiryControllerOptions extends LoopOptions {
   clients: KubeClients;
   objects: ApprovalObjects;
+  /** How long a request is kept once nothing can happen to it any more. */
+  retentionMs: number;
   now?: () => number;
 }
 
@@ -15,7 +18,9 @@ export interface ExpiryControllerOptions extends LoopOptions {
  * On the leader: a QueryApproval still Pending at its expiresAt becomes
  * Expired, at that time (each new request is requeued for its expiry), so the
  * queue shows what nobody decided. Sidecars do not wait for this write: they
- * treat a pending request past expiresAt as expired already.
+ * treat a pending request past expiresAt as expired already. A request nothing
+ * can happen to any more (decided or expired, past expiresAt and validUntil)
+ * is deleted once --approval-retention has passed since then.
  */
 export class ApprovalExpiryController {
   readonly #loop: ReconcileLoop;
@@ -49,19 +54,38 @@ export class ApprovalExpiryController {
   async #reconcile(namespace: string, name: string): Promise<Outcome> {
     const now = (this.options.now ?? Date.now)();
     const object = await this.options.objects.get(namespace, name);
-    if (!object || toRecord(object).status.phase !== 'Pending') return { kind: 'forget' };
-    const untilExpiry = Date.parse(object.spec.expiresAt) - now;
-    if (untilExpiry > 0) return { kind: 'requeue', afterMs: untilExpiry };
-    try {
-      await this.options.objects.update(namespace, name, (record) => {
-        if (record.status.phase !== 'Pending')
-          throw new ApprovalConflict(409, `${name} was decided meanwhile`);
-        return { ...record.status, phase: 'Expired' };
-      });
-      this.#loop.log('approval-expired', { namespace, name, expiresAt: object.spec.expiresAt });
-    } catch (error) {
-      if (!(error instanceof ApprovalConflict)) throw error;
+    if (!object) return { kind: 'forget' };
+    const record = toRecord(object);
+    if (record.status.phase === 'Pending') {
+      const untilExpiry = Date.parse(object.spec.expiresAt) - now;
+      if (untilExpiry > 0) return { kind: 'requeue', afterMs: untilExpiry };
+      try {
+        await this.options.objects.update(namespace, name, (current) => {
+          if (current.status.phase !== 'Pending')
+            throw new ApprovalConflict(409, `${name} was decided meanwhile`);
+          return { ...current.status, phase: 'Expired' };
+        });
+        this.#loop.log('approval-expired', { namespace, name, expiresAt: object.spec.expiresAt });
+      } catch (error) {
+        if (!(error instanceof ApprovalConflict)) throw error;
+      }
+      return { kind: 'requeue', afterMs: this.options.retentionMs };
     }
+    const untilDeletion = settledAt(record) + this.options.retentionMs - now;
+    if (untilDeletion > 0) return { kind: 'requeue', afterMs: untilDeletion };
+    await this.options.objects.remove(namespace, name, object.metadata.resourceVersion);
+    this.#loop.log('approval-deleted', { namespace, name, phase: record.status.phase });
     return { kind: 'forget' };
   }
+}
+
+/** When nothing could happen to a decided request any more: its expiry, validity, decision and last run all past. */
+function settledAt({ request, status }: ApprovalRecord): number {
+  const times = [
+    request.expiresAt,
+    status.validUntil,
+    status.decidedAt,
+    ...status.executions.map((e) => e.at),
+  ];
+  return Math.max(...times.filter((t): t is string => t !== null).map((t) => Date.parse(t)));
 }

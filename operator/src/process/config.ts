@@ -179,6 +179,9 @@ export const OperatorConfigSchema = z
       'Grant requests per minute one pod may make once its burst is spent (default 60); held long polls do not count.',
     ),
     grantRateBurst: positiveInt(10).describe('Grant requests one pod may make at once (default 10).'),
+    approvalRetention: duration('168h').describe(
+      'How long a QueryApproval is kept once nothing can happen to it any more (decided or expired, and past its expiresAt and validUntil); the leader deletes it then (default 168h).',
+    ),
     notifications: z
       .string()
       .min(1)

@@ -144,7 +144,11 @@ export class Operator {
       new DatabaseConnectionController({ ...common('databaseconnection'), roles: this.#roles }),
       new AgentAccessPolicyController(common('agentaccesspolicy')),
       ...(this.#approvalEvents ? [this.#approvalEvents.controller(common('queryapproval-events'))] : []),
-      new ApprovalExpiryController({ ...common('queryapproval-expiry'), objects: this.#approvalObjects }),
+      new ApprovalExpiryController({
+        ...common('queryapproval-expiry'),
+        objects: this.#approvalObjects,
+        retentionMs: this.#config.approvalRetention,
+      }),
     ];
     await Promise.all(this.#controllers.map((c) => c.start()));
     this.#synced = true;
