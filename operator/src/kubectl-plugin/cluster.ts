@@ -24,8 +24,13 @@ export class ApprovalQueue {
 
   constructor(flags: ClusterFlags) {
     this.#config = new KubeConfig();
-    if (flags.kubeconfig) this.#config.loadFromFile(flags.kubeconfig);
-    else this.#config.loadFromDefault();
+    try {
+      if (flags.kubeconfig) this.#config.loadFromFile(flags.kubeconfig);
+      else this.#config.loadFromDefault();
+    } catch (error) {
+      const path = flags.kubeconfig ?? process.env.KUBECONFIG ?? '~/.kube/config';
+      throw new PluginError(`cannot load the kubeconfig ${path}: ${(error as Error).message}`);
+    }
     if (flags.context) {
       if (!this.#config.getContextObject(flags.context))
         throw new PluginError(`context "${flags.context}" not found`);

@@ -43,7 +43,12 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return command === undefined && !values.help ? 2 : 0;
   }
-  const queue = new ApprovalQueue(values);
+  // Made on first use: an unknown command is reported as such, not as a kubeconfig problem.
+  let made: ApprovalQueue | undefined;
+  const queue = () => {
+    made ??= new ApprovalQueue(values);
+    return made;
+  };
   const needName = () => {
     if (name === undefined || extra.length > 0)
       throw new PluginError(`${command} takes one approval name\n\n${USAGE}`);
@@ -53,24 +58,24 @@ async function main(argv: string[]): Promise<number> {
     case 'list':
       process.stdout.write(
         formatTable(
-          await queue.list(values['all-namespaces'] ?? false),
+          await queue().list(values['all-namespaces'] ?? false),
           values['all-namespaces'] ?? false,
           Date.now(),
         ),
       );
       return 0;
     case 'show': {
-      const object = await queue.get(needName());
+      const object = await queue().get(needName());
       if (values.output === 'json') process.stdout.write(`${JSON.stringify(object, null, 2)}\n`);
       else if (values.output === undefined)
-        process.stdout.write(formatRecord(queue.namespace, toRecord(object)));
+        process.stdout.write(formatRecord(queue().namespace, toRecord(object)));
       else throw new PluginError(`--output ${values.output}: only json`);
       return 0;
     }
     case 'approve':
     case 'deny': {
       const approve = command === 'approve';
-      const record = await queue.decide(needName(), approve, values.reason ?? null);
+      const record = await queue().decide(needName(), approve, values.reason ?? null);
       process.stdout.write(formatDecision(record, approve));
       return 0;
     }
