@@ -11,7 +11,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ApprovalApi } from '../src/approval/approval-api.js';
 import { ApprovalConflict, type ApprovalObjects } from '../src/approval/approval-objects.js';
 import { decisionReviewer } from '../src/approval/decision-review.js';
+import { policyApproval } from '../src/approval/policy-settings.js';
 import { type QueryApproval, queryApprovalObject } from '../src/approval/query-approval.js';
+import type { KubeClients } from '../src/kube/clients.js';
 import { heldDelete } from './approval-fixtures.js';
 
 // The decision webhook's reviewer and the approval API's refusals, with their
@@ -274,5 +276,40 @@ describe('the approval API', () => {
       status: 409,
       body: { error: `${name} is Executed; only a pending request is withdrawn` },
     });
+  });
+});
+
+describe('the approval settings of a policy', () => {
+  const policyObject = (spec: Record<string, unknown>) => ({
+    apiVersion: 'pgwarden.io/v1alpha1',
+    kind: 'AgentAccessPolicy',
+    metadata: { name: 'analytics', namespace: NS },
+    spec: {
+      subjects: { serviceAccounts: ['analytics-agent'] },
+      connection: 'orders',
+      rules: [{ name: 'deletes', match: { kinds: ['write'] }, action: 'approve' }],
+      ...spec,
+    },
+  });
+  const clientsWith = (object: unknown) =>
+    ({ custom: { getNamespacedCustomObject: async () => object } }) as unknown as KubeClients;
+  const pod = (serviceAccount: string): V1Pod => ({
+    metadata: { name: 'agent-a', namespace: NS, labels: {} },
+    spec: { serviceAccountName: serviceAccount, containers: [] },
+  });
+
+  it('come from the policy as it is now, only for a pod it binds', async () => {
+    const approving = clientsWith(policyObject({ approval: { approvers: { groups: ['db-approvers'] } } }));
+    expect(await policyApproval(approving, NS, 'analytics', pod('analytics-agent'))).toMatchObject({
+      approvers: { users: [], groups: ['db-approvers'] },
+      requiredApprovals: 1,
+      scope: { type: 'once' },
+    });
+    expect(await policyApproval(approving, NS, 'analytics', pod('batch-agent'))).toBe(
+      'AgentAccessPolicy agents/analytics does not bind pod agents/agent-a; its statements are not approved under it',
+    );
+    expect(await policyApproval(clientsWith(policyObject({})), NS, 'analytics', pod('analytics-agent'))).toBe(
+      'AgentAccessPolicy agents/analytics has no spec.approval; nobody can approve its held statements',
+    );
   });
 });

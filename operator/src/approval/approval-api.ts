@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { V1Pod } from '@kubernetes/client-node';
 import {
   APPROVAL_API_PATH,
   APPROVAL_MAX_WAIT_SECONDS,
@@ -29,8 +30,8 @@ const MAX_BODY_BYTES = 1024 * 1024;
 export interface ApprovalApiOptions {
   identity: PodIdentityApi;
   objects: ApprovalObjects;
-  /** spec.approval of the named policy in the pod's namespace, compiled; a string says why there is none. */
-  settings(namespace: string, policy: string): Promise<CompiledApproval | string>;
+  /** spec.approval of the named policy in the pod's namespace, compiled, if it binds the pod; a string says why there is none. */
+  settings(namespace: string, policy: string, pod: V1Pod): Promise<CompiledApproval | string>;
   /** The audit log: one event per request, execution and withdrawal. */
   log: Log;
   /** Counts each call by name and answered HTTP status. */
@@ -88,7 +89,7 @@ export class ApprovalApi {
     try {
       switch (route) {
         case 'POST ':
-          reply = await this.#ask(subject, await readBody(req, ApprovalAskSchema));
+          reply = await this.#ask(subject, identity.pod, await readBody(req, ApprovalAskSchema));
           break;
         case 'GET :name':
           reply = await this.#wait(
@@ -137,8 +138,8 @@ export class ApprovalApi {
     this.#closing.abort();
   }
 
-  async #ask(subject: GrantSubject, ask: ApprovalAsk): Promise<Reply> {
-    const settings = await this.#o.settings(subject.namespace, ask.policy.name);
+  async #ask(subject: GrantSubject, pod: V1Pod, ask: ApprovalAsk): Promise<Reply> {
+    const settings = await this.#o.settings(subject.namespace, ask.policy.name, pod);
     if (typeof settings === 'string') {
       this.#o.log('approval-refused', { ...who(subject), policy: ask.policy.name, reason: settings });
       return { status: 403, body: { error: settings } };

@@ -1,3 +1,4 @@
+import type { V1Pod } from '@kubernetes/client-node';
 import {
   type CompiledApproval,
   compilePolicy,
@@ -6,18 +7,21 @@ import {
   PolicyCompileError,
   validatePolicy,
 } from '@pgwarden/crds';
+import { binds, podFacts } from '../agent-access-policy/binding.js';
 import { type KubeClients, resource } from '../kube/clients.js';
 import { getObject } from '../kube/objects.js';
 
 /**
- * spec.approval of an AgentAccessPolicy as it is now, compiled: the approval
- * API takes approvers, timeout, scope and requiredApprovals from here, never
- * from the sidecar. A string says why the policy lets no statement be approved.
+ * spec.approval of an AgentAccessPolicy as it is now, compiled, if the policy
+ * binds `pod`: the approval API takes approvers, timeout, scope and
+ * requiredApprovals from here, never from the sidecar. A string says why no
+ * statement of the pod can be approved under it.
  */
 export async function policyApproval(
   clients: KubeClients,
   namespace: string,
   name: string,
+  pod: V1Pod,
 ): Promise<CompiledApproval | string> {
   const object = await getObject(clients, resource('agentaccesspolicies'), namespace, name);
   if (!object)
@@ -25,6 +29,9 @@ export async function policyApproval(
   const validation = validatePolicy(object, { standalone: false });
   if (!validation.ok) {
     return `${POLICY_KIND} ${namespace}/${name} is not valid: ${validation.errors.map(formatFieldError).join('; ')}`;
+  }
+  if (!binds(validation.policy.spec.subjects, podFacts(pod))) {
+    return `${POLICY_KIND} ${namespace}/${name} does not bind pod ${namespace}/${pod.metadata?.name}; its statements are not approved under it`;
   }
   try {
     const { approval } = compilePolicy(validation.policy);

@@ -192,7 +192,7 @@ export class Operator {
     this.#approvals = new ApprovalApi({
       identity: podIdentityApi(this.#clients),
       objects: this.#approvalObjects,
-      settings: (namespace, policy) => policyApproval(this.#clients, namespace, policy),
+      settings: (namespace, policy, pod) => policyApproval(this.#clients, namespace, policy, pod),
       log: this.#log('approvals'),
       calls: this.#metrics.approvalCalls,
     });
