@@ -237,6 +237,30 @@ describe('the approval API', () => {
     expect([again.status, again.body?.id]).toEqual([200, first.body?.id]);
   });
 
+  it('answers an ask with the approval that covers it: fingerprint scope, other values, until validUntil', async () => {
+    const objects = new MemoryObjects();
+    const call = await serve(objects);
+    const covering = stored({
+      phase: 'Executed',
+      decidedBy: 'alice',
+      validUntil: new Date(Date.now() + 60_000).toISOString(),
+    });
+    covering.spec = { ...covering.spec, scope: { type: 'fingerprint', durationMs: 3_600_000 } };
+    objects.put(covering);
+    const other = ask();
+    expect(other.statement.digest).not.toBe(covering.spec.statement.digest);
+    expect(await call('POST', '', other)).toMatchObject({
+      status: 200,
+      body: { id: covering.metadata.name },
+    });
+    const lapsed = {
+      ...covering,
+      status: { ...(covering.status as ApprovalStatus), validUntil: new Date(Date.now() - 1).toISOString() },
+    };
+    objects.put(lapsed);
+    expect((await call('POST', '', ask())).status).toBe(201);
+  });
+
   it('refuses without a token, for a policy without approvals, bad bodies, unknown requests, a second run of a single-use approval, and withdrawing a decided one', async () => {
     const objects = new MemoryObjects();
     const call = await serve(objects);
