@@ -58,7 +58,7 @@ export class ApprovalExpiryController {
     const record = toRecord(object);
     if (record.status.phase === 'Pending') {
       const untilExpiry = Date.parse(object.spec.expiresAt) - now;
-      if (untilExpiry > 0) return { kind: 'requeue', afterMs: untilExpiry };
+      if (untilExpiry > 0) return later(untilExpiry);
       try {
         await this.options.objects.update(namespace, name, (current) => {
           if (current.status.phase !== 'Pending')
@@ -69,10 +69,10 @@ export class ApprovalExpiryController {
       } catch (error) {
         if (!(error instanceof ApprovalConflict)) throw error;
       }
-      return { kind: 'requeue', afterMs: this.options.retentionMs };
+      return later(this.options.retentionMs);
     }
     const untilDeletion = settledAt(record) + this.options.retentionMs - now;
-    if (untilDeletion > 0) return { kind: 'requeue', afterMs: untilDeletion };
+    if (untilDeletion > 0) return later(untilDeletion);
     await this.options.objects.remove(namespace, name, object.metadata.resourceVersion);
     this.#loop.log('approval-deleted', { namespace, name, phase: record.status.phase });
     return { kind: 'forget' };
@@ -88,4 +88,11 @@ function settledAt({ request, status }: ApprovalRecord): number {
     ...status.executions.map((e) => e.at),
   ];
   return Math.max(...times.filter((t): t is string => t !== null).map((t) => Date.parse(t)));
+}
+
+/** Timers longer than this are not set: a timer past 2^31 ms fires at once; the object is looked at again then. */
+const MAX_REQUEUE_MS = 3_600_000;
+
+function later(ms: number): Outcome {
+  return { kind: 'requeue', afterMs: Math.min(ms, MAX_REQUEUE_MS) };
 }
