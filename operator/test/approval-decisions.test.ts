@@ -96,7 +96,7 @@ describe('approval decisions through the API server', () => {
       const rbac = await pgwarden(agent.kubeconfig, ['approve', approved.id, '-n', ns]);
       expect(rbac.code).toBe(1);
       expect(rbac.stderr).toBe(
-        `error: queryapprovals.pgwarden.io "${approved.id}" is forbidden: User "${agentUser}" cannot patch resource "queryapprovals/status" in API group "pgwarden.io" in the namespace "${ns}"\n`,
+        `error: queryapprovals.pgwarden.io "${approved.id}" is forbidden: User "${agentUser}" cannot get resource "queryapprovals" in API group "pgwarden.io" in the namespace "${ns}"\n`,
       );
 
       // A user the policy does not name: RBAC lets her write, the webhook refuses.

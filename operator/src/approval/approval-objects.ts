@@ -52,7 +52,21 @@ export class ApprovalObjects {
       body: queryApprovalObject(id, namespace, request),
     })) as QueryApproval;
     const record = toRecord(created);
-    await setStatusField(this.clients, QUERY_APPROVAL_REF, { namespace, name: id }, '/status', record.status);
+    const { resourceVersion } = created.metadata;
+    try {
+      // Only onto the object as created: a decision written first (it reads a missing status as Pending) stays.
+      await setStatusField(
+        this.clients,
+        QUERY_APPROVAL_REF,
+        { namespace, name: id, resourceVersion },
+        '/status',
+        record.status,
+      );
+    } catch (error) {
+      if (apiStatus(error) !== 409) throw error;
+      const current = await this.get(namespace, id);
+      if (current) return toRecord(current);
+    }
     return record;
   }
 

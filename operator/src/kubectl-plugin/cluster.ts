@@ -58,27 +58,29 @@ export class ApprovalQueue {
   }
 
   /**
-   * Writes a decision to the status as a JSON patch: an approval appended, or
-   * phase Denied with the reason. Who decided is stamped by the operator's
-   * admission webhook from this request's credentials, which also refuses
-   * what may not be decided; `by` here is only what the schema needs until then.
+   * Writes a decision to the status (a JSON patch of the whole status): an
+   * approval appended, or phase Denied with the reason. Who decided is stamped
+   * by the operator's admission webhook from this request's credentials, which
+   * also refuses what may not be decided and recomputes the status from the
+   * stored one; `by` here is only what the schema needs until then.
    */
   async decide(name: string, approve: boolean, reason: string | null): Promise<ApprovalRecord> {
-    const patch = approve
-      ? [
-          {
-            op: 'add',
-            path: '/status/approvals/-',
-            value: { by: await this.whoAmI(), at: new Date().toISOString(), reason },
-          },
-        ]
-      : [
-          { op: 'replace', path: '/status/phase', value: 'Denied' },
-          { op: 'replace', path: '/status/reason', value: reason },
-        ];
+    // The whole status, from the object as read: the operator may not have written its first status yet.
+    const { status } = toRecord(await this.get(name));
+    const decided = approve
+      ? {
+          ...status,
+          approvals: [...status.approvals, { by: await this.whoAmI(), at: new Date().toISOString(), reason }],
+        }
+      : { ...status, phase: 'Denied', reason };
     const updated = (await call(() =>
       this.#custom.patchNamespacedCustomObjectStatus(
-        { ...QUERY_APPROVAL_REF, namespace: this.namespace, name, body: patch },
+        {
+          ...QUERY_APPROVAL_REF,
+          namespace: this.namespace,
+          name,
+          body: [{ op: 'add', path: '/status', value: decided }],
+        },
         jsonPatch,
       ),
     )) as QueryApproval;
