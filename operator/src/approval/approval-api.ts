@@ -173,8 +173,22 @@ export class ApprovalApi {
     if (!Number.isFinite(waitSeconds) || waitSeconds < 0)
       throw new BadRequest('waitSeconds is not a number of seconds');
     const gone = new AbortController();
-    res.once('close', () => gone.abort());
-    this.#closing.signal.addEventListener('abort', () => gone.abort(), { once: true });
+    const stop = () => gone.abort();
+    res.once('close', stop);
+    this.#closing.signal.addEventListener('abort', stop, { once: true });
+    try {
+      return await this.#waitUntil(subject, name, waitSeconds, gone.signal);
+    } finally {
+      this.#closing.signal.removeEventListener('abort', stop);
+    }
+  }
+
+  async #waitUntil(
+    subject: GrantSubject,
+    name: string,
+    waitSeconds: number,
+    gone: AbortSignal,
+  ): Promise<Reply> {
     const decided = (record: ApprovalRecord) => currentRecord(record, this.#now()).status.phase !== 'Pending';
     const first = await this.#o.objects.get(subject.namespace, name);
     if (!first)
@@ -187,7 +201,7 @@ export class ApprovalApi {
       name,
       ms,
       (o) => decided(toRecord(o)),
-      gone.signal,
+      gone,
     );
     if (!object) throw new ApprovalConflict(404, `approval request ${name} was withdrawn`);
     return { status: 200, body: currentRecord(toRecord(object), this.#now()) };
