@@ -65,26 +65,37 @@ export class ApprovalQueue {
    * stored one; `by` here is only what the schema needs until then.
    */
   async decide(name: string, approve: boolean, reason: string | null): Promise<ApprovalRecord> {
-    // The whole status, from the object as read: the operator may not have written its first status yet.
-    const { status } = toRecord(await this.get(name));
-    const decided = approve
-      ? {
-          ...status,
-          approvals: [...status.approvals, { by: await this.whoAmI(), at: new Date().toISOString(), reason }],
-        }
-      : { ...status, phase: 'Denied', reason };
-    const updated = (await call(() =>
-      this.#custom.patchNamespacedCustomObjectStatus(
-        {
-          ...QUERY_APPROVAL_REF,
-          namespace: this.namespace,
-          name,
-          body: [{ op: 'add', path: '/status', value: decided }],
-        },
-        jsonPatch,
-      ),
-    )) as QueryApproval;
-    return toRecord(updated);
+    const by = await this.whoAmI();
+    for (let attempt = 1; ; attempt++) {
+      // The whole status, from the object as read: the operator may not have written its first status yet.
+      const object = await this.get(name);
+      const { status } = toRecord(object);
+      const decided = approve
+        ? { ...status, approvals: [...status.approvals, { by, at: new Date().toISOString(), reason }] }
+        : { ...status, phase: 'Denied', reason };
+      // Only onto the status as read: another approval in between would make this one look like none.
+      const precondition = {
+        op: 'replace',
+        path: '/metadata/resourceVersion',
+        value: object.metadata.resourceVersion,
+      };
+      try {
+        const updated = (await call(() =>
+          this.#custom.patchNamespacedCustomObjectStatus(
+            {
+              ...QUERY_APPROVAL_REF,
+              namespace: this.namespace,
+              name,
+              body: [precondition, { op: 'add', path: '/status', value: decided }],
+            },
+            jsonPatch,
+          ),
+        )) as QueryApproval;
+        return toRecord(updated);
+      } catch (error) {
+        if (!(error instanceof ConflictError) || attempt >= 5) throw error;
+      }
+    }
   }
 
   /** The user name the API server knows these credentials by. */
@@ -110,6 +121,10 @@ async function call<T>(request: () => Promise<T>): Promise<T> {
     } catch {
       // Not a Status object: its text as it came.
     }
+    if (code === 409 && message.includes('the object has been modified')) throw new ConflictError(message);
     throw new PluginError(message);
   }
 }
+
+/** The object changed between read and write: read it again. */
+class ConflictError extends PluginError {}
