@@ -85,7 +85,7 @@ describe('approval decisions through the API server', () => {
           `${approved.id}\\s+Pending\\s+analytics\\s+deletes-need-approval\\s+analytics-agent-pod\\s+DELETE FROM orders WHERE id = \\$1\\s+<no value>`,
         ),
       );
-      const listed = await pgwarden(alice.kubeconfig, ['list', '-n', ns]);
+      const listed = await pgwarden(alice.kubeconfig, ['list', '-n', ns, '--pending']);
       expect(listed.stderr).toBe('');
       expect(listed.stdout).toContain(approved.id);
       const shown = await pgwarden(alice.kubeconfig, ['show', approved.id, '-n', ns]);
@@ -127,6 +127,13 @@ describe('approval decisions through the API server', () => {
         approvals: [{ by: 'alice', reason: 'ticket 42' }],
       });
       expect(afterApprove.status.validUntil).not.toBeNull();
+
+      expect((await pgwarden(alice.kubeconfig, ['list', '-n', ns, '--pending'])).stdout).toBe(
+        'No approval requests found.\n',
+      );
+      expect((await pgwarden(alice.kubeconfig, ['list', '-n', ns])).stdout).toMatch(
+        new RegExp(`${approved.id}\\s+Approved`),
+      );
 
       // Decided is final: neither another approver nor a denial changes it.
       const again = await pgwarden(bob.kubeconfig, ['deny', approved.id, '-n', ns]);

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { currentRecord } from '@pgwarden/crds';
 import { toRecord } from '../approval/query-approval.js';
 import { ApprovalQueue, PluginError } from './cluster.js';
 import { formatDecision, formatRecord, formatTable } from './format.js';
@@ -7,7 +8,7 @@ import { formatDecision, formatRecord, formatTable } from './format.js';
 const USAGE = `kubectl pgwarden: decide statements that pgwarden holds for approval (QueryApprovals)
 
 Usage:
-  kubectl pgwarden list [-A]                  the requests in the namespace, oldest first
+  kubectl pgwarden list [-A] [--pending]      the requests in the namespace, oldest first
   kubectl pgwarden show NAME [-o json]        one request: statement, parameters, requester, rule
   kubectl pgwarden approve NAME [--reason TEXT]
   kubectl pgwarden deny NAME [--reason TEXT]
@@ -17,6 +18,7 @@ Flags:
   --context NAME         a context of the kubeconfig
   --kubeconfig PATH      default: $KUBECONFIG, else ~/.kube/config
   -A, --all-namespaces   list: every namespace
+  --pending              list: only the requests still waiting for a decision
   -o, --output json      show: the object as JSON
 
 Who decided is taken from your credentials by pgwarden's admission webhook.
@@ -33,6 +35,7 @@ async function main(argv: string[]): Promise<number> {
       context: { type: 'string' },
       kubeconfig: { type: 'string' },
       'all-namespaces': { type: 'boolean', short: 'A' },
+      pending: { type: 'boolean' },
       output: { type: 'string', short: 'o' },
       reason: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -55,15 +58,17 @@ async function main(argv: string[]): Promise<number> {
     return name;
   };
   switch (command) {
-    case 'list':
-      process.stdout.write(
-        formatTable(
-          await queue().list(values['all-namespaces'] ?? false),
-          values['all-namespaces'] ?? false,
-          Date.now(),
-        ),
-      );
+    case 'list': {
+      const all = values['all-namespaces'] ?? false;
+      const items = await queue().list(all);
+      // Pending as the sidecars see it: a request past expiresAt is expired even before the operator says so.
+      const now = Date.now();
+      const shown = values.pending
+        ? items.filter((i) => currentRecord(toRecord(i), now).status.phase === 'Pending')
+        : items;
+      process.stdout.write(formatTable(shown, all, now));
       return 0;
+    }
     case 'show': {
       const object = await queue().get(needName());
       if (values.output === 'json') process.stdout.write(`${JSON.stringify(object, null, 2)}\n`);
