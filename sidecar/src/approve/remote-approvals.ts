@@ -78,23 +78,36 @@ export class RemoteApprovals implements ApprovalService {
     return record;
   }
 
-  /** Long polls of at most APPROVAL_MAX_WAIT_SECONDS each until the request is decided or `limitMs` passed. */
+  /**
+   * Long polls of at most APPROVAL_MAX_WAIT_SECONDS each until the request is
+   * decided or `limitMs` passed. An operator that is restarting (no answer, or
+   * 503) is asked again until the limit: the request is kept in the API server,
+   * not in the replica that was asked.
+   */
   async wait(id: string, limitMs: number): Promise<ApprovalRecord> {
     const deadline = performance.now() + limitMs;
+    let last: ApprovalRecord | null = null;
     for (;;) {
       // Milliseconds matter: a 2.5s limit waits 2.5s, not 3.
       const remaining = Math.max(0, (deadline - performance.now()) / 1000);
       const waitSeconds = Number(Math.min(remaining, APPROVAL_MAX_WAIT_SECONDS).toFixed(3));
       const asked = performance.now();
-      const record = await this.call(
-        'GET',
-        `/${id}?waitSeconds=${waitSeconds}`,
-        undefined,
-        ApprovalRecordSchema,
-        waitSeconds,
-      );
-      if (record.status.phase !== 'Pending' || performance.now() >= deadline - 50) return record;
-      // Answered early while still pending (the operator's watch ended): ask again, but not in a tight loop.
+      try {
+        last = await this.call(
+          'GET',
+          `/${id}?waitSeconds=${waitSeconds}`,
+          undefined,
+          ApprovalRecordSchema,
+          waitSeconds,
+        );
+      } catch (err) {
+        const transient = err instanceof ApprovalApiFailed && (err.status === null || err.status === 503);
+        if (!transient || (last === null && performance.now() >= deadline - 50)) throw err;
+        this.log.warn({ approval: id, err: err.message }, 'approval wait interrupted; asking again');
+      }
+      const over = performance.now() >= deadline - 50;
+      if (last !== null && (last.status.phase !== 'Pending' || over)) return last;
+      // Answered early while still pending (the operator's watch ended, or it is restarting): not in a tight loop.
       if (performance.now() - asked < EARLY_ANSWER_PAUSE_MS) await sleep(EARLY_ANSWER_PAUSE_MS);
     }
   }

@@ -127,6 +127,20 @@ describe('RemoteApprovals', () => {
     expect(seen[0]?.url).toMatch(/^\/v1\/approvals\/apr-test123456\?waitSeconds=(9|10)(\.\d+)?$/);
   });
 
+  it('an operator that answers 503 or not at all while one waits is asked again until the limit', async () => {
+    let calls = 0;
+    const remote = await operator(() => {
+      calls += 1;
+      if (calls === 1)
+        return { status: 503, body: { error: 'the operator could not reach the API server; retry shortly' } };
+      return { status: 200, body: record(calls < 3 ? 'Pending' : 'Denied') };
+    });
+    expect((await remote.wait('apr-test123456', 10_000)).status.phase).toBe('Denied');
+    expect(calls).toBe(3);
+    const nobody = client(`https://127.0.0.1:${await freePort()}`);
+    await expect(nobody.wait('apr-test123456', 600)).rejects.toThrow(/unreachable \(ECONNREFUSED\)/);
+  });
+
   it('a run refused as used up is ApprovalUsed; other refusals carry the operator’s message; an unreachable operator says so', async () => {
     const remote = await operator((method) =>
       method === 'POST'
