@@ -303,5 +303,28 @@ describe('approval of a held statement through the operator', () => {
     expect(await calls('ask', '201')).toBe(6);
     expect(await calls('start', '200')).toBe(2);
     expect(await calls('withdraw', '204')).toBe(1);
+
+    // The operator restarts while a statement waits: the sidecar asks the new one, the request was kept.
+    const surviving = psql('DELETE FROM orders WHERE id = 40');
+    const kept = await newPending('agent-a');
+    const killed = performance.now();
+    operator.child.kill('SIGKILL');
+    await operator.exited;
+    const restarted = await startOperator('approvals-restarted', [...serve, '--leader-elect', 'false']);
+    await vi.waitFor(async () => expect((await restarted.admin('/readyz')).status).toBe(200), {
+      timeout: 30_000,
+    });
+    await vi.waitFor(
+      () => expect(restarted.logs().some((l) => l.msg === 'webhook-operator-user')).toBe(true),
+      { timeout: 30_000 },
+    );
+    expect((await pgwarden(alice.kubeconfig, ['approve', kept.id, '-n', ns])).stderr).toBe('');
+    const survived = await surviving;
+    expect(survived.stdout).toBe('DELETE 1\n');
+    process.stdout.write(
+      `approval flow: operator killed → new operator ready, approved, client released ${(performance.now() - killed).toFixed(0)} ms later\n`,
+    );
+    expect(await rowExists(40)).toBe(false);
+    expect(sidecarA.output()).toContain('approval wait interrupted; asking again');
   });
 });
