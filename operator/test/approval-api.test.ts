@@ -272,6 +272,7 @@ describe('the approval API', () => {
     expect((await call('POST', '', { statement: 'DELETE' })).status).toBe(400);
     expect((await call('GET', '/apr-nowhere1?waitSeconds=0')).status).toBe(404);
     expect((await call('GET', '/apr-nowhere1?waitSeconds=soon')).status).toBe(400);
+    expect((await call('GET', '/..%2Fsecrets?waitSeconds=0')).status).toBe(400);
 
     const approved = stored({
       phase: 'Approved',

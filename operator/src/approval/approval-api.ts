@@ -6,6 +6,7 @@ import {
   APPROVAL_MAX_WAIT_SECONDS,
   type ApprovalAsk,
   ApprovalAskSchema,
+  ApprovalIdSchema,
   type ApprovalRecord,
   type ApprovalRequest,
   type CompiledApproval,
@@ -87,6 +88,9 @@ export class ApprovalApi {
     const { subject } = identity;
     let reply: Reply;
     try {
+      if (name !== undefined && !ApprovalIdSchema.safeParse(name).success) {
+        throw new BadRequest(`${JSON.stringify(name)} is not an approval name (apr- and letters or digits)`);
+      }
       switch (route) {
         case 'POST ':
           reply = await this.#ask(subject, identity.pod, await readBody(req, ApprovalAskSchema));
