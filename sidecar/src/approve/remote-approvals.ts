@@ -18,7 +18,9 @@ import { type ApprovalService, ApprovalUsed } from './approval-service.js';
 
 /** Answers are one approval record; anything far bigger is not one. */
 const MAX_ANSWER_BYTES = 1024 * 1024;
-/** A long poll answered faster than this while still pending is followed by this pause. */
+/** How long an ask is repeated while the operator does not answer (a restart, a replica going away). */
+const ASK_RETRY_MS = 10_000;
+/** A long poll answered faster than this while still pending is followed by this pause; also between retries. */
 const EARLY_ANSWER_PAUSE_MS = 250;
 /** On top of a long poll's hold: how long the operator may take to answer. */
 const ANSWER_MARGIN_MS = 15_000;
@@ -70,7 +72,19 @@ export class RemoteApprovals implements ApprovalService {
       clientAddress: requester.clientAddress,
       clientUser: requester.clientUser,
     };
-    const record = await this.call('POST', '', ask, ApprovalRecordSchema);
+    // Asking again is safe: the operator answers with the request it already made for this statement.
+    const giveUpAt = performance.now() + ASK_RETRY_MS;
+    let record: ApprovalRecord;
+    for (;;) {
+      try {
+        record = await this.call('POST', '', ask, ApprovalRecordSchema);
+        break;
+      } catch (err) {
+        if (!transient(err) || performance.now() >= giveUpAt) throw err;
+        this.log.warn({ err: (err as Error).message }, 'approval request interrupted; asking again');
+        await sleep(EARLY_ANSWER_PAUSE_MS);
+      }
+    }
     this.log.info(
       { approval: record.id, phase: record.status.phase },
       'approval requested from the operator',
@@ -101,9 +115,11 @@ export class RemoteApprovals implements ApprovalService {
           waitSeconds,
         );
       } catch (err) {
-        const transient = err instanceof ApprovalApiFailed && (err.status === null || err.status === 503);
-        if (!transient || (last === null && performance.now() >= deadline - 50)) throw err;
-        this.log.warn({ approval: id, err: err.message }, 'approval wait interrupted; asking again');
+        if (!transient(err) || (last === null && performance.now() >= deadline - 50)) throw err;
+        this.log.warn(
+          { approval: id, err: (err as Error).message },
+          'approval wait interrupted; asking again',
+        );
       }
       const over = performance.now() >= deadline - 50;
       if (last !== null && (last.status.phase !== 'Pending' || over)) return last;
@@ -207,6 +223,11 @@ export class RemoteApprovals implements ApprovalService {
       );
     return parsed.data as never;
   }
+}
+
+/** No answer, or the operator could not reach the API server: another try (or replica) may succeed. */
+function transient(err: unknown): boolean {
+  return err instanceof ApprovalApiFailed && (err.status === null || err.status === 503);
 }
 
 function parseJson(text: string): unknown {

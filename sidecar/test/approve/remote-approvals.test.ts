@@ -127,7 +127,7 @@ describe('RemoteApprovals', () => {
     expect(seen[0]?.url).toMatch(/^\/v1\/approvals\/apr-test123456\?waitSeconds=(9|10)(\.\d+)?$/);
   });
 
-  it('an operator that answers 503 or not at all while one waits is asked again until the limit', async () => {
+  it('an operator that answers 503 or not at all while one asks or waits is asked again until the limit', async () => {
     let calls = 0;
     const remote = await operator(() => {
       calls += 1;
@@ -137,6 +137,10 @@ describe('RemoteApprovals', () => {
     });
     expect((await remote.wait('apr-test123456', 10_000)).status.phase).toBe('Denied');
     expect(calls).toBe(3);
+    // An ask is repeated too (the operator answers it with the request it already made).
+    calls = 0;
+    expect((await remote.request(request)).status.phase).toBe('Pending');
+    expect(seen.filter((s) => s.method === 'POST')).toHaveLength(2);
     const nobody = client(`https://127.0.0.1:${await freePort()}`);
     await expect(nobody.wait('apr-test123456', 600)).rejects.toThrow(/unreachable \(ECONNREFUSED\)/);
   });
