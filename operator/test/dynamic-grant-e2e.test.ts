@@ -24,7 +24,9 @@ import { useOperatorProcesses } from './operator-process.js';
 // bound to pods. The grant's credential is a role made for the pod; deleting
 // the policy drops it and ends its session; a grant left to expire loses its
 // role to the controller's sweep. Then the sidecar as a process in grant
-// mode: its sessions run as the pod's role, under the policy.
+// mode: its sessions run as the pod's role, under the policy. Without any
+// sidecar asking, the operator still drops the roles of a deleted policy, of
+// a policy edited to stop binding the pod, and of a deleted pod.
 
 const operatorNs = 'pgwarden-system';
 const ns = 'agents';
@@ -54,13 +56,13 @@ describe('dynamic credentials through the grant API', () => {
   /** A pod of `serviceAccount` and a token bound to it (audience pgwarden.io), as the kubelet would mount. */
   const podToken = async (name: string, serviceAccount: string) =>
     boundToken(k8s(), await createPod(name, serviceAccount));
-  const startOperatorReady = async () => {
+  const startOperatorReady = async (grantTtl = GRANT_TTL) => {
     const operator = await startOperator('dynamic', [
       ...serve,
       '--leader-elect',
       'false',
       '--grant-ttl',
-      GRANT_TTL,
+      grantTtl,
     ]);
     await vi.waitFor(async () => expect((await operator.admin('/readyz')).status).toBe(200), {
       timeout: 30_000,
@@ -110,7 +112,7 @@ describe('dynamic credentials through the grant API', () => {
     await waitForCrds(k8s());
     await k8s().createNamespace(operatorNs);
     await k8s().createNamespace(ns);
-    await serviceAccounts(k8s(), ns, ['reporter', 'batch', 'viewer']);
+    await serviceAccounts(k8s(), ns, ['reporter', 'batch', 'viewer', 'auditor']);
     kubeconfig = await operatorIdentity(k8s(), operatorNs);
     serve = await servedWebhooks(k8s(), operatorNs);
     grantUrl = grantUrlOf(serve);
@@ -229,6 +231,70 @@ describe('dynamic credentials through the grant API', () => {
     expect(logs).not.toContain(granted.credential.password);
     expect(operator.forbidden()).toEqual([]);
   }, 240_000);
+  it('with no sidecar asking, a deleted policy, a policy that stops binding and a deleted pod drop their roles', async () => {
+    // Grants of a minute: whatever drops these roles within the test, it is not the sweep of expired ones.
+    const operator = await startOperatorReady('60s');
+    const ca = await operatorCa(k8s(), operatorNs);
+    const grantFor = async (pod: string) => {
+      const token = await podToken(pod, 'auditor');
+      return vi.waitFor(
+        async () => {
+          const answer = await postGrant(grantUrl, ca, token, {});
+          expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+          return GrantSchema.parse(answer.body);
+        },
+        { timeout: 30_000, interval: 500 },
+      );
+    };
+    /** Opens a session as the grant's role, runs `change`, and waits for the role to be gone and the session ended. */
+    const droppedAfter = async (what: string, grant: Grant, change: () => Promise<unknown>) => {
+      const session = await connect(grant);
+      const codes: (string | undefined)[] = [];
+      session.on('error', (error) => codes.push((error as { code?: string }).code));
+      expect((await session.query('SELECT current_user AS who')).rows).toEqual([
+        { who: grant.credential.user },
+      ]);
+      const started = performance.now();
+      await change();
+      await vi.waitFor(async () => expect(await role(grant.credential.user)).toBe(''), {
+        timeout: 20_000,
+        interval: 50,
+      });
+      console.log(
+        `dynamic grant e2e, no sidecar: ${what} → role dropped ${(performance.now() - started).toFixed(0)} ms later (kubectl included)`,
+      );
+      await vi.waitFor(() => expect(codes).toContain('57P01'), { timeout: 10_000, interval: 20 });
+      await session.end().catch(() => undefined);
+      expect(await loginCode(grant)).toBe('28P01');
+      const drop = operator
+        .logs()
+        .find((line) => line.msg === 'dynamic-role-dropped' && line.role === grant.credential.user);
+      expect(drop).toMatchObject({ cause: 'revoked', sessionsTerminated: 1 });
+    };
+
+    await policy('audits', 'auditor');
+    await droppedAfter('kubectl delete agentaccesspolicy', await grantFor('auditor-1'), () =>
+      k8s().kubectlOk(['delete', 'agentaccesspolicy', 'audits', '-n', ns]),
+    );
+
+    await policy('edited', 'auditor');
+    await droppedAfter('subjects edited to no longer name the pod', await grantFor('auditor-2'), () =>
+      policy('edited', 'nobody'),
+    );
+
+    await policy('pods', 'auditor');
+    await droppedAfter('kubectl delete pod', await grantFor('auditor-3'), () =>
+      k8s().kubectlOk(['delete', 'pod', 'auditor-3', '-n', ns]),
+    );
+
+    const causes = operator
+      .logs()
+      .filter((line) => line.msg === 'dynamic-roles-revoked')
+      .map((line) => line.cause);
+    expect(causes).toEqual(['policy-deleted', 'policy-unbinds', 'pod-deleted']);
+    expect(operator.forbidden()).toEqual([]);
+  }, 240_000);
+
   it('the sidecar in grant mode reaches the database as the pod’s own role, until the policy goes', async () => {
     const operator = await startOperatorReady();
     await policy('viewers', 'viewer');
@@ -260,9 +326,16 @@ describe('dynamic credentials through the grant API', () => {
     await vi.waitFor(() => expect(['28000', '57P01']).toContain(codes[0]), { timeout: 30_000, interval: 50 });
     await vi.waitFor(async () => expect(await role(user)).toBe(''), { timeout: 20_000, interval: 100 });
     await session.end().catch(() => undefined);
-    const again = new pg.Client({ connectionString: sidecar.url });
-    await expect(again.connect()).rejects.toMatchObject({ code: '28000' });
-    await again.end().catch(() => undefined);
+    // The operator drops the role on the watch event itself, so the role can be gone before the
+    // sidecar hears of the revocation: a login in between fails at the database (28P01).
+    await vi.waitFor(
+      async () => {
+        const again = new pg.Client({ connectionString: sidecar.url });
+        await expect(again.connect()).rejects.toMatchObject({ code: '28000' });
+        await again.end().catch(() => undefined);
+      },
+      { timeout: 20_000, interval: 100 },
+    );
     expect(sidecar.output()).not.toContain('admin-pw-not-in-any-log');
     expect(JSON.stringify(operator.logs())).toContain('dynamic-role-dropped');
   }, 240_000);

@@ -31,7 +31,7 @@ import { scramVerifier } from './scram-verifier.js';
  *       and the password stays what this process handed out before (a new one
  *       when it has none, e.g. after a restart). Sessions already open are
  *       never affected by a password change: PostgreSQL checks it at login.
- *   roles.revoke(target, { podUid } or { policy: 'ns/name' }) → roles dropped
+ *   roles.revoke(target, { podUid } or { policy: 'ns/name', podUids? }) → roles dropped
  *       at revocation (pod gone, policy deleted or no longer binding).
  *   roles.sweep(target, now) → roles dropped
  *       drops the roles whose VALID UNTIL has passed; the DatabaseConnection
@@ -60,8 +60,11 @@ export interface DynamicTarget extends DatabaseTarget {
   dynamic: DynamicCredentials;
 }
 
-/** Which roles a revocation ends: those of one pod (any policy) or of one policy (any pod). */
-export type RoleMatch = { podUid: string } | { policy: string };
+/**
+ * Which roles a revocation ends: those of one pod (any policy), or of one
+ * policy (any pod, or only the pods whose uids are listed).
+ */
+export type RoleMatch = { podUid: string } | { policy: string; podUids?: ReadonlySet<string> };
 
 export interface DynamicRolesOptions {
   log?: Log;
@@ -122,7 +125,9 @@ export class DynamicRoles {
   /** Drops the roles made for `match` on this database (pod gone, policy deleted or unbound). */
   async revoke(target: DynamicTarget, match: RoleMatch): Promise<string[]> {
     const selected = (identity: RoleIdentity) =>
-      'podUid' in match ? identity.podUid === match.podUid : identity.policy === match.policy;
+      'podUid' in match
+        ? identity.podUid === match.podUid
+        : identity.policy === match.policy && (match.podUids?.has(identity.podUid) ?? true);
     return this.#dropWhere(target, 'revoked', selected, null);
   }
 

@@ -8,7 +8,7 @@ import { readCredentials } from '../database-connection/credentials.js';
 import { DATABASE_CONNECTIONS } from '../database-connection/reconcile.js';
 import type { KubeClients } from '../kube/clients.js';
 import type { Log } from '../reconcile/loop.js';
-import { DynamicRoleError, type DynamicRoles, dynamicTarget } from './dynamic-roles.js';
+import { DynamicRoleError, type DynamicRoles, dynamicTarget, type RoleMatch } from './dynamic-roles.js';
 
 type ObjectRef = { namespace: string; name: string };
 
@@ -22,6 +22,8 @@ type ObjectRef = { namespace: string; name: string };
  *       of its namespace (policies name connections of their own namespace),
  *       ending their sessions; failures are logged, and the sweep drops the
  *       roles once they expire anyway.
+ *   revokeMatching(namespace, match) → the same for any RoleMatch (a deleted
+ *       pod's uid, a deleted policy, a policy's pods it no longer binds).
  */
 export class GrantRoles {
   readonly #clients: KubeClients;
@@ -46,23 +48,27 @@ export class GrantRoles {
     return this.#roles.issue(target, { subject, policyRef }, expiresAt);
   }
 
-  async revoke(subject: GrantSubject): Promise<string[]> {
+  revoke(subject: GrantSubject): Promise<string[]> {
+    return this.revokeMatching(subject.namespace, { podUid: subject.podUid });
+  }
+
+  async revokeMatching(namespace: string, match: RoleMatch): Promise<string[]> {
     const { items } = (await this.#clients.custom.listNamespacedCustomObject({
       ...DATABASE_CONNECTIONS,
-      namespace: subject.namespace,
+      namespace,
     })) as { items: { metadata: { name: string }; spec: unknown }[] };
     const dropped: string[] = [];
     for (const item of items) {
       const parsed = DatabaseConnectionSpecSchema.safeParse(item.spec);
       if (!parsed.success || !parsed.data.credentials.dynamic) continue;
-      const connectionRef = { namespace: subject.namespace, name: item.metadata.name };
+      const connectionRef = { namespace, name: item.metadata.name };
       try {
         const target = await this.#target(connectionRef, parsed.data);
-        dropped.push(...(await this.#roles.revoke(target, { podUid: subject.podUid })));
+        dropped.push(...(await this.#roles.revoke(target, match)));
       } catch (error) {
         this.#log('dynamic-role-revoke-failed', {
           connection: `${connectionRef.namespace}/${connectionRef.name}`,
-          pod: `${subject.namespace}/${subject.pod}`,
+          ...('podUid' in match ? { podUid: match.podUid } : { policy: match.policy }),
           error: error instanceof Error ? error.message : String(error),
         });
       }

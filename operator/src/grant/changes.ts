@@ -27,13 +27,23 @@ interface Subscriber {
 
 type Kind = 'policy' | 'pod' | 'connection' | 'secret';
 
+/** Told of the changes that can end a pod's access, whether or not a sidecar is asking (see revocations.ts). */
+export interface AccessEndings {
+  policyDeleted(namespace: string, name: string): void;
+  /** A spec change (new generation): its subjects may no longer bind some pods. */
+  policyChanged(namespace: string, name: string): void;
+  podDeleted(namespace: string, name: string, uid: string): void;
+}
+
 /**
  * Watches AgentAccessPolicies, Pods, DatabaseConnections and Secrets in all
  * namespaces, on every replica, for one purpose: waking the long polls a
  * change concerns, so that a deleted policy or pod reaches the sidecar in
- * about a second (the operator pushes revocations). Decisions themselves are
- * read from the API server, never from these caches. Status-only updates of
- * policies and connections (the controllers' own writes) wake nobody.
+ * about a second (the operator pushes revocations), and telling `endings` of
+ * deleted policies and pods and edited policies, so that access they gave
+ * ends even when no sidecar asks. Decisions themselves are read from the API
+ * server, never from these caches. Status-only updates of policies and
+ * connections (the controllers' own writes) wake nobody.
  */
 export class GrantChanges implements ChangeFeed {
   /** By namespace. */
@@ -42,8 +52,10 @@ export class GrantChanges implements ChangeFeed {
   readonly #secrets;
   readonly #informers: { start(): Promise<void> }[] = [];
   readonly #watches: { stop(): Promise<void> }[] = [];
+  readonly #endings: AccessEndings | undefined;
 
-  constructor(clients: KubeClients, log: Log) {
+  constructor(clients: KubeClients, log: Log, endings?: AccessEndings) {
+    this.#endings = endings;
     const { config, core, custom } = clients;
     const crd = (plural: string) => {
       const ref = resource(plural);
@@ -122,9 +134,18 @@ export class GrantChanges implements ChangeFeed {
         this.#generations.set(key, generation);
       }
     }
+    this.#tellEndings(kind, object, verb);
     for (const subscriber of this.#subscribers.get(namespace) ?? []) {
       if (concerns(kind, name, subscriber)) subscriber.wake();
     }
+  }
+
+  #tellEndings(kind: Kind, object: KubernetesObject, verb: 'add' | 'update' | 'delete'): void {
+    const { namespace = '', name = '', uid = '' } = object.metadata ?? {};
+    if (!this.#endings) return;
+    if (kind === 'policy' && verb === 'delete') this.#endings.policyDeleted(namespace, name);
+    else if (kind === 'policy' && verb === 'update') this.#endings.policyChanged(namespace, name);
+    else if (kind === 'pod' && verb === 'delete') this.#endings.podDeleted(namespace, name, uid);
   }
 }
 

@@ -186,7 +186,7 @@ export function grantVersion(inputs: {
  * validate still binds the pods its subjects name when they can be read, so
  * that the pod is refused as 'policy-invalid' rather than as 'no-policy'.
  */
-function bindsPod(object: unknown, facts: ReturnType<typeof podFacts>): boolean {
+export function bindsPod(object: unknown, facts: ReturnType<typeof podFacts>): boolean {
   const validation = validatePolicy(object, { standalone: false });
   const subjects = validation.ok
     ? validation.policy.spec.subjects

@@ -2,6 +2,7 @@ import { CoordinationV1Api } from '@kubernetes/client-node';
 import { APPROVAL_API_PATH, GRANT_API_PATH } from '@pgwarden/crds';
 import type { Logger } from 'pino';
 import { AgentAccessPolicyController } from '../agent-access-policy/controller.js';
+import { AGENT_ACCESS_POLICIES } from '../agent-access-policy/reconcile.js';
 import { ApprovalApi } from '../approval/approval-api.js';
 import { ApprovalObjects } from '../approval/approval-objects.js';
 import { ApprovalExpiryController } from '../approval/expiry-controller.js';
@@ -13,8 +14,10 @@ import { DatabaseConnectionController } from '../database-connection/controller.
 import { GrantChanges } from '../grant/changes.js';
 import { GrantApi } from '../grant/grant-api.js';
 import { podIdentityApi } from '../grant/pod-identity.js';
+import { Revocations } from '../grant/revocations.js';
 import { kubeGrantSources } from '../grant/sources.js';
 import { type KubeClients, kubeClients } from '../kube/clients.js';
+import { getObject } from '../kube/objects.js';
 import { LeaderElector } from '../leader/elector.js';
 import type { Log } from '../reconcile/loop.js';
 import { startWebhook } from '../webhook/webhook.js';
@@ -168,8 +171,16 @@ export class Operator {
   }
 
   #grantApi(): { api: GrantApi; changes: GrantChanges } {
-    const changes = new GrantChanges(this.#clients, this.#log('grant'));
     const roles = new GrantRoles(this.#clients, this.#roles, this.#log('dynamic-roles'));
+    // Deleted policies and pods, and edited policies, end dynamic roles even when no sidecar asks.
+    const revocations = new Revocations({
+      revoke: (namespace, match) => roles.revokeMatching(namespace, match),
+      getPolicy: (namespace, name) => getObject(this.#clients, AGENT_ACCESS_POLICIES, namespace, name),
+      listPods: async (namespace) => (await this.#clients.core.listNamespacedPod({ namespace })).items,
+      isLeader: () => this.#controllers.length > 0,
+      log: this.#log('dynamic-roles'),
+    });
+    const changes = new GrantChanges(this.#clients, this.#log('grant'), revocations);
     const api = new GrantApi({
       identity: podIdentityApi(this.#clients),
       sources: kubeGrantSources(this.#clients),
