@@ -37,6 +37,8 @@ const eventBase = {
   at: TimestampSchema,
 };
 
+const RecordedPolicySchema = z.object({ name: z.string().min(1), hash: Sha256Schema }).strict();
+
 export const SessionStartEventSchema = z
   .object({
     ...eventBase,
@@ -56,10 +58,9 @@ export const SessionStartEventSchema = z
     clientAddress: z.string().nullable().describe('Address and port the client connected from.'),
     clientUser: z.string().nullable().describe('User name the client sent in its startup message.'),
     applicationName: z.string().nullable().describe('application_name from the client’s startup message.'),
-    policy: z
-      .object({ name: z.string().min(1), hash: Sha256Schema })
-      .strict()
-      .describe('The policy in force: its name and the SHA-256 of its compiled form.'),
+    policy: RecordedPolicySchema.describe(
+      'The policy in force: its name and the SHA-256 of its compiled form.',
+    ),
     upstream: z
       .object({
         host: z.string().min(1),
@@ -204,6 +205,19 @@ export const ApprovalEventSchema = z
   })
   .strict();
 
+export const PolicyChangeEventSchema = z
+  .object({
+    ...eventBase,
+    type: z.literal('policy-change'),
+    policy: RecordedPolicySchema.describe(
+      'The policy the session continues under: its name and the SHA-256 of its compiled form.',
+    ),
+  })
+  .strict()
+  .describe(
+    'The session moved to another policy (grant mode, at an idle point); the decisions after this event were made under it.',
+  );
+
 export const GapEventSchema = z
   .object({
     ...eventBase,
@@ -261,6 +275,7 @@ export const RecordingEventSchema = z.discriminatedUnion('type', [
   ErrorEventSchema,
   NoticeEventSchema,
   ApprovalEventSchema,
+  PolicyChangeEventSchema,
   GapEventSchema,
   SessionEndEventSchema,
 ]);

@@ -177,9 +177,11 @@ export class GrantAccess implements AccessSource {
       );
     }
     if (previous) {
+      // Read before the moves: a session idle now moves at once, and the last to leave `previous` retires it.
+      const unused = previous.users === 0;
       // Sessions under the old policy move at their next idle point; an unchanged policy needs no move.
       for (const session of this.sessions) if (this.policyChangedFor(session)) this.retarget(session);
-      if (previous.users === 0) this.retire(previous);
+      if (unused) this.retire(previous);
     }
   }
 

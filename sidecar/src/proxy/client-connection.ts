@@ -113,13 +113,17 @@ export async function handleClient(socket: Socket, ctx: ProxyContext, connId: nu
     ctx.sessions.add(relay);
     cancelTarget.onCancel = () => relay.cancelHeld();
     const backend = upstream.backendKey && { key: upstream.backendKey, endpoint: access.upstream.endpoint };
+    let policyHash = enforcement?.policy.hash;
     access.govern({
       retarget: (next) =>
         relay.retarget((state) => {
           const chosen = next(state);
-          return chosen instanceof PgError
-            ? chosen
-            : chosen.forSession(log, ctx.metrics, requester, relay.substitution);
+          if (chosen instanceof PgError) return chosen;
+          if (chosen.policy.hash !== policyHash) {
+            policyHash = chosen.policy.hash;
+            tap?.policyChanged(chosen.policy);
+          }
+          return chosen.forSession(log, ctx.metrics, requester, relay.substitution);
         }),
       end: (error) => {
         relay.terminate(error, 'terminated');

@@ -358,6 +358,13 @@ export class SessionRecorder {
     );
   }
 
+  /** The session moved to another policy; the decisions recorded after this were made under it. */
+  policyChange(policy: { name: string; hash: string }): void {
+    this.guard('policyChange', () =>
+      this.push({ type: 'policy-change', policy: { name: policy.name, hash: policy.hash } }),
+    );
+  }
+
   /**
    * Seals the recording: the session-end event goes into a final chunk. Only
    * the first call counts. The returned promise resolves once the final chunk

@@ -118,6 +118,11 @@ export class SessionTap {
     this.approvals.push(step);
   }
 
+  /** The session continues under another policy (it is idle: nothing queued is left to record first). */
+  policyChanged(policy: { name: string; hash: string }): void {
+    this.recorder.policyChange(policy);
+  }
+
   /** The error to answer instead of running the next statement (the recording cannot take it), or null. */
   refusal(): PgError | null {
     const r = this.recorder.refusal();

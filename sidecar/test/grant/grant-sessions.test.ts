@@ -7,6 +7,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningProxy } from '../../src/proxy/server.js';
 import { ClientPool, counterValue, pgClient, waitFor, within } from '../integration/helpers.js';
 import { eventsOf, sealedRecording } from '../record/proxy-support.js';
+import { replay } from '../record/support.js';
 import {
   compiled,
   connectError,
@@ -264,5 +265,60 @@ describe('grant mode: recording and masking', () => {
     expect(end?.reason).toBe('terminated');
     expect(end?.message).toBe('pgwarden: access revoked: pod agents/agent-0 no longer exists (pod-gone)');
     expect(recording.text.includes('123-45-6789')).toBe(false);
+  });
+
+  it('records a policy change: the event names the new policy and hash, the decisions after it are the new policy’s', async () => {
+    const sinkDir = await mkdtemp(join(tmpdir(), 'pgwarden-grant-sink-'));
+    const recorded = (ordersAction: 'allow' | 'deny', name: string) =>
+      compiled(
+        {
+          access: 'read-write',
+          rules: rules(ordersAction),
+          // The same recording settings: the session keeps its recorder, so it can move.
+          recording: { flushInterval: '50ms', sink: { type: 'dir', path: sinkDir } },
+        },
+        name,
+      );
+    const before = recorded('allow', 'orders-open');
+    const after = recorded('deny', 'orders-closed');
+    const { operator, proxy } = await granted(before, {
+      spoolDir: await mkdtemp(join(tmpdir(), 'pgwarden-grant-spool-')),
+    });
+    const client = pool.add(await pgClient(proxy.url, { application_name: 'grant-retarget' }));
+    expect((await client.query('select count(*)::int as n from orders')).rows[0].n).toBe(3);
+    operator.setAnswer({ grant: grantFor(cluster(), { policy: after }) });
+    const moved = counter(proxy, 'pgwarden_grant_session_retargets_total');
+    await waitFor(
+      'the session to move',
+      async () => (await counterValue(moved, { outcome: 'applied' })) === 1,
+    );
+    await expect(client.query('select count(*) from orders')).rejects.toThrow('orders are closed.');
+    await client.end();
+
+    const recording = await sealedRecording(sinkDir, 'grant-retarget');
+    expect(eventsOf(recording, 'session-start')[0]?.policy).toEqual({
+      name: 'orders-open',
+      hash: before.hash,
+    });
+    expect(eventsOf(recording, 'policy-change').map((e) => e.policy)).toEqual([
+      { name: 'orders-closed', hash: after.hash },
+    ]);
+    // In order: the allowed read under the old policy, the change, the denied one under the new.
+    const sequence = recording.events
+      .filter((e) => e.type === 'decision' || e.type === 'policy-change')
+      .map((e) => (e.type === 'decision' ? `${e.outcome} ${e.rule}` : `change ${e.policy.name}`));
+    expect(sequence).toEqual(['allow orders-rule', 'change orders-closed', 'deny orders-rule']);
+
+    expect((await replay([sinkDir, '--session', recording.id, '--verify'])).code).toBe(0);
+    const transcript = await replay([sinkDir, '--session', recording.id]);
+    expect(transcript.code).toBe(0);
+    expect(transcript.out).toMatch(
+      new RegExp(
+        `\\[\\+[0-9.]+s\\] policy changed to orders-closed sha256:${after.hash.slice(0, 12)}…; the decisions below are under it\\n`,
+      ),
+    );
+    expect(transcript.out.indexOf('policy changed to')).toBeLessThan(
+      transcript.out.lastIndexOf('DENY by rule'),
+    );
   });
 });

@@ -72,6 +72,8 @@ export class Transcript {
           `${stamp} approval ${event.phase} for #${event.statementId}${parts.length ? ` (${parts.join(', ')})` : ''}`,
         ];
       }
+      case 'policy-change':
+        return [`${stamp} policy changed to ${policyLabel(event.policy)}; the decisions below are under it`];
       case 'gap':
         return [`${stamp} !! ${event.dropped} events not recorded (${event.reason})`];
       case 'session-end': {
@@ -104,13 +106,17 @@ function header(e: EventOf<'session-start'>, stamp: string): string[] {
     );
   }
   lines.push(
-    `  policy    ${e.policy.name} sha256:${e.policy.hash.slice(0, 12)}…`,
+    `  policy    ${policyLabel(e.policy)}`,
     `  upstream  ${e.upstream.user}@${e.upstream.host}:${e.upstream.port}/${e.upstream.database}`,
     `  rows      ${e.rows.included ? `up to ${e.rows.capPerStatement} per result` : 'not recorded'}`,
     '',
     `${stamp} session start`,
   );
   return lines;
+}
+
+function policyLabel(policy: { name: string; hash: string }): string {
+  return `${policy.name} sha256:${policy.hash.slice(0, 12)}…`;
 }
 
 function protocolLabel(e: EventOf<'statement'>): string {
