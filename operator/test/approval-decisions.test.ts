@@ -7,16 +7,9 @@ import {
   storedRecord,
   usePgwardenPlugin,
 } from './approval-fixtures.js';
-import {
-  manifestsDir,
-  noWebhookHost,
-  operatorIdentity,
-  servedWebhooks,
-  serviceAccounts,
-  waitForCrds,
-  webhookHost,
-} from './fixtures.js';
+import { noWebhookHost, webhookHost } from './fixtures.js';
 import { useOperatorProcesses } from './operator-process.js';
+import { prepareOperatorCluster } from './operator-setup.js';
 
 // Decisions on QueryApprovals through the real API server: users with client
 // certificates run `kubectl pgwarden` (the built plugin, found by the real
@@ -36,17 +29,14 @@ describe('approval decisions through the API server', () => {
   itUnless(webhookHost() === undefined ? noWebhookHost : undefined)(
     'approvers decide, stamped by the webhook; the agent, outsiders, second decisions and forged names are refused',
     async () => {
-      await k8s().kubectlOk(['apply', '-f', manifestsDir]);
-      await waitForCrds(k8s());
-      await k8s().createNamespace(operatorNs);
-      await k8s().createNamespace(ns);
-      await serviceAccounts(k8s(), ns, ['analytics-agent', 'other-agent']);
-      operatorKubeconfig = await operatorIdentity(k8s(), operatorNs);
+      const prepared = await prepareOperatorCluster(k8s(), {
+        operatorNamespace: operatorNs,
+        namespace: ns,
+        serviceAccounts: ['analytics-agent', 'other-agent'],
+      });
+      operatorKubeconfig = prepared.kubeconfig;
       // Retention 5s: only the request that expires within the test is ever old enough to be deleted.
-      const operator = await startOperator('approvals', [
-        ...(await servedWebhooks(k8s(), operatorNs)),
-        ...['--approval-retention', '5s'],
-      ]);
+      const operator = await startOperator('approvals', [...prepared.serve, '--approval-retention', '5s']);
       // Writes through the decision webhook pass for the operator once it knows its own user name.
       await vi.waitFor(
         () => expect(operator.logs().some((l) => l.msg === 'webhook-operator-user')).toBe(true),

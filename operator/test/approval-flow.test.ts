@@ -1,7 +1,6 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { V1Pod } from '@kubernetes/client-node';
 import type { ApprovalRecord } from '@pgwarden/crds';
 import { pgBin, run, type SessionKey, sendCancelRequest, usePostgres } from '@pgwarden/e2e';
 import nodePostgres from 'pg';
@@ -11,17 +10,11 @@ import { eventsOf, sealedRecording, statementEvents } from '../../sidecar/test/r
 import type { QueryApproval } from '../src/approval/query-approval.js';
 import { toRecord } from '../src/approval/query-approval.js';
 import { bindApprovers, storedRecord, usePgwardenPlugin } from './approval-fixtures.js';
-import {
-  applyObject,
-  databaseConnection,
-  manifestsDir,
-  operatorIdentity,
-  servedWebhooks,
-  serviceAccounts,
-  waitForCrds,
-} from './fixtures.js';
+import { applyObject } from './fixtures.js';
+import { grantUrlOf, operatorCa } from './grant-fixtures.js';
 import { useGrantSidecars } from './grant-sidecar.js';
 import { useOperatorProcesses } from './operator-process.js';
+import { createAgentPod, ordersConnection, prepareOperatorCluster, untilReady } from './operator-setup.js';
 
 // A held statement from an agent's client to a human and back, on real parts
 // only: PostgreSQL, the real kube-apiserver (TokenRequest, TokenReview, the
@@ -62,23 +55,6 @@ describe('approval of a held statement through the operator', () => {
         ...(recording ? { recording } : {}),
       },
     });
-  const createPod = async (name: string, serviceAccount: string) => {
-    const pod = JSON.parse(
-      await k8s().kubectlOk(['create', '-f', '-', '-o', 'json'], {
-        input: JSON.stringify({
-          apiVersion: 'v1',
-          kind: 'Pod',
-          metadata: { name, namespace: ns },
-          spec: {
-            serviceAccountName: serviceAccount,
-            automountServiceAccountToken: false,
-            containers: [{ name: 'agent', image: 'agent:1' }],
-          },
-        }),
-      }),
-    ) as V1Pod;
-    return { namespace: ns, name, uid: pod.metadata?.uid as string, serviceAccount };
-  };
   const approvals = async (): Promise<ApprovalRecord[]> =>
     (
       JSON.parse(await k8s().kubectlOk(['get', 'queryapprovals', '-n', ns, '-o', 'json'])) as {
@@ -101,53 +77,25 @@ describe('approval of a held statement through the operator', () => {
     (await pg().psql(`SELECT count(*) FROM orders WHERE id = ${id}`)) === '1';
 
   it('waits, is approved by an approver and runs (Executed, DELETE 1); a denial reaches the client; past the wait limit the error names the approval and a re-run runs once', async () => {
-    await k8s().kubectlOk(['apply', '-f', manifestsDir]);
-    await waitForCrds(k8s());
-    await k8s().createNamespace(operatorNs);
-    await k8s().createNamespace(ns);
-    await serviceAccounts(k8s(), ns, ['analytics-agent', 'batch-agent']);
-    kubeconfig = await operatorIdentity(k8s(), operatorNs);
-    const serve = await servedWebhooks(k8s(), operatorNs);
-    const port = serve[serve.indexOf('--webhook-listen') + 1]?.split(':')[1];
-    const grantUrl = `https://127.0.0.1:${port}/v1/grants`;
-    const operator = await startOperator('approvals', [...serve, '--leader-elect', 'false']);
-    await vi.waitFor(async () => expect((await operator.admin('/readyz')).status).toBe(200), {
-      timeout: 30_000,
+    const prepared = await prepareOperatorCluster(k8s(), {
+      operatorNamespace: operatorNs,
+      namespace: ns,
+      serviceAccounts: ['analytics-agent', 'batch-agent'],
     });
-    const caPem = Buffer.from(
-      await k8s().kubectlOk([
-        'get',
-        'secret',
-        'pgwarden-webhook-tls',
-        '-n',
-        operatorNs,
-        '-o',
-        'jsonpath={.data.ca\\.crt}',
-      ]),
-      'base64',
-    ).toString('utf8');
+    kubeconfig = prepared.kubeconfig;
+    const { serve } = prepared;
+    const grantUrl = grantUrlOf(serve);
+    const operator = await untilReady(
+      await startOperator('approvals', [...serve, '--leader-elect', 'false']),
+    );
+    const caPem = await operatorCa(k8s(), operatorNs);
 
     await pg().psql(
       `CREATE TABLE orders (id int PRIMARY KEY, total numeric);
        INSERT INTO orders SELECT g, g * 10 FROM generate_series(40, 45) g;
        GRANT SELECT, INSERT, UPDATE, DELETE ON orders TO ${pg().users.scram.user};`,
     );
-    await applyObject(k8s(), {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: 'orders-role', namespace: ns },
-      stringData: { username: pg().users.scram.user, password: pg().users.scram.password },
-    });
-    await applyObject(
-      k8s(),
-      databaseConnection({
-        namespace: ns,
-        name: 'orders',
-        port: pg().port,
-        database: pg().database,
-        secret: 'orders-role',
-      }),
-    );
+    await ordersConnection(k8s(), pg(), ns);
     const sinkDir = await mkdtemp(join(tmpdir(), 'pgwarden-approval-recordings-'));
     await policy('analytics', 'analytics-agent', '60s', {
       sink: { type: 'dir', path: sinkDir },
@@ -157,10 +105,14 @@ describe('approval of a held statement through the operator', () => {
     const alice = await k8s().mintUser({ user: 'alice', groups: ['db-approvers'] });
     const bob = await k8s().mintUser({ user: 'bob', groups: ['db-approvers'] });
     await bindApprovers(k8s(), ns, 'approvers', { groups: ['db-approvers'] });
-    const sidecarA = await startSidecar(k8s(), await createPod('agent-a', 'analytics-agent'), {
-      grantUrl,
-      caPem,
-    });
+    const sidecarA = await startSidecar(
+      k8s(),
+      await createAgentPod(k8s(), ns, 'agent-a', 'analytics-agent'),
+      {
+        grantUrl,
+        caPem,
+      },
+    );
     const psql = (sql: string, application = 'psql') =>
       run(
         pgBin('psql'),
@@ -263,7 +215,7 @@ describe('approval of a held statement through the operator', () => {
     }
 
     // Past the wait limit (2s): the error names the approval; once approved the identical statement runs, once.
-    const sidecarB = await startSidecar(k8s(), await createPod('agent-b', 'batch-agent'), {
+    const sidecarB = await startSidecar(k8s(), await createAgentPod(k8s(), ns, 'agent-b', 'batch-agent'), {
       grantUrl,
       caPem,
     });
@@ -315,10 +267,9 @@ describe('approval of a held statement through the operator', () => {
     const killed = performance.now();
     operator.child.kill('SIGKILL');
     await operator.exited;
-    const restarted = await startOperator('approvals-restarted', [...serve, '--leader-elect', 'false']);
-    await vi.waitFor(async () => expect((await restarted.admin('/readyz')).status).toBe(200), {
-      timeout: 30_000,
-    });
+    const restarted = await untilReady(
+      await startOperator('approvals-restarted', [...serve, '--leader-elect', 'false']),
+    );
     await vi.waitFor(
       () => expect(restarted.logs().some((l) => l.msg === 'webhook-operator-user')).toBe(true),
       { timeout: 30_000 },

@@ -12,16 +12,9 @@ import {
   slackButtons,
   useNotificationChannels,
 } from './approval-notify-support.js';
-import {
-  manifestsDir,
-  noWebhookHost,
-  operatorIdentity,
-  servedWebhooks,
-  serviceAccounts,
-  waitForCrds,
-  webhookHost,
-} from './fixtures.js';
+import { noWebhookHost, webhookHost } from './fixtures.js';
 import { useOperatorProcesses } from './operator-process.js';
+import { prepareOperatorCluster } from './operator-setup.js';
 
 // The operator as a process on a real API server, with its install RBAC,
 // reacting to QueryApprovals: the impact preview on a real PostgreSQL, signed
@@ -63,12 +56,13 @@ describe('approval notifications and impact preview on the operator', () => {
   itUnless(webhookHost() === undefined ? noWebhookHost : undefined)(
     'a held DELETE is previewed and announced; Slack presses decide as mapped approvers, under the same rules as kubectl',
     async () => {
-      await k8s().kubectlOk(['apply', '-f', manifestsDir]);
-      await waitForCrds(k8s());
-      await k8s().createNamespace(operatorNs);
-      await k8s().createNamespace(ns);
-      await serviceAccounts(k8s(), ns, ['analytics-agent']);
-      operatorKubeconfig = await operatorIdentity(k8s(), operatorNs);
+      const prepared = await prepareOperatorCluster(k8s(), {
+        operatorNamespace: operatorNs,
+        namespace: ns,
+        serviceAccounts: ['analytics-agent'],
+      });
+      operatorKubeconfig = prepared.kubeconfig;
+      const { serve } = prepared;
 
       await ordersDatabase(k8s(), pg(), ns, 100);
 
@@ -86,8 +80,11 @@ describe('approval notifications and impact preview on the operator', () => {
       // alice by group and carol by name may write approval status (RBAC); carol is no approver of the policy.
       await bindApprovers(k8s(), ns, 'approvers', { groups: ['db-approvers'], users: ['carol'] });
 
-      const serve = await servedWebhooks(k8s(), operatorNs);
-      const operator = await startOperator('notify', [...serve, '--notifications', notificationsFile]);
+      const operator = await startOperator('notify', [
+        ...prepared.serve,
+        '--notifications',
+        notificationsFile,
+      ]);
       await vi.waitFor(
         () => expect(operator.logs().some((l) => l.msg === 'webhook-operator-user')).toBe(true),
         {

@@ -1,4 +1,3 @@
-import type { V1Pod } from '@kubernetes/client-node';
 import { ApprovalNotificationSchema } from '@pgwarden/crds';
 import { pgBin, run, usePostgres } from '@pgwarden/e2e';
 import { describe, expect, it, vi } from 'vitest';
@@ -12,17 +11,11 @@ import {
   slackButtons,
   useNotificationChannels,
 } from './approval-notify-support.js';
-import {
-  applyObject,
-  manifestsDir,
-  operatorIdentity,
-  servedWebhooks,
-  serviceAccounts,
-  waitForCrds,
-} from './fixtures.js';
+import { applyObject } from './fixtures.js';
 import { grantUrlOf, operatorCa } from './grant-fixtures.js';
 import { useGrantSidecars } from './grant-sidecar.js';
 import { useOperatorProcesses } from './operator-process.js';
+import { createAgentPod, prepareOperatorCluster, untilReady } from './operator-setup.js';
 
 // An agent's DELETE from psql through the sidecar (grant mode) to Slack and
 // back: the operator previews it on PostgreSQL, announces it to a webhook and
@@ -42,27 +35,20 @@ describe('a held statement approved from Slack', () => {
   const channels = useNotificationChannels();
 
   it('is previewed (rolled back), announced with its impact, approved by a button press and runs once', async () => {
-    await k8s().kubectlOk(['apply', '-f', manifestsDir]);
-    await waitForCrds(k8s());
-    await k8s().createNamespace(operatorNs);
-    await k8s().createNamespace(ns);
-    await serviceAccounts(k8s(), ns, ['analytics-agent']);
-    kubeconfig = await operatorIdentity(k8s(), operatorNs);
+    const prepared = await prepareOperatorCluster(k8s(), {
+      operatorNamespace: operatorNs,
+      namespace: ns,
+      serviceAccounts: ['analytics-agent'],
+    });
+    kubeconfig = prepared.kubeconfig;
+    const { serve } = prepared;
     const { file, hook, slackApi, slackResponses } = await channels(k8s(), operatorNs, {
       U0ALICE: { user: 'alice', groups: ['db-approvers'] },
     });
     await bindApprovers(k8s(), ns, 'approvers', { groups: ['db-approvers'] });
-    const serve = await servedWebhooks(k8s(), operatorNs);
-    const operator = await startOperator('slack-flow', [
-      ...serve,
-      '--leader-elect',
-      'false',
-      '--notifications',
-      file,
-    ]);
-    await vi.waitFor(async () => expect((await operator.admin('/readyz')).status).toBe(200), {
-      timeout: 30_000,
-    });
+    await untilReady(
+      await startOperator('slack-flow', [...serve, '--leader-elect', 'false', '--notifications', file]),
+    );
     const caPem = await operatorCa(k8s(), operatorNs);
 
     await ordersDatabase(k8s(), pg(), ns, 1000);
@@ -85,25 +71,10 @@ describe('a held statement approved from Slack', () => {
         },
       },
     });
-    const pod = JSON.parse(
-      await k8s().kubectlOk(['create', '-f', '-', '-o', 'json'], {
-        input: JSON.stringify({
-          apiVersion: 'v1',
-          kind: 'Pod',
-          metadata: { name: 'agent-a', namespace: ns },
-          spec: {
-            serviceAccountName: 'analytics-agent',
-            automountServiceAccountToken: false,
-            containers: [{ name: 'agent', image: 'agent:1' }],
-          },
-        }),
-      }),
-    ) as V1Pod;
-    const sidecar = await startSidecar(
-      k8s(),
-      { namespace: ns, name: 'agent-a', uid: pod.metadata?.uid as string, serviceAccount: 'analytics-agent' },
-      { grantUrl: grantUrlOf(serve), caPem },
-    );
+    const sidecar = await startSidecar(k8s(), await createAgentPod(k8s(), ns, 'agent-a', 'analytics-agent'), {
+      grantUrl: grantUrlOf(serve),
+      caPem,
+    });
 
     const started = performance.now();
     const deleting = run(

@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { type ApprovalRequest, SLACK_INTERACTIONS_PATH } from '@pgwarden/crds';
 import type { PostgresCluster, TestCluster } from '@pgwarden/e2e';
 import { afterAll } from 'vitest';
-import { applyObject, databaseConnection } from './fixtures.js';
+import { applyObject } from './fixtures.js';
 import { grantUrlOf, operatorCa } from './grant-fixtures.js';
+import { ordersConnection } from './operator-setup.js';
 
 // Test receivers and signing as a third party would write them from
 // docs/approval-notifications.md, without the operator's code.
@@ -272,26 +273,10 @@ export async function slackButtons(
  * that role.
  */
 export async function ordersDatabase(k8s: TestCluster, pg: PostgresCluster, namespace: string, rows: number) {
-  const role = pg.users.scram;
   await pg.psql(`
     CREATE TABLE orders (id int PRIMARY KEY, total numeric NOT NULL);
     INSERT INTO orders SELECT g, g * 10 FROM generate_series(1, ${rows}) g;
-    GRANT SELECT, DELETE ON orders TO ${role.user};
+    GRANT SELECT, DELETE ON orders TO ${pg.users.scram.user};
   `);
-  await applyObject(k8s, {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { name: 'orders-role', namespace },
-    stringData: { username: role.user, password: role.password },
-  });
-  await applyObject(
-    k8s,
-    databaseConnection({
-      namespace,
-      name: 'orders',
-      port: pg.port,
-      database: pg.database,
-      secret: 'orders-role',
-    }),
-  );
+  await ordersConnection(k8s, pg, namespace);
 }

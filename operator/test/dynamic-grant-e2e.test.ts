@@ -1,22 +1,15 @@
 import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { V1Pod } from '@kubernetes/client-node';
 import { type Grant, GrantSchema } from '@pgwarden/crds';
 import { usePostgres } from '@pgwarden/e2e';
 import pg from 'pg';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { useControlPlane } from '../../e2e/src/control-plane/vitest.js';
-import {
-  applyObject,
-  manifestsDir,
-  operatorIdentity,
-  servedWebhooks,
-  serviceAccounts,
-  waitForCrds,
-} from './fixtures.js';
+import { applyObject } from './fixtures.js';
 import { boundToken, grantUrlOf, operatorCa, postGrant } from './grant-fixtures.js';
 import { useGrantSidecars } from './grant-sidecar.js';
 import { useOperatorProcesses } from './operator-process.js';
+import { createAgentPod, prepareOperatorCluster, untilReady } from './operator-setup.js';
 
 // Dynamic credentials through the real grant path: the operator as a process
 // (install RBAC, real TokenReview), a DatabaseConnection with
@@ -42,33 +35,13 @@ describe('dynamic credentials through the grant API', () => {
 
   const startSidecar = useGrantSidecars();
 
-  const createPod = async (name: string, serviceAccount: string) =>
-    JSON.parse(
-      await k8s().kubectlOk(['create', '-f', '-', '-o', 'json'], {
-        input: JSON.stringify({
-          apiVersion: 'v1',
-          kind: 'Pod',
-          metadata: { name, namespace: ns },
-          spec: { serviceAccountName: serviceAccount, containers: [{ name: 'agent', image: 'agent:1' }] },
-        }),
-      }),
-    ) as V1Pod;
   /** A pod of `serviceAccount` and a token bound to it (audience pgwarden.io), as the kubelet would mount. */
   const podToken = async (name: string, serviceAccount: string) =>
-    boundToken(k8s(), await createPod(name, serviceAccount));
-  const startOperatorReady = async (grantTtl = GRANT_TTL) => {
-    const operator = await startOperator('dynamic', [
-      ...serve,
-      '--leader-elect',
-      'false',
-      '--grant-ttl',
-      grantTtl,
-    ]);
-    await vi.waitFor(async () => expect((await operator.admin('/readyz')).status).toBe(200), {
-      timeout: 30_000,
-    });
-    return operator;
-  };
+    boundToken(k8s(), await createAgentPod(k8s(), ns, name, serviceAccount));
+  const startOperatorReady = async (grantTtl = GRANT_TTL) =>
+    untilReady(
+      await startOperator('dynamic', [...serve, '--leader-elect', 'false', '--grant-ttl', grantTtl]),
+    );
   const policy = (name: string, serviceAccount: string) =>
     applyObject(k8s(), {
       apiVersion: 'pgwarden.io/v1alpha1',
@@ -108,13 +81,11 @@ describe('dynamic credentials through the grant API', () => {
     );
 
   beforeAll(async () => {
-    await k8s().kubectlOk(['apply', '-f', manifestsDir]);
-    await waitForCrds(k8s());
-    await k8s().createNamespace(operatorNs);
-    await k8s().createNamespace(ns);
-    await serviceAccounts(k8s(), ns, ['reporter', 'batch', 'viewer', 'auditor']);
-    kubeconfig = await operatorIdentity(k8s(), operatorNs);
-    serve = await servedWebhooks(k8s(), operatorNs);
+    ({ kubeconfig, serve } = await prepareOperatorCluster(k8s(), {
+      operatorNamespace: operatorNs,
+      namespace: ns,
+      serviceAccounts: ['reporter', 'batch', 'viewer', 'auditor'],
+    }));
     grantUrl = grantUrlOf(serve);
 
     // Per-grant roles log in over TCP like any role; the harness's pg_hba.conf lists only its own.
@@ -298,12 +269,10 @@ describe('dynamic credentials through the grant API', () => {
   it('the sidecar in grant mode reaches the database as the pod’s own role, until the policy goes', async () => {
     const operator = await startOperatorReady();
     await policy('viewers', 'viewer');
-    const pod = await createPod('viewer-1', 'viewer');
-    const sidecar = await startSidecar(
-      k8s(),
-      { namespace: ns, name: 'viewer-1', uid: pod.metadata?.uid ?? '', serviceAccount: 'viewer' },
-      { grantUrl, caPem: await operatorCa(k8s(), operatorNs) },
-    );
+    const sidecar = await startSidecar(k8s(), await createAgentPod(k8s(), ns, 'viewer-1', 'viewer'), {
+      grantUrl,
+      caPem: await operatorCa(k8s(), operatorNs),
+    });
     const session = new pg.Client({ connectionString: sidecar.url });
     const codes: (string | undefined)[] = [];
     session.on('error', (error) => codes.push((error as { code?: string }).code));

@@ -1,24 +1,11 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { V1Pod } from '@kubernetes/client-node';
 import { GrantRefusalSchema, GrantSchema } from '@pgwarden/crds';
 import { freePort, pgBin, run, usePostgres } from '@pgwarden/e2e';
 import nodePostgres from 'pg';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { useControlPlane } from '../../e2e/src/control-plane/vitest.js';
-import {
-  applyObject,
-  databaseConnection,
-  manifestsDir,
-  operatorIdentity,
-  servedWebhooks,
-  serviceAccounts,
-  waitForCrds,
-} from './fixtures.js';
+import { applyObject } from './fixtures.js';
 import {
   boundToken,
   expiredCopy,
@@ -27,7 +14,9 @@ import {
   operatorCa,
   postGrant,
 } from './grant-fixtures.js';
+import { useGrantSidecars } from './grant-sidecar.js';
 import { useOperatorProcesses } from './operator-process.js';
+import { createAgentPod, ordersConnection, prepareOperatorCluster, untilReady } from './operator-setup.js';
 
 // The grant API on real parts: the operator as a process with the install
 // RBAC, the real kube-apiserver's TokenRequest and TokenReview, PostgreSQL
@@ -37,9 +26,6 @@ import { useOperatorProcesses } from './operator-process.js';
 
 const operatorNs = 'pgwarden-system';
 const ns = 'agents';
-const SECRET_PASSWORD_FIELD = 'password';
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-const sidecarMain = join(repoRoot, 'sidecar/dist/cli/main.js');
 
 describe('grant API end to end', () => {
   const k8s = useControlPlane();
@@ -52,20 +38,7 @@ describe('grant API end to end', () => {
   const pods = new Map<string, V1Pod>();
 
   const createPod = async (name: string, serviceAccount: string, labels: Record<string, string> = {}) => {
-    const pod = JSON.parse(
-      await k8s().kubectlOk(['create', '-f', '-', '-o', 'json'], {
-        input: JSON.stringify({
-          apiVersion: 'v1',
-          kind: 'Pod',
-          metadata: { name, namespace: ns, labels },
-          spec: {
-            serviceAccountName: serviceAccount,
-            automountServiceAccountToken: false,
-            containers: [{ name: 'agent', image: 'agent:1' }],
-          },
-        }),
-      }),
-    ) as V1Pod;
+    const pod = await createAgentPod(k8s(), ns, name, serviceAccount, labels);
     pods.set(name, pod);
     return pod;
   };
@@ -82,88 +55,23 @@ describe('grant API end to end', () => {
       },
     });
   const operator = async (identity: string) => {
-    const started = await startOperator(identity, [...serve, '--leader-elect', 'false']);
-    await vi.waitFor(async () => expect((await started.admin('/readyz')).status).toBe(200), {
-      timeout: 30_000,
-    });
+    const started = await untilReady(await startOperator(identity, [...serve, '--leader-elect', 'false']));
     ca = await operatorCa(k8s(), operatorNs);
     return started;
   };
   const refusal = (answer: GrantAnswer) => GrantRefusalSchema.parse(answer.body);
-  const children: ChildProcess[] = [];
-  const dirs: string[] = [];
-  afterAll(async () => {
-    for (const child of children) {
-      if (child.exitCode !== null || child.signalCode !== null) continue;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGKILL');
-      await exited;
-    }
-    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
-  });
-
-  /** `pgwarden proxy` as the webhook injects it: configured by PGWARDEN_* only, the token and CA as files. */
-  const startSidecar = async (pod: string) => {
-    const tsc = join(repoRoot, 'node_modules/typescript/bin/tsc');
-    const build = await run(process.execPath, [tsc, '-b', 'sidecar'], { cwd: repoRoot, timeoutMs: 150_000 });
-    if ((build.code !== 0 && build.stdout.includes('sidecar/')) || !existsSync(sidecarMain)) {
-      throw new Error(`tsc -b sidecar failed:\n${build.stdout}`);
-    }
-    const dir = await mkdtemp(join(tmpdir(), 'pgwarden-grant-e2e-'));
-    dirs.push(dir);
-    const token = await tokenFor(pod);
-    await writeFile(join(dir, 'token'), token, { mode: 0o600 });
-    await writeFile(join(dir, 'ca.crt'), ca);
-    const [port, adminPort] = [await freePort(), await freePort()];
-    const inherited = Object.fromEntries(
-      Object.keys(process.env)
-        .filter((k) => k.startsWith('PGWARDEN_'))
-        .map((k) => [k, undefined]),
-    );
-    const child = spawn(
-      process.execPath,
-      [sidecarMain, 'proxy', '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${adminPort}`],
-      {
-        env: {
-          ...process.env,
-          ...inherited,
-          PGWARDEN_GRANT_URL: grantUrl,
-          PGWARDEN_TOKEN_FILE: join(dir, 'token'),
-          PGWARDEN_GRANT_CA_FILE: join(dir, 'ca.crt'),
-          PGWARDEN_SPOOL_DIR: join(dir, 'spool'),
-          PGWARDEN_POD_NAME: pod,
-          PGWARDEN_POD_NAMESPACE: ns,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    children.push(child);
-    let output = '';
-    const collect = (chunk: string) => {
-      output += chunk;
-    };
-    child.stdout?.setEncoding('utf8').on('data', collect);
-    child.stderr?.setEncoding('utf8').on('data', collect);
-    await vi.waitFor(
-      async () => {
-        if (child.exitCode !== null) throw new Error(`the sidecar exited ${child.exitCode}:\n${output}`);
-        const ready = await fetch(`http://127.0.0.1:${adminPort}/readyz`).catch(() => undefined);
-        expect(ready?.status, output).toBe(200);
-      },
-      { timeout: 30_000, interval: 100 },
-    );
-    return { url: `postgresql://agent@127.0.0.1:${port}/app`, token, output: () => output };
-  };
+  const startSidecars = useGrantSidecars();
+  /** `pgwarden proxy` as the webhook injects it (grant-sidecar.ts), for a pod made by createPod. */
+  const startSidecar = (name: string) =>
+    startSidecars(k8s(), pods.get(name) as V1Pod, { grantUrl, caPem: ca });
 
   // Shared by the tests: CRDs, the operator's RBAC and webhook address, the database and its objects, the pods.
   beforeAll(async () => {
-    await k8s().kubectlOk(['apply', '-f', manifestsDir]);
-    await waitForCrds(k8s());
-    await k8s().createNamespace(operatorNs);
-    await k8s().createNamespace(ns);
-    await serviceAccounts(k8s(), ns, ['analytics-agent', 'nobody']);
-    kubeconfig = await operatorIdentity(k8s(), operatorNs);
-    serve = await servedWebhooks(k8s(), operatorNs);
+    ({ kubeconfig, serve } = await prepareOperatorCluster(k8s(), {
+      operatorNamespace: operatorNs,
+      namespace: ns,
+      serviceAccounts: ['analytics-agent', 'nobody'],
+    }));
     grantUrl = grantUrlOf(serve);
 
     await pg().psql(
@@ -172,22 +80,7 @@ describe('grant API end to end', () => {
        GRANT SELECT, INSERT, UPDATE, DELETE ON orders TO ${pg().users.scram.user};
        GRANT CREATE ON SCHEMA public TO ${pg().users.scram.user};`,
     );
-    await applyObject(k8s(), {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: 'orders-role', namespace: ns },
-      stringData: { username: pg().users.scram.user, [SECRET_PASSWORD_FIELD]: pg().users.scram.password },
-    });
-    await applyObject(
-      k8s(),
-      databaseConnection({
-        namespace: ns,
-        name: 'orders',
-        port: pg().port,
-        database: pg().database,
-        secret: 'orders-role',
-      }),
-    );
+    await ordersConnection(k8s(), pg(), ns);
     await applyPolicy();
     await createPod('agent-1', 'analytics-agent');
     await createPod('lonely', 'nobody');
@@ -319,10 +212,7 @@ describe('grant API end to end', () => {
     const port = await freePort();
     const standbyFlags = [...serve];
     standbyFlags[standbyFlags.indexOf('--webhook-listen') + 1] = `127.0.0.1:${port}`;
-    const standby = await startOperator('replica-b', [...standbyFlags, ...lease]);
-    await vi.waitFor(async () => expect((await standby.admin('/readyz')).status).toBe(200), {
-      timeout: 30_000,
-    });
+    const standby = await untilReady(await startOperator('replica-b', [...standbyFlags, ...lease]));
     expect(await standby.metric('pgwarden_operator_leader')).toBe(0);
     await applyPolicy();
     const answer = await postGrant(grantUrlOf(standbyFlags), ca, await tokenFor('agent-1'));

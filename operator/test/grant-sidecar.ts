@@ -1,10 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { V1Pod } from '@kubernetes/client-node';
 import { freePort, run, type TestCluster } from '@pgwarden/e2e';
 import { afterAll, beforeAll, expect, vi } from 'vitest';
+import { boundToken } from './grant-fixtures.js';
 
 // The sidecar as a process in grant mode against the operator, for e2e suites
 // that need an agent's database session governed by a grant.
@@ -15,17 +18,19 @@ const sidecarMain = join(repoRoot, 'sidecar/dist/cli/main.js');
 export interface GrantSidecar {
   /** postgresql:// URL of the sidecar's listener. */
   url: string;
+  /** The token it was given, for checks that its output never shows it. */
+  token: string;
   output(): string;
 }
 
 /**
  * `pgwarden proxy` in grant mode, as the webhook injects it (PGWARDEN_* only),
- * with a token for `pod` from the real TokenRequest API (audience pgwarden.io,
+ * with a token for `pod` (as created, e.g. by createAgentPod) from the real TokenRequest API (audience pgwarden.io,
  * bound to the pod) and the operator's CA; ready once granted. Killed after the suite.
  */
 export function useGrantSidecars(): (
   k8s: TestCluster,
-  pod: { namespace: string; name: string; uid: string; serviceAccount: string },
+  pod: V1Pod,
   operator: { grantUrl: string; caPem: string },
 ) => Promise<GrantSidecar> {
   const children: ChildProcess[] = [];
@@ -33,8 +38,9 @@ export function useGrantSidecars(): (
   beforeAll(async () => {
     const tsc = join(repoRoot, 'node_modules/typescript/bin/tsc');
     const build = await run(process.execPath, [tsc, '-b', 'sidecar'], { cwd: repoRoot, timeoutMs: 150_000 });
-    if (build.code !== 0 && build.stdout.includes('sidecar/'))
+    if ((build.code !== 0 && build.stdout.includes('sidecar/')) || !existsSync(sidecarMain)) {
       throw new Error(`tsc -b sidecar failed:\n${build.stdout}`);
+    }
   }, 160_000);
   afterAll(async () => {
     for (const child of children) {
@@ -46,13 +52,9 @@ export function useGrantSidecars(): (
     for (const dir of dirs) await rm(dir, { recursive: true, force: true });
   });
   return async (k8s, pod, operator) => {
-    const dir = await mkdtemp(join(tmpdir(), 'pgwarden-approval-sidecar-'));
+    const dir = await mkdtemp(join(tmpdir(), 'pgwarden-grant-sidecar-'));
     dirs.push(dir);
-    const token = await k8s.kubectlOk([
-      ...['create', 'token', pod.serviceAccount, '-n', pod.namespace, '--audience', 'pgwarden.io'],
-      ...['--duration', '10m', '--bound-object-kind', 'Pod', '--bound-object-name', pod.name],
-      ...['--bound-object-uid', pod.uid],
-    ]);
+    const token = await boundToken(k8s, pod);
     await writeFile(join(dir, 'token'), token, { mode: 0o600 });
     await writeFile(join(dir, 'ca.crt'), operator.caPem);
     const [port, adminPort] = [await freePort(), await freePort()];
@@ -68,8 +70,8 @@ export function useGrantSidecars(): (
           PGWARDEN_TOKEN_FILE: join(dir, 'token'),
           PGWARDEN_GRANT_CA_FILE: join(dir, 'ca.crt'),
           PGWARDEN_SPOOL_DIR: join(dir, 'spool'),
-          PGWARDEN_POD_NAME: pod.name,
-          PGWARDEN_POD_NAMESPACE: pod.namespace,
+          PGWARDEN_POD_NAME: pod.metadata?.name,
+          PGWARDEN_POD_NAMESPACE: pod.metadata?.namespace,
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
@@ -90,6 +92,6 @@ export function useGrantSidecars(): (
       },
       { timeout: 30_000, interval: 100 },
     );
-    return { url: `postgresql://agent@127.0.0.1:${port}/app`, output: () => output };
+    return { url: `postgresql://agent@127.0.0.1:${port}/app`, token, output: () => output };
   };
 }
