@@ -19,7 +19,8 @@ import { createAgentPod, prepareOperatorCluster, untilReady } from './operator-s
 // role to the controller's sweep. Then the sidecar as a process in grant
 // mode: its sessions run as the pod's role, under the policy. Without any
 // sidecar asking, the operator still drops the roles of a deleted policy, of
-// a policy edited to stop binding the pod, and of a deleted pod.
+// a policy edited to stop binding the pod, of a deleted pod and of a pod
+// relabelled out of its policy's selector.
 
 const operatorNs = 'pgwarden-system';
 const ns = 'agents';
@@ -84,7 +85,7 @@ describe('dynamic credentials through the grant API', () => {
     ({ kubeconfig, serve } = await prepareOperatorCluster(k8s(), {
       operatorNamespace: operatorNs,
       namespace: ns,
-      serviceAccounts: ['reporter', 'batch', 'viewer', 'auditor'],
+      serviceAccounts: ['reporter', 'batch', 'viewer', 'auditor', 'labelled'],
     }));
     grantUrl = grantUrlOf(serve);
 
@@ -202,12 +203,12 @@ describe('dynamic credentials through the grant API', () => {
     expect(logs).not.toContain(granted.credential.password);
     expect(operator.forbidden()).toEqual([]);
   }, 240_000);
-  it('with no sidecar asking, a deleted policy, a policy that stops binding and a deleted pod drop their roles', async () => {
+  it('with no sidecar asking, a deleted policy, a policy that stops binding, a deleted pod and a relabelled pod drop their roles', async () => {
     // Grants of a minute: whatever drops these roles within the test, it is not the sweep of expired ones.
     const operator = await startOperatorReady('60s');
     const ca = await operatorCa(k8s(), operatorNs);
-    const grantFor = async (pod: string) => {
-      const token = await podToken(pod, 'auditor');
+    const grantFor = async (pod: string, serviceAccount = 'auditor', labels: Record<string, string> = {}) => {
+      const token = await boundToken(k8s(), await createAgentPod(k8s(), ns, pod, serviceAccount, labels));
       return vi.waitFor(
         async () => {
           const answer = await postGrant(grantUrl, ca, token, {});
@@ -258,11 +259,27 @@ describe('dynamic credentials through the grant API', () => {
       k8s().kubectlOk(['delete', 'pod', 'auditor-3', '-n', ns]),
     );
 
+    await applyObject(k8s(), {
+      apiVersion: 'pgwarden.io/v1alpha1',
+      kind: 'AgentAccessPolicy',
+      metadata: { name: 'labelled', namespace: ns },
+      spec: {
+        subjects: { serviceAccounts: ['labelled'], podSelector: { matchLabels: { team: 'audit' } } },
+        connection: 'orders',
+        rules: [{ name: 'reads', match: { kinds: ['read'] }, action: 'allow' }],
+      },
+    });
+    await droppedAfter(
+      'kubectl label pod out of the policy’s podSelector',
+      await grantFor('labelled-1', 'labelled', { team: 'audit' }),
+      () => k8s().kubectlOk(['label', 'pod', 'labelled-1', '-n', ns, 'team=other', '--overwrite']),
+    );
+
     const causes = operator
       .logs()
       .filter((line) => line.msg === 'dynamic-roles-revoked')
       .map((line) => line.cause);
-    expect(causes).toEqual(['policy-deleted', 'policy-unbinds', 'pod-deleted']);
+    expect(causes).toEqual(['policy-deleted', 'policy-unbinds', 'pod-deleted', 'pod-unbound']);
     expect(operator.forbidden()).toEqual([]);
   }, 240_000);
 

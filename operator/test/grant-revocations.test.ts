@@ -16,11 +16,11 @@ function pod(name: string, serviceAccount: string, labels: Record<string, string
   };
 }
 
-function policy(subjects: Record<string, unknown>) {
+function policy(subjects: Record<string, unknown>, name = 'readers') {
   return {
     apiVersion: 'pgwarden.io/v1alpha1',
     kind: 'AgentAccessPolicy',
-    metadata: { name: 'readers', namespace: NS },
+    metadata: { name, namespace: NS },
     spec: {
       subjects,
       connection: 'orders',
@@ -29,7 +29,9 @@ function policy(subjects: Record<string, unknown>) {
   };
 }
 
-function fakes(options: { leader?: boolean; policy?: unknown; pods?: V1Pod[]; fail?: boolean } = {}) {
+function fakes(
+  options: { leader?: boolean; policy?: unknown; pods?: V1Pod[]; policies?: unknown[]; fail?: boolean } = {},
+) {
   const revoked: { namespace: string; match: RoleMatch }[] = [];
   const logs: { event: string; fields: Record<string, unknown> }[] = [];
   const deps: RevocationDeps = {
@@ -40,6 +42,8 @@ function fakes(options: { leader?: boolean; policy?: unknown; pods?: V1Pod[]; fa
     },
     getPolicy: async () => options.policy,
     listPods: async () => options.pods ?? [],
+    getPod: async (_namespace, name) => options.pods?.find((p) => p.metadata?.name === name),
+    listPolicies: async () => options.policies ?? [],
     isLeader: () => options.leader ?? true,
     log: (event, fields) => logs.push({ event, fields }),
   };
@@ -88,6 +92,36 @@ describe('Revocations', () => {
     await new Promise((resolve) => setImmediate(resolve));
     await new Promise((resolve) => setImmediate(resolve));
     expect([bound.revoked, gone.revoked, bound.logs, gone.logs]).toEqual([[], [], [], []]);
+  });
+
+  it('a relabelled pod loses its roles under the listed policies that no longer bind it, only those', async () => {
+    const relabelled = pod('agent-1', 'agent', { team: 'b' });
+    const { revocations, revoked, logs } = fakes({
+      pods: [relabelled],
+      policies: [
+        policy({ podSelector: { matchLabels: { team: 'a' } } }, 'team-a'),
+        policy({ serviceAccounts: ['agent'] }, 'agents'),
+      ],
+    });
+    revocations.podRebound(NS, 'agent-1', 'uid-agent-1');
+    await vi.waitFor(() => expect(logs).toHaveLength(1));
+    expect(revoked).toEqual([
+      { namespace: NS, match: { podUid: 'uid-agent-1', policies: new Set(['agents/team-a']) } },
+    ]);
+    expect(logs[0]?.fields.cause).toBe('pod-unbound');
+  });
+
+  it('a relabelled pod that is gone or replaced (another uid) by the time it is read revokes nothing', async () => {
+    const replaced = fakes({
+      pods: [pod('agent-1', 'agent')],
+      policies: [policy({ serviceAccounts: ['x'] })],
+    });
+    const gone = fakes({ policies: [policy({ serviceAccounts: ['x'] })] });
+    replaced.revocations.podRebound(NS, 'agent-1', 'uid-of-the-deleted-one');
+    gone.revocations.podRebound(NS, 'agent-1', 'uid-agent-1');
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect([replaced.revoked, gone.revoked, replaced.logs, gone.logs]).toEqual([[], [], [], []]);
   });
 
   it('a replica that does not lead revokes nothing; a failure is logged with its cause', async () => {

@@ -31,7 +31,7 @@ import { scramVerifier } from './scram-verifier.js';
  *       and the password stays what this process handed out before (a new one
  *       when it has none, e.g. after a restart). Sessions already open are
  *       never affected by a password change: PostgreSQL checks it at login.
- *   roles.revoke(target, { podUid } or { policy: 'ns/name', podUids? }) → roles dropped
+ *   roles.revoke(target, { podUid, policies? } or { policy: 'ns/name', podUids? }) → roles dropped
  *       at revocation (pod gone, policy deleted or no longer binding).
  *   roles.sweep(target, now) → roles dropped
  *       drops the roles whose VALID UNTIL has passed; the DatabaseConnection
@@ -61,10 +61,13 @@ export interface DynamicTarget extends DatabaseTarget {
 }
 
 /**
- * Which roles a revocation ends: those of one pod (any policy), or of one
- * policy (any pod, or only the pods whose uids are listed).
+ * Which roles a revocation ends: those of one pod (any policy, or only under
+ * the policies listed, as 'namespace/name'), or of one policy (any pod, or
+ * only the pods whose uids are listed).
  */
-export type RoleMatch = { podUid: string } | { policy: string; podUids?: ReadonlySet<string> };
+export type RoleMatch =
+  | { podUid: string; policies?: ReadonlySet<string> }
+  | { policy: string; podUids?: ReadonlySet<string> };
 
 export interface DynamicRolesOptions {
   log?: Log;
@@ -126,7 +129,7 @@ export class DynamicRoles {
   async revoke(target: DynamicTarget, match: RoleMatch): Promise<string[]> {
     const selected = (identity: RoleIdentity) =>
       'podUid' in match
-        ? identity.podUid === match.podUid
+        ? identity.podUid === match.podUid && (match.policies?.has(identity.policy) ?? true)
         : identity.policy === match.policy && (match.podUids?.has(identity.podUid) ?? true);
     return this.#dropWhere(target, 'revoked', selected, null);
   }

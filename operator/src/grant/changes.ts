@@ -1,4 +1,5 @@
 import { type KubernetesObject, makeInformer, type V1Pod, type V1Secret } from '@kubernetes/client-node';
+import { podFacts } from '../agent-access-policy/binding.js';
 import { type KubeClients, resource } from '../kube/clients.js';
 import { keepWatching } from '../kube/watch.js';
 import type { Log } from '../reconcile/loop.js';
@@ -33,6 +34,8 @@ export interface AccessEndings {
   /** A spec change (new generation): its subjects may no longer bind some pods. */
   policyChanged(namespace: string, name: string): void;
   podDeleted(namespace: string, name: string, uid: string): void;
+  /** Its labels or service account changed: policies may no longer bind it. */
+  podRebound(namespace: string, name: string, uid: string): void;
 }
 
 /**
@@ -40,8 +43,8 @@ export interface AccessEndings {
  * namespaces, on every replica, for one purpose: waking the long polls a
  * change concerns, so that a deleted policy or pod reaches the sidecar in
  * about a second (the operator pushes revocations), and telling `endings` of
- * deleted policies and pods and edited policies, so that access they gave
- * ends even when no sidecar asks. Decisions themselves are read from the API
+ * deleted policies and pods, edited policies and relabelled pods, so that
+ * access they gave ends even when no sidecar asks. Decisions themselves are read from the API
  * server, never from these caches. Status-only updates of policies and
  * connections (the controllers' own writes) wake nobody.
  */
@@ -53,6 +56,8 @@ export class GrantChanges implements ChangeFeed {
   readonly #informers: { start(): Promise<void> }[] = [];
   readonly #watches: { stop(): Promise<void> }[] = [];
   readonly #endings: AccessEndings | undefined;
+  /** What binding reads of each pod (service account, labels), by uid, to tell a relabelling from other updates. */
+  readonly #podBindings = new Map<string, string>();
 
   constructor(clients: KubeClients, log: Log, endings?: AccessEndings) {
     this.#endings = endings;
@@ -145,7 +150,18 @@ export class GrantChanges implements ChangeFeed {
     if (!this.#endings) return;
     if (kind === 'policy' && verb === 'delete') this.#endings.policyDeleted(namespace, name);
     else if (kind === 'policy' && verb === 'update') this.#endings.policyChanged(namespace, name);
-    else if (kind === 'pod' && verb === 'delete') this.#endings.podDeleted(namespace, name, uid);
+    else if (kind === 'pod' && verb === 'delete') {
+      this.#podBindings.delete(uid);
+      this.#endings.podDeleted(namespace, name, uid);
+    } else if (kind === 'pod') {
+      const { serviceAccountName, labels } = podFacts(object as V1Pod);
+      const binding = JSON.stringify([serviceAccountName, Object.entries(labels).sort()]);
+      const before = this.#podBindings.get(uid);
+      this.#podBindings.set(uid, binding);
+      if (verb === 'update' && before !== undefined && before !== binding) {
+        this.#endings.podRebound(namespace, name, uid);
+      }
+    }
   }
 }
 

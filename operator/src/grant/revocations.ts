@@ -11,6 +11,9 @@ export interface RevocationDeps {
   /** The policy object as stored now; undefined when it no longer exists. */
   getPolicy(namespace: string, name: string): Promise<unknown>;
   listPods(namespace: string): Promise<V1Pod[]>;
+  /** The pod as stored now; undefined when it no longer exists. */
+  getPod(namespace: string, name: string): Promise<V1Pod | undefined>;
+  listPolicies(namespace: string): Promise<unknown[]>;
   /** Only the leader revokes: one replica connects to each database, and drops do not race each other. */
   isLeader(): boolean;
   log: Log;
@@ -19,15 +22,17 @@ export interface RevocationDeps {
 /**
  * Ends the dynamic roles a change took away, from the watch events alone: a
  * deleted AgentAccessPolicy (its roles), a deleted pod (its roles), an edited
- * policy (its roles of the pods its subjects no longer bind). The grant API
+ * policy (its roles of the pods its subjects no longer bind), a relabelled pod
+ * (its roles under the policies that no longer bind it). The grant API
  * does the same when it refuses a listening sidecar; this covers the pods
  * whose sidecar is gone or not asking, which would otherwise keep their role
  * until VALID UNTIL and the sweep. Every revocation is idempotent (a role
  * already dropped is not found again), so a repeated event costs one query.
  *
- * An edited policy keeps the roles of pods created after the pods were
- * listed: only pods seen as unbound lose theirs, never one whose grant may
- * have come from the edited spec.
+ * Only what was read as unbound loses its role: an edited policy keeps the
+ * roles of pods created after the pods were listed, a relabelled pod its
+ * roles under policies created after the policies were listed, since their
+ * grants may have come after the read.
  */
 export class Revocations implements AccessEndings {
   readonly #deps: RevocationDeps;
@@ -59,6 +64,25 @@ export class Revocations implements AccessEndings {
       return unbound.size === 0
         ? []
         : this.#deps.revoke(namespace, { policy: `${namespace}/${name}`, podUids: unbound });
+    });
+  }
+
+  podRebound(namespace: string, name: string, uid: string): void {
+    this.#run('pod-unbound', { namespace, pod: name }, async () => {
+      const [pod, policies] = await Promise.all([
+        this.#deps.getPod(namespace, name),
+        this.#deps.listPolicies(namespace),
+      ]);
+      if (pod?.metadata?.uid !== uid) return []; // deleted (or replaced) meanwhile: its delete event revokes
+      const facts = podFacts(pod);
+      const unbound = new Set(
+        policies
+          .filter((policy) => !bindsPod(policy, facts))
+          .map(
+            (policy) => `${namespace}/${(policy as { metadata?: { name?: string } }).metadata?.name ?? ''}`,
+          ),
+      );
+      return unbound.size === 0 ? [] : this.#deps.revoke(namespace, { podUid: uid, policies: unbound });
     });
   }
 

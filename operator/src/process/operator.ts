@@ -172,18 +172,22 @@ export class Operator {
 
   #grantApi(): { api: GrantApi; changes: GrantChanges } {
     const roles = new GrantRoles(this.#clients, this.#roles, this.#log('dynamic-roles'));
-    // Deleted policies and pods, and edited policies, end dynamic roles even when no sidecar asks.
+    const identity = podIdentityApi(this.#clients);
+    const sources = kubeGrantSources(this.#clients);
+    // Deleted policies and pods, edited policies and relabelled pods end dynamic roles even when no sidecar asks.
     const revocations = new Revocations({
       revoke: (namespace, match) => roles.revokeMatching(namespace, match),
       getPolicy: (namespace, name) => getObject(this.#clients, AGENT_ACCESS_POLICIES, namespace, name),
       listPods: async (namespace) => (await this.#clients.core.listNamespacedPod({ namespace })).items,
+      getPod: (namespace, name) => identity.readPod(namespace, name),
+      listPolicies: (namespace) => sources.listPolicies(namespace),
       isLeader: () => this.#controllers.length > 0,
       log: this.#log('dynamic-roles'),
     });
     const changes = new GrantChanges(this.#clients, this.#log('grant'), revocations);
     const api = new GrantApi({
-      identity: podIdentityApi(this.#clients),
-      sources: kubeGrantSources(this.#clients),
+      identity,
+      sources,
       changes,
       ttlMs: this.#config.grantTtl,
       rateLimit: { perMinute: this.#config.grantRateLimit, burst: this.#config.grantRateBurst },
