@@ -44,9 +44,9 @@ export interface AccessEndings {
  * change concerns, so that a deleted policy or pod reaches the sidecar in
  * about a second (the operator pushes revocations), and telling `endings` of
  * deleted policies and pods, edited policies and relabelled pods, so that
- * access they gave ends even when no sidecar asks. Decisions themselves are read from the API
- * server, never from these caches. Status-only updates of policies and
- * connections (the controllers' own writes) wake nobody.
+ * access they gave ends even when no sidecar asks. Decisions themselves are
+ * read from the API server, never from these caches. Status-only updates of
+ * policies and connections (the controllers' own writes) wake nobody.
  */
 export class GrantChanges implements ChangeFeed {
   /** By namespace. */
