@@ -26,8 +26,10 @@ test: build
 e2e-kind:
 	@./e2e/kind/run.sh
 
+# biome, then tsc over each package's src and test (tsc -b compiles only src; vitest strips types).
 lint: setup
 	@pnpm exec biome check .
+	@pnpm run --silent typecheck
 
 bench: build
 	@node e2e/dist/bench/main.js

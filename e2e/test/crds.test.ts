@@ -1,7 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { z } from 'zod';
 import { DatabaseConnectionSchema } from '../../crds/src/database-connection.js';
 import { fieldErrorMap, toFieldErrors } from '../../crds/src/field-errors.js';
 import { AgentAccessPolicySchema } from '../../crds/src/policy.js';
@@ -183,9 +182,11 @@ const refusals: Refusal[] = [
 ];
 
 function zodErrorPaths(object: Manifest): string[] {
-  const schema: z.ZodType =
-    object.kind === 'DatabaseConnection' ? DatabaseConnectionSchema : AgentAccessPolicySchema;
-  const result = schema.safeParse(object, { error: fieldErrorMap });
+  const options = { error: fieldErrorMap };
+  const result =
+    object.kind === 'DatabaseConnection'
+      ? DatabaseConnectionSchema.safeParse(object, options)
+      : AgentAccessPolicySchema.safeParse(object, options);
   return result.success ? [] : toFieldErrors(result.error.issues).map((e) => e.path);
 }
 

@@ -71,7 +71,7 @@ export async function startIssuer(
         },
       },
     },
-    extraTokenClaims: (_ctx, token) => jobs[(token as { clientId: string }).clientId],
+    extraTokenClaims: (_ctx, token) => (token.clientId ? jobs[token.clientId] : undefined),
   });
   // The provider logs server errors to the console by default; a test reads them from its responses.
   provider.on('server_error', () => {});

@@ -116,17 +116,20 @@ export async function within<T>(ms: number, what: string, promise: Promise<T>): 
   }
 }
 
+/** What a value is once it has tested truthy. */
+type Truthy<T> = Exclude<T, null | undefined | false | 0 | 0n | ''>;
+
 /** Polls `check` until it returns a truthy value or the time runs out. */
 export async function waitFor<T>(
   what: string,
   check: () => Promise<T> | T,
   timeoutMs = 10_000,
   intervalMs = 25,
-): Promise<T> {
+): Promise<Truthy<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
-    if (value) return value;
+    if (value) return value as Truthy<T>;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }

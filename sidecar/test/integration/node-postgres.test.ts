@@ -159,9 +159,7 @@ describe('node-postgres through the proxy', () => {
     // that are compared here; wire-protocol.test.ts checks binary DataRows byte for byte.
     const text = `select 258::int2 as i2, 7::int4 as i4, 72623859790382856::int8 as i8, 2::float8 as f8, true as b,
                          'héllo'::text as t, $1::int4 as param, $2::text as p2`;
-    // `binary` is a runtime client option @types/pg does not declare.
-    const binary = { binary: true } as pg.ClientConfig;
-    const { direct, proxied } = await both((c) => c.query({ text, values: [99, 'ünï'] }), binary);
+    const { direct, proxied } = await both((c) => c.query({ text, values: [99, 'ünï'] }), { binary: true });
     expect(proxied.fields.map((f) => f.format)).toEqual(Array(8).fill('binary'));
     expect(shape(proxied)).toEqual(shape(direct));
     expect(proxied.rows[0]).toEqual({

@@ -90,13 +90,20 @@ describe('planResult', () => {
       conservative: false,
       touched: true,
       filtersOn: null,
+      copy: null,
     };
     const p = plan([{ typeOid: TypeOid.text }, { typeOid: TypeOid.text }, { typeOid: TypeOid.text }], masks);
     expect(p?.columns.map((c) => c.strategy?.strategy ?? null)).toEqual([null, 'partial', 'redact']);
   });
 
   it('conservative: computed columns are redacted, table columns are left to the catalog', () => {
-    const masks: StatementMasks = { outputs: null, conservative: true, touched: true, filtersOn: null };
+    const masks: StatementMasks = {
+      outputs: null,
+      conservative: true,
+      touched: true,
+      filtersOn: null,
+      copy: null,
+    };
     const p = plan(
       [{ typeOid: TypeOid.text }, col('name', 2, TypeOid.text), col('ssn', 3, TypeOid.text)],
       masks,

@@ -1,9 +1,9 @@
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeChunk } from '../../src/record/chunk.js';
 import { DirStore, Recorder } from '../../src/record/index.js';
-import { recordSample, START, settings, tempDirs, verifyStored } from './support.js';
+import { flipBits, recordSample, START, settings, tempDirs, verifyStored } from './support.js';
 
 const temp = tempDirs();
 
@@ -63,19 +63,14 @@ describe('a recording in a dir sink', () => {
 
   it('detects a flipped byte, naming the chunk', async () => {
     const { store, id, dir } = await recording();
-    const path = join(dir, '0000000002.jsonl.gz');
-    const bytes = await readFile(path);
-    bytes[bytes.length - 20] ^= 0x01; // inside the deflate stream
-    await writeFile(path, bytes);
+    await flipBits(join(dir, '0000000002.jsonl.gz'), -20, 0x01); // inside the deflate stream
     expect((await verifyStored(store, id)).broken).toMatchObject({ chunk: '0000000002.jsonl.gz' });
   });
 
   it('detects a change that leaves the chunk readable, at the next chunk', async () => {
     const { store, id, dir } = await recording();
-    const path = join(dir, '0000000001.jsonl.gz');
-    const bytes = await readFile(path);
-    bytes[4] ^= 0xff; // gzip header MTIME: decompresses the same, hashes differently
-    await writeFile(path, bytes);
+    // gzip header MTIME: decompresses the same, hashes differently
+    await flipBits(join(dir, '0000000001.jsonl.gz'), 4, 0xff);
     const report = await verifyStored(store, id);
     expect(report.ok).toBe(false);
     expect(report.broken?.chunk).toBe('0000000002.jsonl.gz');

@@ -1,10 +1,9 @@
-import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from '@pgwarden/e2e';
 import { describe, expect, it } from 'vitest';
 import { Recorder } from '../../src/record/index.js';
-import { recordSample, replay, START, settings, tempDirs } from './support.js';
+import { flipBits, recordSample, replay, START, settings, tempDirs } from './support.js';
 
 const temp = tempDirs();
 const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
@@ -93,10 +92,7 @@ describe('pgwarden replay', () => {
       ),
     );
     expect(ok.code).toBe(0);
-    const path = join(sinkDir, id, '0000000000.jsonl.gz');
-    const bytes = await readFile(path);
-    bytes[bytes.length - 12] ^= 0x40;
-    await writeFile(path, bytes);
+    await flipBits(join(sinkDir, id, '0000000000.jsonl.gz'), -12, 0x40);
     const bad = await run(process.execPath, [cli, 'replay', sinkDir, '--session', id, '--verify']);
     expect(bad.stdout).toMatch(
       new RegExp(

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -38,6 +38,14 @@ export function tempDirs(): () => Promise<string> {
     made.push(dir);
     return dir;
   };
+}
+
+/** XORs the byte at `offset` of the file at `path` (negative: from the end) with `mask`. */
+export async function flipBits(path: string, offset: number, mask: number): Promise<void> {
+  const bytes = await readFile(path);
+  const at = offset < 0 ? bytes.length + offset : offset;
+  bytes.writeUInt8(bytes.readUInt8(at) ^ mask, at);
+  await writeFile(path, bytes);
 }
 
 /** One SELECT with masked rows, one denied DELETE: the events a proxy would record. */

@@ -137,7 +137,7 @@ describe('MessageFramer', () => {
         fc.subarray(codes),
         (messages, cuts, streamedCodes) => {
           const stream = Buffer.concat(messages);
-          const streamed = new Set(streamedCodes);
+          const streamed = new Set<number>(streamedCodes);
           const r = frame(splitAt(stream, cuts), streamed);
           expect(r.forwarded.equals(stream)).toBe(true);
           expect(r.seen).toEqual(messages.filter((m) => !streamed.has(m[0] as number)));
