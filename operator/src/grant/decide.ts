@@ -198,7 +198,8 @@ export function bindsPod(object: unknown, facts: ReturnType<typeof podFacts>): b
   }
 }
 
-function nameOf(object: unknown): string {
+/** metadata.name of an object read as unknown; '' when it has none. */
+export function nameOf(object: unknown): string {
   return (object as { metadata?: { name?: string } }).metadata?.name ?? '';
 }
 

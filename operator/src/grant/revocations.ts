@@ -3,7 +3,7 @@ import { podFacts } from '../agent-access-policy/binding.js';
 import type { RoleMatch } from '../credentials/dynamic-roles.js';
 import type { Log } from '../reconcile/loop.js';
 import type { AccessEndings } from './changes.js';
-import { bindsPod } from './decide.js';
+import { bindsPod, nameOf } from './decide.js';
 
 /** What a revocation needs; the operator backs it with the API server and GrantRoles, a test with fakes. */
 export interface RevocationDeps {
@@ -78,9 +78,7 @@ export class Revocations implements AccessEndings {
       const unbound = new Set(
         policies
           .filter((policy) => !bindsPod(policy, facts))
-          .map(
-            (policy) => `${namespace}/${(policy as { metadata?: { name?: string } }).metadata?.name ?? ''}`,
-          ),
+          .map((policy) => `${namespace}/${nameOf(policy)}`),
       );
       return unbound.size === 0 ? [] : this.#deps.revoke(namespace, { podUid: uid, policies: unbound });
     });
