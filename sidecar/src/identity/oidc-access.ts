@@ -3,7 +3,12 @@ import type { ApprovalService } from '../approve/approval-service.js';
 import { GrantRecorders } from '../grant/grant-recorders.js';
 import type { Logger } from '../observe/log.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
-import type { AccessSource, ClientFacts, SessionAccess } from '../proxy/access.js';
+import {
+  type AccessSource,
+  type ClientFacts,
+  fixedSessionAccess,
+  type SessionAccess,
+} from '../proxy/access.js';
 import { PolicyRuntime } from '../proxy/policy-runtime.js';
 import { PgError } from '../wire/error-response.js';
 import { describeMismatch, firstMatchingRule } from './claim-rules.js';
@@ -48,15 +53,11 @@ export class OidcAccess implements AccessSource {
     for (const { rule, policy } of config.rules) {
       const runtime = new PolicyRuntime(policy, config.upstream, deps.approvals, deps.log, deps.metrics);
       const recorder = policy.recording && recorders ? await recorders.acquire(policy.recording) : null;
-      const access: SessionAccess = Object.freeze({
-        upstream: config.upstream,
-        enforcement: runtime.enforcement,
-        recorder,
-        identity: { pod: null, serviceAccount: null },
-        govern: () => {},
-        release: () => {},
+      rules.push({
+        rule,
+        runtime,
+        access: fixedSessionAccess(config.upstream, runtime.enforcement, recorder),
       });
-      rules.push({ rule, runtime, access });
     }
     const tokens = new Counter({
       name: 'pgwarden_oidc_tokens_total',

@@ -84,3 +84,19 @@ export interface SessionState {
   /** Named prepared statements (protocol Parse or SQL PREPARE) exist: their Executes were decided at Parse/PREPARE. */
   holdsPrepared: boolean;
 }
+
+/** The access of a source that never re-targets or ends its sessions: no identity beyond the socket, nothing to govern or release. */
+export function fixedSessionAccess(
+  upstream: UpstreamTarget,
+  enforcement: PolicyEnforcement | null,
+  recorder: Recorder | null,
+): SessionAccess {
+  return Object.freeze({
+    upstream,
+    enforcement,
+    recorder,
+    identity: { pod: null, serviceAccount: null },
+    govern: () => {},
+    release: () => {},
+  });
+}

@@ -4,7 +4,7 @@ import type { Upstream } from '../config/upstream-url.js';
 import type { Logger } from '../observe/log.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
 import type { Recorder } from '../record/recorder.js';
-import type { AccessSource, SessionAccess } from './access.js';
+import { type AccessSource, fixedSessionAccess, type SessionAccess } from './access.js';
 import { PolicyRuntime } from './policy-runtime.js';
 import { openRecorder } from './recorders.js';
 
@@ -22,14 +22,7 @@ export class StaticAccess implements AccessSource {
     private readonly recorder: Recorder | null,
     private readonly log: Logger,
   ) {
-    this.access = Object.freeze({
-      upstream,
-      enforcement: runtime?.enforcement ?? null,
-      recorder,
-      identity: { pod: null, serviceAccount: null },
-      govern: () => {},
-      release: () => {},
-    });
+    this.access = fixedSessionAccess(upstream, runtime?.enforcement ?? null, recorder);
   }
 
   /** Opens the recorder first: a spool another sidecar holds, or a sink that cannot be set up, stops the start. */
