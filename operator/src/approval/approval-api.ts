@@ -20,7 +20,7 @@ import {
   rowsOfCommandTag,
 } from '@pgwarden/crds';
 import type { z } from 'zod';
-import { authenticatePod, bearerToken, type PodIdentityApi } from '../grant/pod-identity.js';
+import { authenticatePod, bearerToken, type PodIdentityApi, subjectFields } from '../grant/pod-identity.js';
 import type { Log } from '../reconcile/loop.js';
 import { ApprovalConflict, type ApprovalObjects } from './approval-objects.js';
 import { toRecord } from './query-approval.js';
@@ -127,7 +127,7 @@ export class ApprovalApi {
       if (error instanceof ApprovalConflict || error instanceof BadRequest) {
         reply = { status: error.status, body: { error: error.message } };
       } else {
-        this.#o.log('approval-api-failed', { ...who(subject), error: String(error) });
+        this.#o.log('approval-api-failed', { ...subjectFields(subject), error: String(error) });
         reply = {
           status: 503,
           body: { error: `the operator could not reach the API server; retry shortly` },
@@ -145,7 +145,11 @@ export class ApprovalApi {
   async #ask(subject: GrantSubject, pod: V1Pod, ask: ApprovalAsk): Promise<Reply> {
     const settings = await this.#o.settings(subject.namespace, ask.policy.name, pod);
     if (typeof settings === 'string') {
-      this.#o.log('approval-refused', { ...who(subject), policy: ask.policy.name, reason: settings });
+      this.#o.log('approval-refused', {
+        ...subjectFields(subject),
+        policy: ask.policy.name,
+        reason: settings,
+      });
       return { status: 403, body: { error: settings } };
     }
     const now = this.#now();
@@ -163,7 +167,7 @@ export class ApprovalApi {
       request,
     );
     this.#o.log('approval-requested', {
-      ...who(subject),
+      ...subjectFields(subject),
       approval: record.id,
       policy: ask.policy.name,
       rule: ask.policy.rule,
@@ -236,7 +240,7 @@ export class ApprovalApi {
       return { ...status, phase: 'Executed', executions };
     });
     this.#o.log('approval-execution-started', {
-      ...who(subject),
+      ...subjectFields(subject),
       approval: name,
       execution,
       session: start.session,
@@ -258,7 +262,7 @@ export class ApprovalApi {
       return { ...status, executions };
     });
     this.#o.log('approval-execution-finished', {
-      ...who(subject),
+      ...subjectFields(subject),
       approval: name,
       execution: index,
       commandTag: outcome.commandTag,
@@ -279,7 +283,7 @@ export class ApprovalApi {
         };
       }
       if (await this.#o.objects.remove(subject.namespace, name, object.metadata.resourceVersion)) {
-        this.#o.log('approval-withdrawn', { ...who(subject), approval: name });
+        this.#o.log('approval-withdrawn', { ...subjectFields(subject), approval: name });
         return { status: 204 };
       }
     }
@@ -319,10 +323,6 @@ function requestFor(
 
 class BadRequest extends Error {
   readonly status = 400;
-}
-
-function who(subject: GrantSubject): Record<string, string> {
-  return { namespace: subject.namespace, pod: subject.pod, serviceAccount: subject.serviceAccount };
 }
 
 function send(res: ServerResponse, { status, body }: Reply): void {

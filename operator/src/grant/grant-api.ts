@@ -14,7 +14,13 @@ import type { Log } from '../reconcile/loop.js';
 import type { ChangeFeed } from './changes.js';
 import { decideGrant, type GrantDecision, type GrantSources, type ObjectRef } from './decide.js';
 import { type DynamicRoleIssuer, issueGrant } from './issue.js';
-import { authenticatePod, bearerToken, checkBoundPod, type PodIdentityApi } from './pod-identity.js';
+import {
+  authenticatePod,
+  bearerToken,
+  checkBoundPod,
+  type PodIdentityApi,
+  subjectFields,
+} from './pod-identity.js';
 import { RateLimiter } from './rate-limit.js';
 import { type Refused, refuse } from './refusal.js';
 
@@ -279,10 +285,6 @@ export class GrantApi {
       wait,
     });
   }
-}
-
-function subjectFields(subject: GrantSubject): Record<string, string> {
-  return { namespace: subject.namespace, pod: subject.pod, serviceAccount: subject.serviceAccount };
 }
 
 function reply(res: ServerResponse, status: number, body: unknown): void {

@@ -159,6 +159,11 @@ function unavailable(what: string, error: unknown): Refused {
   return refuse('unavailable', `the operator could not ${what} (${errorSummary(error)}); retry shortly`, 2);
 }
 
+/** The log fields naming a caller (never its token), shared by the sidecar-facing APIs' audit events. */
+export function subjectFields(subject: GrantSubject): Record<string, string> {
+  return { namespace: subject.namespace, pod: subject.pod, serviceAccount: subject.serviceAccount };
+}
+
 /**
  * An API failure in a few words: its HTTP status or network error code. Never
  * the whole error, whose text may quote the request (a TokenReview's carries
