@@ -80,11 +80,7 @@ describe('approval notifications and impact preview on the operator', () => {
       // alice by group and carol by name may write approval status (RBAC); carol is no approver of the policy.
       await bindApprovers(k8s(), ns, 'approvers', { groups: ['db-approvers'], users: ['carol'] });
 
-      const operator = await startOperator('notify', [
-        ...prepared.serve,
-        '--notifications',
-        notificationsFile,
-      ]);
+      const operator = await startOperator('notify', [...serve, '--notifications', notificationsFile]);
       await vi.waitFor(
         () => expect(operator.logs().some((l) => l.msg === 'webhook-operator-user')).toBe(true),
         {
