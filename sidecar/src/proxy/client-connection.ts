@@ -112,7 +112,6 @@ export async function handleClient(socket: Socket, ctx: ProxyContext, connId: nu
     });
     ctx.sessions.add(relay);
     cancelTarget.onCancel = () => relay.cancelHeld();
-    const backend = upstream.backendKey && { key: upstream.backendKey, endpoint: access.upstream.endpoint };
     let policyHash = enforcement?.policy.hash;
     access.govern({
       retarget: (next) =>
@@ -129,8 +128,8 @@ export async function handleClient(socket: Socket, ctx: ProxyContext, connId: nu
         relay.terminate(error, 'terminated');
         // Closing the upstream socket does not stop a statement that is running: it would run to
         // the end (and commit) after access ended. A cancel stops it; an idle backend ignores it.
-        if (backend) {
-          forwardCancel(backend).catch((err: Error) =>
+        if (upstream.backendKey) {
+          forwardCancel(cancelTarget).catch((err: Error) =>
             log.warn({ reason: err.message }, 'could not cancel the running statement'),
           );
         }
