@@ -20,6 +20,7 @@ import {
   rowsOfCommandTag,
 } from '@pgwarden/crds';
 import type { z } from 'zod';
+import { bodyIssues, readJson, sendJson } from '../grant/json-http.js';
 import { authenticatePod, bearerToken, type PodIdentityApi, subjectFields } from '../grant/pod-identity.js';
 import type { Log } from '../reconcile/loop.js';
 import { ApprovalConflict, type ApprovalObjects } from './approval-objects.js';
@@ -81,7 +82,7 @@ export class ApprovalApi {
     const [name, sub, index] = parts;
     const route = `${req.method} ${[name && ':name', sub, index && ':index'].filter(Boolean).join('/')}`;
     const answer = (reply: Reply) => {
-      send(res, reply);
+      sendJson(res, reply.status, reply.body);
       this.#o.calls?.inc({ call: CALLS[route] ?? 'unknown', status: String(reply.status) });
     };
     if (!identity.ok) return answer({ status: identity.status, body: { error: identity.refusal.message } });
@@ -325,31 +326,10 @@ class BadRequest extends Error {
   readonly status = 400;
 }
 
-function send(res: ServerResponse, { status, body }: Reply): void {
-  if (res.destroyed) return;
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-  res.end(body === undefined ? undefined : JSON.stringify(body));
-}
-
 async function readBody<T extends z.ZodType>(req: IncomingMessage, schema: T): Promise<z.output<T>> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new BadRequest(`the body is larger than ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    throw new BadRequest('the body is not JSON');
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) {
-    throw new BadRequest(
-      parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '),
-    );
-  }
+  const body = await readJson(req, MAX_BODY_BYTES);
+  if (!body.ok) throw new BadRequest(body.error);
+  const parsed = schema.safeParse(body.json);
+  if (!parsed.success) throw new BadRequest(bodyIssues(parsed.error));
   return parsed.data;
 }

@@ -14,6 +14,7 @@ import type { Log } from '../reconcile/loop.js';
 import type { ChangeFeed } from './changes.js';
 import { decideGrant, type GrantDecision, type GrantSources, type ObjectRef } from './decide.js';
 import { type DynamicRoleIssuer, issueGrant } from './issue.js';
+import { bodyIssues, readJson, sendJson } from './json-http.js';
 import {
   authenticatePod,
   bearerToken,
@@ -92,15 +93,15 @@ export class GrantApi {
   readonly handler = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = performance.now();
     const path = (req.url ?? '').split('?')[0];
-    if (path !== GRANT_API_PATH) return void reply(res, 404, { error: `POST ${GRANT_API_PATH} only` });
+    if (path !== GRANT_API_PATH) return void sendJson(res, 404, { error: `POST ${GRANT_API_PATH} only` });
     if (req.method !== 'POST') {
       res.setHeader('allow', 'POST');
-      return void reply(res, 405, { error: `POST ${GRANT_API_PATH} only` });
+      return void sendJson(res, 405, { error: `POST ${GRANT_API_PATH} only` });
     }
     const request = await readRequest(req);
     if (typeof request === 'string') {
       this.#o.log('grant-request-invalid', { error: request, remote: req.socket.remoteAddress });
-      return void reply(res, 400, { error: request });
+      return void sendJson(res, 400, { error: request });
     }
     const token = bearerToken(req.headers.authorization);
     if (!token) {
@@ -249,7 +250,7 @@ export class GrantApi {
   }
 
   #issued(res: ServerResponse, grant: Grant, started: number, wait: 'none' | 'held'): void {
-    reply(res, 200, grant);
+    sendJson(res, 200, grant);
     this.#o.metrics.grants.inc({ result: 'issued', reason: 'none' });
     this.#o.metrics.grantSeconds.observe({ wait }, (performance.now() - started) / 1000);
     this.#o.log('grant-issued', {
@@ -274,7 +275,7 @@ export class GrantApi {
   ): void {
     const { refusal } = refused;
     if (refusal.retryAfterSeconds !== null) res.setHeader('retry-after', String(refusal.retryAfterSeconds));
-    reply(res, refused.status, refusal);
+    sendJson(res, refused.status, refusal);
     this.#o.metrics.grants.inc({ result: 'refused', reason: refusal.reason });
     this.#o.metrics.grantSeconds.observe({ wait }, (performance.now() - started) / 1000);
     this.#o.log('grant-refused', {
@@ -287,31 +288,10 @@ export class GrantApi {
   }
 }
 
-function reply(res: ServerResponse, status: number, body: unknown): void {
-  if (res.destroyed) return;
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-  res.end(JSON.stringify(body));
-}
-
 /** The GrantRequest (an empty body is `{}`), or why it is not one. */
 async function readRequest(req: IncomingMessage): Promise<GrantRequest | string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) return `the body is larger than ${MAX_BODY_BYTES} bytes`;
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString('utf8').trim();
-  let json: unknown;
-  try {
-    json = text === '' ? {} : JSON.parse(text);
-  } catch {
-    return 'the body is not JSON';
-  }
-  const parsed = GrantRequestSchema.safeParse(json);
-  if (!parsed.success) {
-    return `not a GrantRequest: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`;
-  }
-  return parsed.data;
+  const body = await readJson(req, MAX_BODY_BYTES, {});
+  if (!body.ok) return body.error;
+  const parsed = GrantRequestSchema.safeParse(body.json);
+  return parsed.success ? parsed.data : `not a GrantRequest: ${bodyIssues(parsed.error)}`;
 }
