@@ -23,8 +23,8 @@ import { grantRuntimeKey, upstreamOfGrant, whyNotMovable } from './grant-runtime
 
 export interface GrantAccessDeps {
   spoolDir: string | null;
-  /** Local approvals (--approval-dir); null: statements a policy holds for approval are refused. */
-  approvals: ApprovalService | null;
+  /** Where held statements are asked about: local (--approval-dir) or the operator's approval API. */
+  approvals: ApprovalService;
   log: Logger;
   metrics: ProxyMetrics;
 }
@@ -190,12 +190,6 @@ export class GrantAccess implements AccessSource {
     if (policy.recording && !this.recorders) {
       throw new Error(
         `policy ${grant.policyRef.namespace}/${grant.policyRef.name} records sessions (spec.recording), which needs --spool-dir (env PGWARDEN_SPOOL_DIR)`,
-      );
-    }
-    if (policy.approval && !this.deps.approvals) {
-      this.deps.log.warn(
-        { policy: `${grant.policyRef.namespace}/${grant.policyRef.name}` },
-        'the policy holds statements for approval, but this sidecar has no approval service (--approval-dir): they are refused',
       );
     }
     const recorder = policy.recording
