@@ -6,6 +6,7 @@ import {
   PolicyCompileError,
   validatePolicy,
 } from '@pgwarden/crds';
+import { DATABASE_CONNECTIONS } from '../database-connection/reconcile.js';
 import { type KubeClients, resource } from '../kube/clients.js';
 import { getObject } from '../kube/objects.js';
 import type { Log, Outcome } from '../reconcile/loop.js';
@@ -19,7 +20,6 @@ import {
 } from './status.js';
 
 export const AGENT_ACCESS_POLICIES = resource('agentaccesspolicies');
-const DATABASE_CONNECTIONS = resource('databaseconnections');
 
 export interface PolicyReconcileDeps {
   clients: KubeClients;

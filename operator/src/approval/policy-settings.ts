@@ -8,7 +8,8 @@ import {
   validatePolicy,
 } from '@pgwarden/crds';
 import { binds, podFacts } from '../agent-access-policy/binding.js';
-import { type KubeClients, resource } from '../kube/clients.js';
+import { AGENT_ACCESS_POLICIES } from '../agent-access-policy/reconcile.js';
+import type { KubeClients } from '../kube/clients.js';
 import { getObject } from '../kube/objects.js';
 
 /**
@@ -23,7 +24,7 @@ export async function policyApproval(
   name: string,
   pod: V1Pod,
 ): Promise<CompiledApproval | string> {
-  const object = await getObject(clients, resource('agentaccesspolicies'), namespace, name);
+  const object = await getObject(clients, AGENT_ACCESS_POLICIES, namespace, name);
   if (!object)
     return `${POLICY_KIND} ${namespace}/${name} does not exist; no statement can be approved under it`;
   const validation = validatePolicy(object, { standalone: false });

@@ -1,10 +1,9 @@
+import { AGENT_ACCESS_POLICIES } from '../agent-access-policy/reconcile.js';
 import { readCredentials } from '../database-connection/credentials.js';
-import { type KubeClients, resource } from '../kube/clients.js';
+import { DATABASE_CONNECTIONS } from '../database-connection/reconcile.js';
+import type { KubeClients } from '../kube/clients.js';
 import { getObject } from '../kube/objects.js';
 import type { GrantSources } from './decide.js';
-
-const AGENT_ACCESS_POLICIES = resource('agentaccesspolicies');
-const DATABASE_CONNECTIONS = resource('databaseconnections');
 
 /** A decision's reads, straight from the API server. */
 export function kubeGrantSources(clients: KubeClients): Omit<GrantSources, 'secretRevision'> {

@@ -7,16 +7,16 @@ import {
   parseDurationMs,
   QUERY_APPROVAL_PLURAL,
 } from '@pgwarden/crds';
+import { AGENT_ACCESS_POLICIES } from '../../agent-access-policy/reconcile.js';
 import { connectDatabase, databaseTarget } from '../../database-connection/client.js';
 import { readCredentials } from '../../database-connection/credentials.js';
+import { DATABASE_CONNECTIONS } from '../../database-connection/reconcile.js';
 import { apiStatus, type KubeClients, resource } from '../../kube/clients.js';
 import { getObject, type StoredObject, setStatusField } from '../../kube/objects.js';
 import type { Log } from '../../reconcile/loop.js';
 import { outcome, type PreviewOutcome, previewStatement } from './run.js';
 
 const QUERY_APPROVALS = resource(QUERY_APPROVAL_PLURAL);
-const AGENT_ACCESS_POLICIES = resource('agentaccesspolicies');
-const DATABASE_CONNECTIONS = resource('databaseconnections');
 
 export type ApprovalObject = StoredObject<ApprovalStatus> & { spec: ApprovalRequest };
 
