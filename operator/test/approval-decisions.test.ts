@@ -9,7 +9,7 @@ import {
 } from './approval-fixtures.js';
 import { noWebhookHost, webhookHost } from './fixtures.js';
 import { useOperatorProcesses } from './operator-process.js';
-import { prepareOperatorCluster } from './operator-setup.js';
+import { prepareOperatorCluster, untilOperatorUserKnown } from './operator-setup.js';
 
 // Decisions on QueryApprovals through the real API server: users with client
 // certificates run `kubectl pgwarden` (the built plugin, found by the real
@@ -38,12 +38,7 @@ describe('approval decisions through the API server', () => {
       // Retention 5s: only the request that expires within the test is ever old enough to be deleted.
       const operator = await startOperator('approvals', [...prepared.serve, '--approval-retention', '5s']);
       // Writes through the decision webhook pass for the operator once it knows its own user name.
-      await vi.waitFor(
-        () => expect(operator.logs().some((l) => l.msg === 'webhook-operator-user')).toBe(true),
-        {
-          timeout: 30_000,
-        },
-      );
+      await untilOperatorUserKnown(operator);
 
       const alice = await k8s().mintUser({ user: 'alice', groups: ['db-approvers'] });
       const bob = await k8s().mintUser({ user: 'bob', groups: ['db-approvers'] });

@@ -14,7 +14,13 @@ import { applyObject } from './fixtures.js';
 import { grantUrlOf, operatorCa } from './grant-fixtures.js';
 import { useGrantSidecars } from './grant-sidecar.js';
 import { useOperatorProcesses } from './operator-process.js';
-import { createAgentPod, ordersConnection, prepareOperatorCluster, untilReady } from './operator-setup.js';
+import {
+  createAgentPod,
+  ordersConnection,
+  prepareOperatorCluster,
+  untilOperatorUserKnown,
+  untilReady,
+} from './operator-setup.js';
 
 // A held statement from an agent's client to a human and back, on real parts
 // only: PostgreSQL, the real kube-apiserver (TokenRequest, TokenReview, the
@@ -270,10 +276,7 @@ describe('approval of a held statement through the operator', () => {
     const restarted = await untilReady(
       await startOperator('approvals-restarted', [...serve, '--leader-elect', 'false']),
     );
-    await vi.waitFor(
-      () => expect(restarted.logs().some((l) => l.msg === 'webhook-operator-user')).toBe(true),
-      { timeout: 30_000 },
-    );
+    await untilOperatorUserKnown(restarted);
     expect((await pgwarden(alice.kubeconfig, ['approve', kept.id, '-n', ns])).stderr).toBe('');
     const survived = await surviving;
     expect(survived.stdout, `${survived.stderr}\n${sidecarA.output().slice(-3000)}`).toBe('DELETE 1\n');

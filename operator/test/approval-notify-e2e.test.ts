@@ -14,7 +14,7 @@ import {
 } from './approval-notify-support.js';
 import { noWebhookHost, webhookHost } from './fixtures.js';
 import { useOperatorProcesses } from './operator-process.js';
-import { prepareOperatorCluster } from './operator-setup.js';
+import { prepareOperatorCluster, untilOperatorUserKnown } from './operator-setup.js';
 
 // The operator as a process on a real API server, with its install RBAC,
 // reacting to QueryApprovals: the impact preview on a real PostgreSQL, signed
@@ -81,12 +81,7 @@ describe('approval notifications and impact preview on the operator', () => {
       await bindApprovers(k8s(), ns, 'approvers', { groups: ['db-approvers'], users: ['carol'] });
 
       const operator = await startOperator('notify', [...serve, '--notifications', notificationsFile]);
-      await vi.waitFor(
-        () => expect(operator.logs().some((l) => l.msg === 'webhook-operator-user')).toBe(true),
-        {
-          timeout: 30_000,
-        },
-      );
+      await untilOperatorUserKnown(operator);
       await k8s().kubectlOk(['apply', '-f', '-'], {
         input: JSON.stringify({
           apiVersion: 'pgwarden.io/v1alpha1',

@@ -45,6 +45,17 @@ export async function untilReady(operator: OperatorProcess): Promise<OperatorPro
 }
 
 /**
+ * Waits until the operator has logged its own user name: only then do its
+ * QueryApproval writes pass the decision webhook.
+ */
+export async function untilOperatorUserKnown(operator: OperatorProcess): Promise<OperatorProcess> {
+  await vi.waitFor(() => expect(operator.logs().some((l) => l.msg === 'webhook-operator-user')).toBe(true), {
+    timeout: 30_000,
+  });
+  return operator;
+}
+
+/**
  * An agent's pod of `serviceAccount`, as created (with its uid). No kubelet
  * runs, so it stays Pending, which is all the operator looks at; its token
  * comes from the TokenRequest API (boundToken, useGrantSidecars), never a mount.
