@@ -143,6 +143,22 @@ describe('approval of a held statement through the operator', () => {
       scope: { type: 'once', durationMs: null },
     });
     expect(await rowExists(42)).toBe(true);
+    // The leader reports it as pending, with its age growing at each scrape.
+    await vi.waitFor(
+      async () =>
+        expect(await operator.metric('pgwarden_operator_approvals_pending', { namespace: ns })).toBe(1),
+      { timeout: 15_000, interval: 200 },
+    );
+    const firstAge = await operator.metric('pgwarden_operator_approval_oldest_pending_age_seconds', {
+      namespace: ns,
+    });
+    await vi.waitFor(
+      async () =>
+        expect(
+          await operator.metric('pgwarden_operator_approval_oldest_pending_age_seconds', { namespace: ns }),
+        ).toBeGreaterThan(firstAge),
+      { timeout: 15_000, interval: 200 },
+    );
     const approve = await pgwarden(alice.kubeconfig, ['approve', held.id, '-n', ns, '--reason', 'ticket 42']);
     expect(approve.stderr).toBe('');
     const deleted = await deleting;
@@ -155,6 +171,14 @@ describe('approval of a held statement through the operator', () => {
       `HINT:  kubectl pgwarden show ${held.id} -n ${ns}; kubectl pgwarden approve ${held.id} -n ${ns}`,
     );
     expect(await rowExists(42)).toBe(false);
+    // Decided: no longer pending, so the namespace's series is gone (metric() reads an absent series as 0).
+    await vi.waitFor(
+      async () =>
+        expect((await operator.admin('/metrics')).body).not.toMatch(
+          new RegExp(`pgwarden_operator_approvals_pending\\{namespace="${ns}"\\}`),
+        ),
+      { timeout: 15_000, interval: 200 },
+    );
     await vi.waitFor(
       async () =>
         expect((await storedRecord(k8s(), ns, held.id)).status).toMatchObject({

@@ -1,10 +1,11 @@
 import { type KubernetesObject, makeInformer } from '@kubernetes/client-node';
-import type { ApprovalRecord } from '@pgwarden/crds';
+import { type ApprovalRecord, currentRecord } from '@pgwarden/crds';
 import type { KubeClients } from '../kube/clients.js';
 import { keepWatching } from '../kube/watch.js';
+import type { PendingApprovals } from '../process/metrics.js';
 import { type LoopOptions, type Outcome, ReconcileLoop } from '../reconcile/loop.js';
 import { ApprovalConflict, type ApprovalObjects } from './approval-objects.js';
-import { QUERY_APPROVAL_REF, toRecord } from './query-approval.js';
+import { QUERY_APPROVAL_REF, type QueryApproval, toRecord } from './query-approval.js';
 
 export interface ExpiryControllerOptions extends LoopOptions {
   clients: KubeClients;
@@ -44,6 +45,24 @@ export class ApprovalExpiryController {
 
   start(): Promise<void> {
     return this.#informer.start();
+  }
+
+  /** The requests waiting for a decision, by namespace, from the cache (for the pending-approval gauges). */
+  pendingByNamespace(): Map<string, PendingApprovals> {
+    const now = (this.options.now ?? Date.now)();
+    const byNamespace = new Map<string, PendingApprovals>();
+    for (const object of this.#informer.list() as QueryApproval[]) {
+      const record = currentRecord(toRecord(object), now);
+      if (record.status.phase !== 'Pending') continue;
+      const ageSeconds = Math.max(0, (now - Date.parse(record.request.createdAt)) / 1000);
+      const namespace = object.metadata.namespace;
+      const pending = byNamespace.get(namespace) ?? { count: 0, oldestAgeSeconds: 0 };
+      byNamespace.set(namespace, {
+        count: pending.count + 1,
+        oldestAgeSeconds: Math.max(pending.oldestAgeSeconds, ageSeconds),
+      });
+    }
+    return byNamespace;
   }
 
   async stop(): Promise<void> {

@@ -1,11 +1,47 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry, Summary } from 'prom-client';
 
+/** Undecided, unexpired QueryApprovals of one namespace, as of a scrape. */
+export interface PendingApprovals {
+  count: number;
+  oldestAgeSeconds: number;
+}
+/** Reads the pending requests by namespace; only the leader has one (it holds the QueryApproval cache). */
+export type PendingApprovalsSource = () => ReadonlyMap<string, PendingApprovals>;
+
 /** The operator's Prometheus metrics, all named pgwarden_operator_*. */
 export function operatorMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'pgwarden_operator_' });
+  let pendingApprovals: PendingApprovalsSource | undefined;
+  // Computed at each scrape, so the age keeps growing between QueryApproval events; a standby reports no series.
+  const pendingGauge = (name: string, help: string, value: (pending: PendingApprovals) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['namespace'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [namespace, pending] of pendingApprovals?.() ?? [])
+          this.set({ namespace }, value(pending));
+      },
+    });
   return {
     registry,
+    /** Lets the leader's expiry controller feed the pending-approval gauges; undefined stops them. */
+    reportPendingApprovals(source: PendingApprovalsSource | undefined): void {
+      pendingApprovals = source;
+    },
+    approvalsPending: pendingGauge(
+      'pgwarden_operator_approvals_pending',
+      'QueryApprovals waiting for a decision (Pending and not past expiresAt), by namespace; reported by the leader.',
+      (pending) => pending.count,
+    ),
+    approvalOldestPendingAge: pendingGauge(
+      'pgwarden_operator_approval_oldest_pending_age_seconds',
+      'Age of the oldest QueryApproval waiting for a decision, by namespace; reported by the leader.',
+      (pending) => pending.oldestAgeSeconds,
+    ),
     leader: new Gauge({
       name: 'pgwarden_operator_leader',
       help: '1 while this replica holds the leader Lease and reconciles, else 0.',

@@ -143,17 +143,19 @@ export class Operator {
         this.#metrics.reconcileSeconds.observe({ controller }, ms / 1000);
       },
     });
+    const expiry = new ApprovalExpiryController({
+      ...common('queryapproval-expiry'),
+      objects: this.#approvalObjects,
+      retentionMs: this.#config.approvalRetention,
+    });
     this.#controllers = [
       new DatabaseConnectionController({ ...common('databaseconnection'), roles: this.#roles }),
       new AgentAccessPolicyController(common('agentaccesspolicy')),
       ...(this.#approvalEvents ? [this.#approvalEvents.controller(common('queryapproval-events'))] : []),
-      new ApprovalExpiryController({
-        ...common('queryapproval-expiry'),
-        objects: this.#approvalObjects,
-        retentionMs: this.#config.approvalRetention,
-      }),
+      expiry,
     ];
     await Promise.all(this.#controllers.map((c) => c.start()));
+    this.#metrics.reportPendingApprovals(() => expiry.pendingByNamespace());
     this.#synced = true;
     this.#logger.info('controllers started');
   }
@@ -162,6 +164,7 @@ export class Operator {
     const controllers = this.#controllers;
     this.#controllers = [];
     this.#synced = false;
+    this.#metrics.reportPendingApprovals(undefined);
     await Promise.all(controllers.map((c) => c.stop()));
     this.#metrics.leader.set(0);
     if (controllers.length > 0) {
