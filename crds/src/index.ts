@@ -21,6 +21,7 @@ export * from './oidc.js';
 export * from './policy.js';
 export * from './policy-status.js';
 export * from './recording.js';
+export * from './sql-parser-runtime.js';
 export * from './statement-kinds.js';
 export * from './upstream.js';
 export * from './validate-policy.js';

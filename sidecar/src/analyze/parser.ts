@@ -3,7 +3,7 @@
  * (libpg-query, WASM), splits it into statements, classifies each, and caches
  * the whole result by SQL text.
  */
-import { setFlagsFromString } from 'node:v8';
+import { keepWasmOnBaselineCompiler } from '@pgwarden/crds';
 import { hasSqlDetails, loadModule, parseSync, type RawStmt } from 'libpg-query';
 import { classifyStatement } from './classify.js';
 import type { Analysis, AnalyzedStatement } from './facts.js';
@@ -22,22 +22,6 @@ export function ensureParserLoaded(): Promise<void> {
     });
   }
   return loading;
-}
-
-/**
- * Node 24's V8 re-compiles hot WASM with its optimizing compiler in the
- * background. For the parser's giant generated grammar function that one job
- * needs about 550 MiB for a moment (measured: peak RSS 660 MiB against 100 MiB
- * without it), well past the sidecar's default 256 MiB memory limit, so a pod
- * would be OOM-killed a few statements after it starts. Staying on the baseline
- * compiler roughly doubles the cost of parsing a statement the analysis cache
- * has not seen (measured ~40 → ~85 µs); cached statements do not parse at all.
- * Must run before the module is compiled; WASM compiled later in this process
- * (none today) stays on the baseline compiler too.
- */
-function keepWasmOnBaselineCompiler(): void {
-  setFlagsFromString('--no-wasm-tier-up');
-  setFlagsFromString('--no-wasm-dynamic-tiering');
 }
 
 export interface AnalyzerOptions {

@@ -1,4 +1,4 @@
-import { DEFAULT_FUNCTION_DENY_LIST } from '@pgwarden/crds';
+import { DEFAULT_FUNCTION_DENY_LIST, keepWasmOnBaselineCompiler } from '@pgwarden/crds';
 import { loadModule, parseSync } from 'libpg-query';
 
 /**
@@ -44,7 +44,10 @@ let loading: Promise<void> | undefined;
 
 /** Null when the statement may be previewed, else why not (a sentence for status.impact.error). */
 export async function previewRefusal(sql: string): Promise<string | null> {
-  loading ??= loadModule();
+  if (!loading) {
+    keepWasmOnBaselineCompiler();
+    loading = loadModule();
+  }
   await loading;
   let statements: { stmt?: Record<string, unknown> }[];
   try {
