@@ -28,6 +28,8 @@ export const DatabaseConnectionReasons = {
   SecretNotFound: 'SecretNotFound',
   SecretKeyMissing: 'SecretKeyMissing',
   CaSecretNotFound: 'CaSecretNotFound',
+  /** The operator runs with --secret-namespaces and this namespace is not listed: it may not read the Secrets here. */
+  SecretNamespaceNotAllowed: 'SecretNamespaceNotAllowed',
   AdminPrivilegesMissing: 'AdminPrivilegesMissing',
   MemberRoleNotFound: 'MemberRoleNotFound',
   HostNotFound: 'HostNotFound',

@@ -5,6 +5,7 @@ import { useCluster } from '../../e2e/src/control-plane/vitest.js';
 import { AgentAccessPolicyController } from '../src/agent-access-policy/controller.js';
 import { DatabaseConnectionController } from '../src/database-connection/controller.js';
 import { kubeClients } from '../src/kube/clients.js';
+import { SecretWatch } from '../src/kube/secret-watch.js';
 import {
   applyObject,
   databaseConnection,
@@ -97,9 +98,11 @@ describe('AgentAccessPolicy reconciler', () => {
     await serviceAccounts(k8s(), ns, ['analytics-agent', 'default']);
     const clients = kubeClients(k8s().kubeconfig);
     const log = logToStderr;
-    const connections = new DatabaseConnectionController({ clients, backoffMs: () => 200, log });
+    const secrets = new SecretWatch(clients, log);
+    const connections = new DatabaseConnectionController({ clients, secrets, backoffMs: () => 200, log });
     const policies = new AgentAccessPolicyController({ clients, backoffMs: () => 200, log });
-    controllers.push(connections, policies);
+    controllers.push(connections, policies, secrets);
+    await secrets.start();
     await connections.start();
     await policies.start();
   });

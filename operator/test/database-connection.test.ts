@@ -6,6 +6,7 @@ import { DynamicRoles } from '../src/credentials/dynamic-roles.js';
 import { GrantRoles } from '../src/credentials/grant-roles.js';
 import { DatabaseConnectionController } from '../src/database-connection/controller.js';
 import { kubeClients } from '../src/kube/clients.js';
+import { SecretWatch } from '../src/kube/secret-watch.js';
 import {
   applyObject,
   databaseConnection,
@@ -30,6 +31,7 @@ describe('DatabaseConnection reconciler', () => {
   const k8s = useCluster();
   const pg = usePostgres({ tls: true });
   let controller: DatabaseConnectionController | undefined;
+  let secrets: SecretWatch;
 
   const apply = (object: unknown) => applyObject(k8s(), object);
   const secret = (name: string, data: Record<string, string>) =>
@@ -64,8 +66,12 @@ describe('DatabaseConnection reconciler', () => {
     await secret('scram-role', { username: user, password });
     await secret('pg-ca', { 'ca.crt': pg().tls?.caPem ?? '' });
     await secret('wrong-ca', { 'ca.crt': pg().tls?.wrongCaPem ?? '' });
+    const clients = kubeClients(k8s().kubeconfig);
+    secrets = new SecretWatch(clients, logToStderr);
+    await secrets.start();
     controller = new DatabaseConnectionController({
-      clients: kubeClients(k8s().kubeconfig),
+      clients,
+      secrets,
       backoffMs: () => 200,
       log: logToStderr,
     });
@@ -73,6 +79,7 @@ describe('DatabaseConnection reconciler', () => {
   });
   afterAll(async () => {
     await controller?.stop();
+    await secrets?.stop();
   });
 
   it('reports Ready and Reachable with the server version, for the current generation', async () => {
@@ -228,6 +235,7 @@ describe('DatabaseConnection reconciler', () => {
     const sweeper = new DatabaseConnectionController({
       clients: kubeClients(k8s().kubeconfig),
       roles,
+      secrets,
       backoffMs: () => 200,
     });
     await sweeper.start();

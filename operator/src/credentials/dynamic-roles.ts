@@ -21,7 +21,7 @@ import { scramVerifier } from './scram-verifier.js';
  * the connection's admin role.
  *
  *   const roles = new DynamicRoles({ log });
- *   const read = await readCredentials(core, namespace, spec);    // mode 'dynamic'
+ *   const read = await readCredentials(clients, namespace, spec);    // mode 'dynamic'
  *   const target = dynamicTarget({ namespace, name }, spec, read.credentials, read.dynamic);
  *   roles.issue(target, { subject, policyRef }, expiresAt) → GrantCredential
  *       the grant's credential. The first call creates the role (LOGIN,

@@ -77,7 +77,7 @@ export class GrantRoles {
   }
 
   async #target(connectionRef: ObjectRef, spec: DatabaseConnectionSpec) {
-    const read = await readCredentials(this.#clients.core, connectionRef.namespace, spec);
+    const read = await readCredentials(this.#clients, connectionRef.namespace, spec);
     const where = `DatabaseConnection ${connectionRef.namespace}/${connectionRef.name}`;
     if (!read.ok) throw new DynamicRoleError(`${where}: ${read.message}`);
     if (read.mode !== 'dynamic') throw new DynamicRoleError(`${where} does not use dynamic credentials`);

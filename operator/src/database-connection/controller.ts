@@ -1,5 +1,6 @@
-import { type KubernetesObject, makeInformer, type V1Secret } from '@kubernetes/client-node';
+import { type KubernetesObject, makeInformer } from '@kubernetes/client-node';
 import type { DatabaseConnectionSpec } from '@pgwarden/crds';
+import type { SecretFeed } from '../kube/secret-watch.js';
 import { keepWatching } from '../kube/watch.js';
 import { type LoopOptions, ReconcileLoop } from '../reconcile/loop.js';
 import { DATABASE_CONNECTIONS, type ReconcileDeps, reconcileDatabaseConnection } from './reconcile.js';
@@ -8,18 +9,22 @@ interface ConnectionObject extends KubernetesObject {
   spec?: Partial<DatabaseConnectionSpec>;
 }
 
-export interface ControllerOptions extends ReconcileDeps, LoopOptions {}
+export interface ControllerOptions extends ReconcileDeps, LoopOptions {
+  /** The process's Secret watch, started by its owner: a change re-probes the connections naming the Secret. */
+  secrets: SecretFeed;
+}
 
 /**
- * Watches DatabaseConnections and Secrets (all namespaces) and reconciles
- * each connection when its spec changes, when a Secret it names changes, and
- * every probeInterval. Status-only updates (our own writes) do not re-probe.
+ * Watches DatabaseConnections (all namespaces) and, through the shared
+ * Secret watch, the Secrets they name, and reconciles each connection when
+ * its spec changes, when a Secret it names changes, and every probeInterval.
+ * Status-only updates (our own writes) do not re-probe.
  */
 export class DatabaseConnectionController {
   readonly #loop: ReconcileLoop;
   readonly #connections;
-  readonly #secrets;
-  readonly #watches: { stop(): Promise<void> }[];
+  readonly #watch: { stop(): Promise<void> };
+  readonly #unsubscribe: () => void;
 
   constructor(options: ControllerOptions) {
     this.#loop = new ReconcileLoop(
@@ -27,40 +32,30 @@ export class DatabaseConnectionController {
       (namespace, name) => reconcileDatabaseConnection(options, namespace, name),
       options,
     );
-    const { config, custom, core } = options.clients;
+    const { config, custom } = options.clients;
     this.#connections = makeInformer<ConnectionObject>(
       config,
       `/apis/${DATABASE_CONNECTIONS.group}/${DATABASE_CONNECTIONS.version}/${DATABASE_CONNECTIONS.plural}`,
       () => custom.listClusterCustomObject(DATABASE_CONNECTIONS) as never,
     );
-    this.#secrets = makeInformer<V1Secret>(config, '/api/v1/secrets', () =>
-      core.listSecretForAllNamespaces(),
-    );
     this.#loop.watchSpecs(this.#connections);
-    const onSecret = (secret: V1Secret) => this.#secretChanged(secret);
-    for (const verb of ['add', 'update', 'delete'] as const) this.#secrets.on(verb, onSecret);
-    this.#watches = [
-      keepWatching(this.#connections, (error, retryInMs) =>
-        this.#loop.log('watch-error', { resource: 'databaseconnections', retryInMs, error: String(error) }),
-      ),
-      keepWatching(this.#secrets, (error, retryInMs) =>
-        this.#loop.log('watch-error', { resource: 'secrets', retryInMs, error: String(error) }),
-      ),
-    ];
+    this.#unsubscribe = options.secrets.onChange((secret) => this.#secretChanged(secret));
+    this.#watch = keepWatching(this.#connections, (error, retryInMs) =>
+      this.#loop.log('watch-error', { resource: 'databaseconnections', retryInMs, error: String(error) }),
+    );
   }
 
   async start(): Promise<void> {
-    await Promise.all([this.#secrets.start(), this.#connections.start()]);
+    await this.#connections.start();
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.#watches.map((watch) => watch.stop()));
+    this.#unsubscribe();
+    await this.#watch.stop();
     await this.#loop.stop();
   }
 
-  #secretChanged(secret: V1Secret): void {
-    const namespace = secret.metadata?.namespace;
-    const name = secret.metadata?.name;
+  #secretChanged({ namespace, name }: { namespace: string; name: string }): void {
     for (const connection of this.#connections.list(namespace)) {
       const spec = connection.spec;
       const named = [
@@ -68,9 +63,7 @@ export class DatabaseConnectionController {
         spec?.credentials?.dynamic?.adminSecretRef?.name,
         spec?.tls?.caSecretRef?.name,
       ];
-      if (name && named.includes(name)) {
-        this.#loop.add(namespace ?? '', connection.metadata?.name ?? '');
-      }
+      if (named.includes(name)) this.#loop.add(namespace, connection.metadata?.name ?? '');
     }
   }
 }

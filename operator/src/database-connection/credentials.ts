@@ -1,6 +1,6 @@
 import type { CoreV1Api } from '@kubernetes/client-node';
 import type { DatabaseConnectionReason, DatabaseConnectionSpec, DynamicCredentials } from '@pgwarden/crds';
-import { apiStatus } from '../kube/clients.js';
+import { apiStatus, type KubeClients } from '../kube/clients.js';
 
 export interface Credentials {
   user: string;
@@ -21,12 +21,18 @@ export type CredentialsResult =
 
 type Failure = Extract<CredentialsResult, { ok: false }>;
 
-/** Reads the Secrets a DatabaseConnection names; a missing Secret or key is a result, not an error. */
+/**
+ * Reads the Secrets a DatabaseConnection names; a missing Secret or key, or a
+ * namespace outside --secret-namespaces, is a result, not an error.
+ */
 export async function readCredentials(
-  core: CoreV1Api,
+  clients: KubeClients,
   namespace: string,
   spec: DatabaseConnectionSpec,
 ): Promise<CredentialsResult> {
+  const outside = secretNamespaceRefusal(clients.secretNamespaces, namespace);
+  if (outside) return outside;
+  const { core } = clients;
   const { static: fixed, dynamic } = spec.credentials;
   const ref = fixed
     ? { ...fixed, name: fixed.secretRef.name }
@@ -61,6 +67,19 @@ async function readLogin(
   if (user === undefined) return missingKey(namespace, ref.name, ref.usernameKey);
   if (password === undefined) return missingKey(namespace, ref.name, ref.passwordKey);
   return { user, password };
+}
+
+/**
+ * Not even attempted outside the listed namespaces: the RBAC made for the
+ * list does not allow it, and a 403 would name neither the flag nor the fix.
+ */
+function secretNamespaceRefusal(allowed: readonly string[], namespace: string): Failure | undefined {
+  if (allowed.length === 0 || allowed.includes(namespace)) return undefined;
+  return {
+    ok: false,
+    reason: 'SecretNamespaceNotAllowed',
+    message: `the operator reads Secrets only in namespaces ${allowed.join(', ')} (--secret-namespaces), not in ${namespace}; add ${namespace} to --secret-namespaces (chart value rbac.secretNamespaces), which also grants the read`,
+  };
 }
 
 function missing(reason: DatabaseConnectionReason, namespace: string, name: string): Failure {

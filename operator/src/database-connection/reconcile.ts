@@ -60,7 +60,7 @@ async function observe(
   connection: { namespace: string; name: string },
   spec: ReturnType<typeof DatabaseConnectionSpecSchema.parse>,
 ): Promise<Observation> {
-  const read = await readCredentials(deps.clients.core, connection.namespace, spec);
+  const read = await readCredentials(deps.clients, connection.namespace, spec);
   if (!read.ok) return { kind: 'config', reason: read.reason, message: read.message };
   const dynamic = read.mode === 'dynamic' ? read.dynamic : undefined;
   const result = await (deps.probe ?? probeDatabase)({

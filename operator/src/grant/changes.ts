@@ -1,6 +1,7 @@
-import { type KubernetesObject, makeInformer, type V1Pod, type V1Secret } from '@kubernetes/client-node';
+import { type KubernetesObject, makeInformer, type V1Pod } from '@kubernetes/client-node';
 import { podFacts } from '../agent-access-policy/binding.js';
 import { type KubeClients, resource } from '../kube/clients.js';
+import type { SecretFeed } from '../kube/secret-watch.js';
 import { keepWatching } from '../kube/watch.js';
 import type { Log } from '../reconcile/loop.js';
 
@@ -39,8 +40,9 @@ export interface AccessEndings {
 }
 
 /**
- * Watches AgentAccessPolicies, Pods, DatabaseConnections and Secrets in all
- * namespaces, on every replica, for one purpose: waking the long polls a
+ * Watches AgentAccessPolicies, Pods and DatabaseConnections in all
+ * namespaces, and Secrets through the process's shared Secret watch, on
+ * every replica, for one purpose: waking the long polls a
  * change concerns, so that a deleted policy or pod reaches the sidecar in
  * about a second (the operator pushes revocations), and telling `endings` of
  * deleted policies and pods, edited policies and relabelled pods, so that
@@ -52,15 +54,21 @@ export class GrantChanges implements ChangeFeed {
   /** By namespace. */
   readonly #subscribers = new Map<string, Set<Subscriber>>();
   readonly #generations = new Map<string, number | undefined>();
-  readonly #secrets;
+  readonly #secrets: SecretFeed;
+  readonly #unsubscribeSecrets: () => void;
   readonly #informers: { start(): Promise<void> }[] = [];
   readonly #watches: { stop(): Promise<void> }[] = [];
   readonly #endings: AccessEndings | undefined;
   /** What binding reads of each pod (service account, labels), by uid, to tell a relabelling from other updates. */
   readonly #podBindings = new Map<string, string>();
 
-  constructor(clients: KubeClients, log: Log, endings?: AccessEndings) {
+  /** `secrets` is started and stopped by its owner. */
+  constructor(clients: KubeClients, secrets: SecretFeed, log: Log, endings?: AccessEndings) {
     this.#endings = endings;
+    this.#secrets = secrets;
+    this.#unsubscribeSecrets = secrets.onChange(({ namespace, name }) =>
+      this.#changed('secret', { metadata: { namespace, name } }, 'update'),
+    );
     const { config, core, custom } = clients;
     const crd = (plural: string) => {
       const ref = resource(plural);
@@ -71,14 +79,10 @@ export class GrantChanges implements ChangeFeed {
       );
     };
     const pods = makeInformer<V1Pod>(config, '/api/v1/pods', () => core.listPodForAllNamespaces());
-    this.#secrets = makeInformer<V1Secret>(config, '/api/v1/secrets', () =>
-      core.listSecretForAllNamespaces(),
-    );
     const watched: [Kind, ReturnType<typeof crd>][] = [
       ['policy', crd('agentaccesspolicies')],
       ['connection', crd('databaseconnections')],
       ['pod', pods as ReturnType<typeof crd>],
-      ['secret', this.#secrets as ReturnType<typeof crd>],
     ];
     for (const [kind, informer] of watched) {
       informer.on('add', (object) => this.#changed(kind, object, 'add'));
@@ -99,6 +103,7 @@ export class GrantChanges implements ChangeFeed {
   }
 
   async stop(): Promise<void> {
+    this.#unsubscribeSecrets();
     await Promise.all(this.#watches.map((watch) => watch.stop()));
   }
 
@@ -126,7 +131,7 @@ export class GrantChanges implements ChangeFeed {
   }
 
   secretRevision(namespace: string, name: string): string {
-    return this.#secrets.get(name, namespace)?.metadata?.resourceVersion ?? '';
+    return this.#secrets.revision(namespace, name);
   }
 
   #changed(kind: Kind, object: KubernetesObject, verb: 'add' | 'update' | 'delete'): void {

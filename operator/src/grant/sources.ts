@@ -18,6 +18,6 @@ export function kubeGrantSources(clients: KubeClients): Omit<GrantSources, 'secr
     async getConnectionSpec(namespace, name) {
       return (await getObject(clients, DATABASE_CONNECTIONS, namespace, name))?.spec;
     },
-    readCredentials: (namespace, spec) => readCredentials(clients.core, namespace, spec),
+    readCredentials: (namespace, spec) => readCredentials(clients, namespace, spec),
   };
 }

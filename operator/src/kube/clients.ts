@@ -7,19 +7,26 @@ import {
 } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION } from '@pgwarden/crds';
 
-/** The API clients the reconcilers use, from one kubeconfig. */
+/** The API clients the reconcilers use, from one kubeconfig, and how far that identity's Secret reads reach. */
 export interface KubeClients {
   config: KubeConfig;
   core: CoreV1Api;
   custom: CustomObjectsApi;
+  /** --secret-namespaces: the only namespaces whose Secrets it may read; empty: every namespace. */
+  secretNamespaces: readonly string[];
 }
 
 /** From a kubeconfig file, or (no path) KUBECONFIG / in-cluster service account, as kubectl does. */
-export function kubeClients(kubeconfigPath?: string): KubeClients {
+export function kubeClients(kubeconfigPath?: string, secretNamespaces: readonly string[] = []): KubeClients {
   const config = new KubeConfig();
   if (kubeconfigPath) config.loadFromFile(kubeconfigPath);
   else config.loadFromDefault();
-  return { config, core: config.makeApiClient(CoreV1Api), custom: config.makeApiClient(CustomObjectsApi) };
+  return {
+    config,
+    core: config.makeApiClient(CoreV1Api),
+    custom: config.makeApiClient(CustomObjectsApi),
+    secretNamespaces,
+  };
 }
 
 /** A pgwarden resource's coordinates for CustomObjectsApi. */

@@ -189,6 +189,18 @@ export const OperatorConfigSchema = z
       .describe(
         'File (YAML or JSON, e.g. a mounted ConfigMap) with the approval notification channels: webhook, Slack (docs/approval-notifications.md); omitted: none.',
       ),
+    secretNamespaces: list
+      .pipe(
+        z.array(
+          z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, {
+            error: (issue) => `${JSON.stringify(issue.input)} is not a namespace name`,
+          }),
+        ),
+      )
+      .default([])
+      .describe(
+        'Comma-separated namespaces whose Secrets the operator may read (DatabaseConnections elsewhere are refused, naming this flag); omitted: every namespace. Its RBAC must match: a Role per namespace instead of the cluster-wide read.',
+      ),
     logLevel: z
       .enum(['trace', 'debug', 'info', 'warn', 'error', 'silent'])
       .default('info')

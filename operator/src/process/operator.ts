@@ -18,6 +18,7 @@ import { Revocations } from '../grant/revocations.js';
 import { kubeGrantSources } from '../grant/sources.js';
 import { type KubeClients, kubeClients } from '../kube/clients.js';
 import { getObject } from '../kube/objects.js';
+import { SecretWatch } from '../kube/secret-watch.js';
 import { LeaderElector } from '../leader/elector.js';
 import type { Log } from '../reconcile/loop.js';
 import { startWebhook } from '../webhook/webhook.js';
@@ -41,6 +42,8 @@ export class Operator {
   readonly #logger: Logger;
   readonly #metrics: OperatorMetrics = operatorMetrics();
   readonly #clients: KubeClients;
+  /** Metadata of the Secrets the operator may read: the connection controller and the grant change feed share it. */
+  readonly #secrets: SecretWatch;
   /** Per-grant database roles: issued by the grant API, swept by the DatabaseConnection controller. */
   readonly #roles: DynamicRoles;
   #elector: LeaderElector | undefined;
@@ -57,7 +60,8 @@ export class Operator {
   constructor(config: OperatorConfig, logger: Logger) {
     this.#config = config;
     this.#logger = logger;
-    this.#clients = kubeClients(config.kubeconfig);
+    this.#clients = kubeClients(config.kubeconfig, config.secretNamespaces);
+    this.#secrets = new SecretWatch(this.#clients, this.#log('secrets'));
     this.#approvalObjects = new ApprovalObjects(this.#clients);
     this.#roles = new DynamicRoles({ log: this.#log('dynamic-roles') });
   }
@@ -79,6 +83,7 @@ export class Operator {
       registry: this.#metrics.registry,
       log: (component) => this.#log(component),
     });
+    await this.#secrets.start();
     if (this.#config.webhookListen) {
       const grants = this.#grantApi();
       await grants.changes.start();
@@ -127,6 +132,7 @@ export class Operator {
     this.#approvals?.close();
     await this.#webhook?.close();
     await this.#grants?.changes.stop();
+    await this.#secrets.stop();
     await this.#closeAdmin?.();
     this.#logger.info('shut down');
   }
@@ -149,7 +155,11 @@ export class Operator {
       retentionMs: this.#config.approvalRetention,
     });
     this.#controllers = [
-      new DatabaseConnectionController({ ...common('databaseconnection'), roles: this.#roles }),
+      new DatabaseConnectionController({
+        ...common('databaseconnection'),
+        roles: this.#roles,
+        secrets: this.#secrets,
+      }),
       new AgentAccessPolicyController(common('agentaccesspolicy')),
       ...(this.#approvalEvents ? [this.#approvalEvents.controller(common('queryapproval-events'))] : []),
       expiry,
@@ -187,7 +197,7 @@ export class Operator {
       isLeader: () => this.#controllers.length > 0,
       log: this.#log('dynamic-roles'),
     });
-    const changes = new GrantChanges(this.#clients, this.#log('grant'), revocations);
+    const changes = new GrantChanges(this.#clients, this.#secrets, this.#log('grant'), revocations);
     const api = new GrantApi({
       identity,
       sources,

@@ -136,7 +136,7 @@ export class ImpactPreviewer {
     const spec = DatabaseConnectionSpecSchema.safeParse(connection?.spec);
     if (!spec.success)
       return failed(`DatabaseConnection ${namespace}/${connectionName} not found or not valid`);
-    const read = await readCredentials(this.#o.clients.core, namespace, spec.data);
+    const read = await readCredentials(this.#o.clients, namespace, spec.data);
     if (!read.ok) return failed(read.message);
     if (read.mode === 'dynamic') {
       // Those credentials are the role that creates agents' roles: far more than the agent may do.
