@@ -1,4 +1,4 @@
-import { Counter } from 'prom-client';
+import type { Counter } from 'prom-client';
 import type { ApprovalService } from '../approve/approval-service.js';
 import { GrantRecorders } from '../grant/grant-recorders.js';
 import type { Logger } from '../observe/log.js';
@@ -59,13 +59,14 @@ export class OidcAccess implements AccessSource {
         access: fixedSessionAccess(config.upstream, runtime.enforcement, recorder),
       });
     }
-    const tokens = new Counter({
-      name: 'pgwarden_oidc_tokens_total',
-      help: 'OIDC mode: client tokens by result: accepted, refused (missing, invalid, expired, wrong audience or issuer), unmatched (no rule admits the claims), unavailable (the issuer’s keys could not be read).',
-      labelNames: ['result'],
-      registers: [deps.metrics.registry],
-    });
-    return new OidcAccess(config, new OidcVerifier(config.oidc), rules, recorders, log, tokens);
+    return new OidcAccess(
+      config,
+      new OidcVerifier(config.oidc),
+      rules,
+      recorders,
+      log,
+      deps.metrics.observeOidc(),
+    );
   }
 
   ready(): boolean {

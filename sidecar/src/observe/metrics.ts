@@ -267,6 +267,16 @@ export class ProxyMetrics {
     };
   }
 
+  /** Registers the OIDC token counter; called once, in standalone OIDC mode. */
+  observeOidc(): Counter<'result'> {
+    return new Counter({
+      name: 'pgwarden_oidc_tokens_total',
+      help: 'OIDC mode: client tokens by result: accepted, refused (missing, invalid, expired, wrong audience or issuer), unmatched (no rule admits the claims), unavailable (the issuer’s keys could not be read).',
+      labelNames: ['result'],
+      registers: [this.registry],
+    });
+  }
+
   private wireCounter(name: string, help: string, counters: WireCounters): void {
     new Counter({
       name,
