@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 import { pino } from 'pino';
+import pretty from 'pino-pretty';
 import { ConfigError, loadConfig, usage } from './process/config.js';
 import { Operator } from './process/operator.js';
 
-// pgwarden-operator: flags and PGWARDEN_OPERATOR_* variables, JSON logs on
-// stdout. Exit codes: 0 after a clean shutdown, 1 on a fatal error or a
-// shutdown that timed out, 2 on invalid configuration.
+// pgwarden-operator: flags and PGWARDEN_OPERATOR_* variables, logs on stdout
+// (JSON lines, or readable lines with --log-format text). Exit codes: 0 after
+// a clean shutdown, 1 on a fatal error or a shutdown that timed out, 2 on
+// invalid configuration.
 
 const argv = process.argv.slice(2);
 if (argv.includes('--help')) {
@@ -22,7 +24,19 @@ try {
   process.exit(2);
 }
 
-const logger = pino({ level: config.logLevel, base: { identity: config.identity } });
+const logger = pino(
+  { level: config.logLevel, base: { identity: config.identity } },
+  // Formatted in this thread, written synchronously: no worker thread, and nothing lost on exit.
+  config.logFormat === 'text'
+    ? pretty({
+        sync: true,
+        colorize: false,
+        singleLine: true,
+        translateTime: "UTC:yyyy-mm-dd'T'HH:MM:ss.l'Z'",
+        ignore: 'pid,hostname',
+      })
+    : undefined,
+);
 const operator = new Operator(config, logger);
 
 let stopping = false;

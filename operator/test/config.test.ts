@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, envName, loadConfig, usage } from '../src/process/config.js';
 
+const fail = (argv: string[]) => {
+  try {
+    loadConfig(argv, {});
+  } catch (error) {
+    if (error instanceof ConfigError) return error.message;
+    throw error;
+  }
+  throw new Error('accepted');
+};
+
 describe('operator configuration', () => {
   it('has defaults, reads PGWARDEN_OPERATOR_* and lets flags win', () => {
     const config = loadConfig(['--lease-duration', '20s'], {
@@ -22,15 +32,6 @@ describe('operator configuration', () => {
   });
 
   it('names the flag of every invalid value', () => {
-    const fail = (argv: string[]) => {
-      try {
-        loadConfig(argv, {});
-      } catch (error) {
-        if (error instanceof ConfigError) return error.message;
-        throw error;
-      }
-      throw new Error('accepted');
-    };
     expect(fail(['--lease-duration', 'soon'])).toContain('--lease-duration: "soon" is not a duration');
     expect(fail(['--admin-listen', '8080'])).toContain('--admin-listen: "8080" is not HOST:PORT');
     expect(fail(['--log-level', 'loud'])).toContain('--log-level: must be one of');
@@ -41,6 +42,63 @@ describe('operator configuration', () => {
       '--webhook-renew-before: must be shorter than --webhook-cert-validity',
     );
     expect(fail(['--no-such-flag', 'x'])).toContain("Unknown option '--no-such-flag'");
+  });
+
+  it('has sidecar defaults the injection can use as they are, and reads each from a flag', () => {
+    const defaults = loadConfig([], {});
+    expect(defaults).toMatchObject({
+      sidecarImagePullSecrets: [],
+      sidecarSpoolSizeLimit: '1536Mi',
+      sidecarLogLevel: 'info',
+      sidecarLogFormat: 'json',
+      logFormat: 'json',
+    });
+    expect([
+      defaults.sidecarImagePullPolicy,
+      defaults.sidecarRecordingSecret,
+      defaults.sidecarRecordingClaim,
+    ]).toEqual([undefined, undefined, undefined]);
+    const config = loadConfig(
+      [
+        ...['--sidecar-image-pull-policy', 'IfNotPresent', '--sidecar-image-pull-secrets', 'regcred, mirror'],
+        ...['--sidecar-spool-size-limit', '2.5Gi', '--sidecar-recording-secret', 'recording-s3'],
+        ...['--sidecar-recording-claim', 'recordings.v1', '--sidecar-log-level', 'fatal'],
+        ...['--sidecar-log-format', 'text', '--log-format', 'text'],
+      ],
+      {},
+    );
+    expect(config).toMatchObject({
+      sidecarImagePullPolicy: 'IfNotPresent',
+      sidecarImagePullSecrets: ['regcred', 'mirror'],
+      sidecarSpoolSizeLimit: '2.5Gi',
+      sidecarRecordingSecret: 'recording-s3',
+      sidecarRecordingClaim: 'recordings.v1',
+      sidecarLogLevel: 'fatal',
+      sidecarLogFormat: 'text',
+      logFormat: 'text',
+    });
+    for (const size of ['1536Mi', '2G', '1e9', '0.5Gi', '1073741824']) {
+      expect(loadConfig(['--sidecar-spool-size-limit', size], {}).sidecarSpoolSizeLimit).toBe(size);
+    }
+  });
+
+  it('refuses sidecar settings Kubernetes would refuse, naming the flag', () => {
+    expect(fail(['--sidecar-image-pull-policy', 'always'])).toContain(
+      '--sidecar-image-pull-policy: must be one of',
+    );
+    for (const size of ['1.5GB', '0', '0Mi', 'big', '-1Gi', '']) {
+      expect(fail([`--sidecar-spool-size-limit=${size}`])).toContain(
+        `--sidecar-spool-size-limit: ${JSON.stringify(size)} is not a Kubernetes quantity above 0`,
+      );
+    }
+    expect(fail(['--sidecar-recording-secret', 'S3_Creds'])).toContain(
+      '--sidecar-recording-secret: "S3_Creds" is not a Kubernetes object name',
+    );
+    expect(fail(['--sidecar-recording-claim=-pvc'])).toContain(
+      '--sidecar-recording-claim: "-pvc" is not a Kubernetes object name',
+    );
+    expect(fail(['--sidecar-log-format', 'pretty'])).toContain('--sidecar-log-format: must be one of');
+    expect(fail(['--log-format', 'xml'])).toContain('--log-format: must be one of');
   });
 
   it('documents every option with its variable', () => {

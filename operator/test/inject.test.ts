@@ -1,4 +1,4 @@
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1Container, V1Pod, V1Volume } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { decideInjection, type InjectionContext, type JsonPatchOp } from '../src/webhook/inject.js';
 
@@ -10,6 +10,10 @@ const settings: InjectionContext['settings'] = {
   resources: {},
   grantUrl: 'https://op/v1/grants',
   grantCaPem: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
+  imagePullSecrets: [],
+  spoolSizeLimit: '1536Mi',
+  recording: {},
+  log: { level: 'info', format: 'json' },
 };
 const context = (overrides: Partial<InjectionContext> = {}): InjectionContext => ({
   namespace: 'agents',
@@ -25,6 +29,17 @@ const patchOf = (p: V1Pod, c = context()): JsonPatchOp[] => {
   const decision = decideInjection(p, c);
   if (!decision.inject) throw new Error(`not injected: ${decision.reason}`);
   return decision.patch;
+};
+/** The injected sidecar and the pod's volumes (the patch adds both lists whole to a pod without them). */
+const injected = (p: V1Pod, overrides: Partial<InjectionContext['settings']> = {}) => {
+  const patch = patchOf(p, context({ settings: { ...settings, ...overrides } }));
+  const value = (path: string) =>
+    patch.find((op) => op.path === path && op.op === 'add') as { value: unknown };
+  return {
+    patch,
+    sidecar: (value('/spec/initContainers').value as V1Container[])[0] as V1Container,
+    volumes: value('/spec/volumes').value as V1Volume[],
+  };
 };
 
 describe('sidecar injection decision', () => {
@@ -130,5 +145,85 @@ describe('sidecar injection decision', () => {
     expect(sidecar).toMatchObject({ value: { name: 'pgwarden-proxy' } });
     expect((sidecar as { value: { restartPolicy?: string } }).value.restartPolicy).toBeUndefined();
     expect(patch.some((op) => op.path.startsWith('/spec/initContainers'))).toBe(false);
+  });
+
+  it("sets the pull policy only when configured, and merges pull secrets into the pod's without duplicates", () => {
+    expect(injected(pod()).sidecar.imagePullPolicy).toBeUndefined();
+    expect(injected(pod()).patch.some((op) => op.path.startsWith('/spec/imagePullSecrets'))).toBe(false);
+    expect(injected(pod(), { imagePullPolicy: 'Always' }).sidecar.imagePullPolicy).toBe('Always');
+
+    const pullSecrets = ['regcred', 'mirror', 'regcred'];
+    expect(injected(pod(), { imagePullSecrets: pullSecrets }).patch).toContainEqual({
+      op: 'add',
+      path: '/spec/imagePullSecrets',
+      value: [{ name: 'regcred' }, { name: 'mirror' }],
+    });
+    const own = pod({ imagePullSecrets: [{ name: 'team' }, { name: 'regcred' }] });
+    const ops = injected(own, { imagePullSecrets: pullSecrets }).patch.filter((op) =>
+      op.path.startsWith('/spec/imagePullSecrets'),
+    );
+    expect(ops).toEqual([{ op: 'add', path: '/spec/imagePullSecrets/-', value: { name: 'mirror' } }]);
+    const all = injected(own, { imagePullSecrets: ['team'] }).patch;
+    expect(all.some((op) => op.path.startsWith('/spec/imagePullSecrets'))).toBe(false);
+  });
+
+  it('bounds the spool emptyDir and passes the log level and format', () => {
+    const { sidecar, volumes } = injected(pod(), {
+      spoolSizeLimit: '3Gi',
+      log: { level: 'debug', format: 'text' },
+    });
+    expect(volumes).toContainEqual({ name: 'pgwarden-spool', emptyDir: { sizeLimit: '3Gi' } });
+    expect(sidecar.env).toEqual(
+      expect.arrayContaining([
+        { name: 'PGWARDEN_LOG_LEVEL', value: 'debug' },
+        { name: 'PGWARDEN_LOG_FORMAT', value: 'text' },
+        { name: 'PGWARDEN_SPOOL_DIR', value: '/var/lib/pgwarden/spool' },
+      ]),
+    );
+  });
+
+  it('gives the sidecar alone the recording Secret as env and the recording claim at the documented path', () => {
+    const none = injected(pod());
+    expect(none.sidecar.envFrom).toBeUndefined();
+    expect(none.volumes.map((v) => v.name)).toEqual(['pgwarden-token', 'pgwarden-spool']);
+
+    const recording = { secretName: 'recording-s3', claimName: 'recordings' };
+    const { patch, sidecar, volumes } = injected(pod(), { recording });
+    expect(sidecar.envFrom).toEqual([{ secretRef: { name: 'recording-s3', optional: false } }]);
+    expect(sidecar.volumeMounts).toContainEqual({
+      name: 'pgwarden-recordings',
+      mountPath: '/var/lib/pgwarden/recordings',
+    });
+    expect(volumes).toContainEqual({
+      name: 'pgwarden-recordings',
+      persistentVolumeClaim: { claimName: 'recordings' },
+    });
+    // The agent's containers get neither.
+    expect(JSON.stringify(patch.filter((op) => op.path.startsWith('/spec/containers/')))).not.toMatch(
+      /recording/,
+    );
+  });
+
+  it('lets a pod name its own recording Secret and claim, or none with an empty annotation', () => {
+    const defaults = { recording: { secretName: 'recording-s3', claimName: 'recordings' } };
+    const chosen = injected(
+      pod({}, { 'pgwarden.io/recording-secret': 'team-s3', 'pgwarden.io/recording-claim': 'team-pvc' }),
+      defaults,
+    );
+    expect(chosen.sidecar.envFrom).toEqual([{ secretRef: { name: 'team-s3', optional: false } }]);
+    expect(chosen.volumes).toContainEqual({
+      name: 'pgwarden-recordings',
+      persistentVolumeClaim: { claimName: 'team-pvc' },
+    });
+    const without = injected(
+      pod({}, { 'pgwarden.io/recording-secret': '', 'pgwarden.io/recording-claim': '' }),
+      defaults,
+    );
+    expect(without.sidecar.envFrom).toBeUndefined();
+    expect(without.sidecar.volumeMounts?.map((m) => m.name)).toEqual(['pgwarden-token', 'pgwarden-spool']);
+    expect(without.volumes.map((v) => v.name)).toEqual(['pgwarden-token', 'pgwarden-spool']);
+    // An annotation alone is enough: no default needed.
+    const only = injected(pod({}, { 'pgwarden.io/recording-secret': 'team-s3' }));
+    expect(only.sidecar.envFrom).toEqual([{ secretRef: { name: 'team-s3', optional: false } }]);
   });
 });

@@ -84,6 +84,28 @@ const Quantities = z.partialRecord(
   z.enum(['cpu', 'memory', 'ephemeral-storage']),
   z.string().regex(/^[0-9.]+[a-zA-Z]*$/),
 );
+/** A Kubernetes quantity (resource.Quantity): a decimal number and an optional SI, binary or exponent suffix. */
+const QUANTITY = /^(\d+(\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][+-]?\d+)?$/;
+const quantity = (fallback: string) =>
+  z
+    .string()
+    .refine((text) => Number(QUANTITY.exec(text)?.[1] ?? 0) > 0, {
+      error: (issue) =>
+        `${JSON.stringify(issue.input)} is not a Kubernetes quantity above 0 such as 1536Mi or 2Gi`,
+    })
+    .default(fallback);
+
+/** Names of Secrets and PersistentVolumeClaims: DNS-1123 subdomains. */
+const objectName = z
+  .string()
+  .max(253)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, {
+    error: (issue) =>
+      `${JSON.stringify(issue.input)} is not a Kubernetes object name (lower-case letters, digits, "-" and ".")`,
+  });
+
+const logFormat = z.enum(['json', 'text']).default('json');
+
 const ResourcesSchema = z
   .string()
   .transform((text, ctx) => {
@@ -166,6 +188,37 @@ export const OperatorConfigSchema = z
     }).describe(
       'The sidecar\'s resources as JSON (default {"requests":{"cpu":"50m","memory":"160Mi"},"limits":{"memory":"512Mi"}}; a proxy with a policy idles at ~105 MiB and a recording one reached ~340 MiB at ~9k statements/s).',
     ),
+    sidecarImagePullPolicy: z
+      .enum(['Always', 'IfNotPresent', 'Never'])
+      .optional()
+      .describe(
+        "Always | IfNotPresent | Never for the sidecar container; omitted: Kubernetes' default (Always for a :latest or untagged image, else IfNotPresent).",
+      ),
+    sidecarImagePullSecrets: list
+      .default([])
+      .describe(
+        "Comma-separated Secrets (in the pod's namespace) to pull the sidecar image with; added to each injected pod's imagePullSecrets unless already there.",
+      ),
+    sidecarSpoolSizeLimit: quantity('1536Mi').describe(
+      "sizeLimit of the sidecar's spool emptyDir (default 1536Mi). Above the policies' spoolCap (default 1Gi), so the proxy's own cap is reached first (statements refused with 53100, the recording intact) and never the kubelet's limit (the pod evicted); the margin is for the chunks being written when the cap is hit (up to chunkSize, 1Mi, per open session). Raise it with a policy whose spoolCap is larger.",
+    ),
+    sidecarRecordingSecret: objectName
+      .optional()
+      .describe(
+        "Secret (in the pod's namespace) whose keys become the sidecar's environment, e.g. AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for an s3 recording sink; not optional: a pod whose namespace lacks it does not start. Pod annotation pgwarden.io/recording-secret overrides it (empty: none). Omitted: none.",
+      ),
+    sidecarRecordingClaim: objectName
+      .optional()
+      .describe(
+        "PersistentVolumeClaim (in the pod's namespace) mounted into the sidecar at /var/lib/pgwarden/recordings, for a dir recording sink with that path. Pod annotation pgwarden.io/recording-claim overrides it (empty: none). Omitted: none.",
+      ),
+    sidecarLogLevel: z
+      .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
+      .default('info')
+      .describe("The sidecar's --log-level: trace | debug | info (default) | warn | error | fatal | silent."),
+    sidecarLogFormat: logFormat.describe(
+      "The sidecar's --log-format: json (default, one JSON event per line) | text (one readable line per event).",
+    ),
     sidecarGrantUrl: z
       .url()
       .optional()
@@ -205,6 +258,9 @@ export const OperatorConfigSchema = z
       .enum(['trace', 'debug', 'info', 'warn', 'error', 'silent'])
       .default('info')
       .describe('trace | debug | info (default) | warn | error | silent.'),
+    logFormat: logFormat.describe(
+      'json (default): one JSON event per line; text: one readable line per event (time, level, message, fields), for a terminal.',
+    ),
   })
   .strict()
   .superRefine((c, ctx) => {

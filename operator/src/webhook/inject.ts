@@ -2,6 +2,7 @@ import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import {
   agentEnv,
   GRANT_CA_ANNOTATION,
+  type RecordingSources,
   SIDECAR_CONTAINER,
   type SidecarSettings,
   sidecarContainer,
@@ -14,6 +15,14 @@ export const INJECT_ENABLED = 'enabled';
 export const INJECT_DISABLED = 'disabled';
 /** Set on an injected pod, with the sidecar image. */
 export const INJECTED_ANNOTATION = 'pgwarden.io/injected';
+/**
+ * Pod annotations that replace --sidecar-recording-secret and
+ * --sidecar-recording-claim for one pod; an empty value means none. The pod's
+ * author could mount that Secret or claim into the pod anyway, so naming it
+ * here gives nobody more than they had.
+ */
+export const RECORDING_SECRET_ANNOTATION = 'pgwarden.io/recording-secret';
+export const RECORDING_CLAIM_ANNOTATION = 'pgwarden.io/recording-claim';
 
 /** RFC 6902 operations; the admission response carries a list of them. */
 export type JsonPatchOp =
@@ -57,7 +66,8 @@ function injectionPatch(pod: V1Pod, settings: SidecarSettings): JsonPatchOp[] {
   containers.forEach((container, i) => {
     patch.push(...envPatch(container, `/spec/containers/${i}`));
   });
-  const sidecar = sidecarContainer(settings);
+  const recording = recordingSources(pod, settings.recording);
+  const sidecar = sidecarContainer(settings, recording);
   if (settings.mode === 'native') {
     // First of the init containers: later ones (migrations, say) already go through the proxy.
     patch.push(
@@ -68,9 +78,10 @@ function injectionPatch(pod: V1Pod, settings: SidecarSettings): JsonPatchOp[] {
   } else {
     patch.push({ op: 'add', path: '/spec/containers/-', value: sidecar });
   }
-  const volumes = sidecarVolumes();
+  const volumes = sidecarVolumes(settings, recording);
   if (!spec?.volumes) patch.push({ op: 'add', path: '/spec/volumes', value: volumes });
   else for (const volume of volumes) patch.push({ op: 'add', path: '/spec/volumes/-', value: volume });
+  patch.push(...pullSecretsPatch(pod, settings.imagePullSecrets));
   // The CA annotation replaces any the pod brought: the sidecar trusts only the operator's CA.
   const annotations = { [INJECTED_ANNOTATION]: settings.image, [GRANT_CA_ANNOTATION]: settings.grantCaPem };
   if (!pod.metadata?.annotations)
@@ -81,6 +92,30 @@ function injectionPatch(pod: V1Pod, settings: SidecarSettings): JsonPatchOp[] {
     }
   }
   return patch;
+}
+
+function recordingSources(pod: V1Pod, defaults: RecordingSources): RecordingSources {
+  const annotations = pod.metadata?.annotations ?? {};
+  const pick = (annotation: string, fallback: string | undefined) => {
+    const value = annotations[annotation];
+    if (value === undefined) return fallback;
+    return value === '' ? undefined : value;
+  };
+  return {
+    secretName: pick(RECORDING_SECRET_ANNOTATION, defaults.secretName),
+    claimName: pick(RECORDING_CLAIM_ANNOTATION, defaults.claimName),
+  };
+}
+
+/** The sidecar's pull secrets beside the pod's own, each once. */
+function pullSecretsPatch(pod: V1Pod, names: readonly string[]): JsonPatchOp[] {
+  const existing = pod.spec?.imagePullSecrets;
+  const missing = [...new Set(names)]
+    .filter((name) => !existing?.some((s) => s.name === name))
+    .map((name) => ({ name }));
+  if (missing.length === 0) return [];
+  if (!existing) return [{ op: 'add', path: '/spec/imagePullSecrets', value: missing }];
+  return missing.map((value) => ({ op: 'add', path: '/spec/imagePullSecrets/-', value }));
 }
 
 /** The agent's own values for these names are replaced: the proxy is the only way to the database. */

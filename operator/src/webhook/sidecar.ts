@@ -1,9 +1,17 @@
-import type { V1Container, V1EnvVar, V1ResourceRequirements, V1Volume } from '@kubernetes/client-node';
+import type {
+  V1Container,
+  V1EnvFromSource,
+  V1EnvVar,
+  V1ResourceRequirements,
+  V1Volume,
+  V1VolumeMount,
+} from '@kubernetes/client-node';
 
 /** Names the injection gives what it adds, so a second pass can recognise its own work. */
 export const SIDECAR_CONTAINER = 'pgwarden-proxy';
 export const TOKEN_VOLUME = 'pgwarden-token';
 export const SPOOL_VOLUME = 'pgwarden-spool';
+export const RECORDINGS_VOLUME = 'pgwarden-recordings';
 
 /** The projected token: audience and lifetime the operator's grant API checks (design §4). */
 export const TOKEN_AUDIENCE = 'pgwarden.io';
@@ -18,6 +26,8 @@ export const TOKEN_DIR = '/var/run/secrets/pgwarden.io';
 export const GRANT_CA_ANNOTATION = 'pgwarden.io/grant-ca';
 export const GRANT_CA_FILE = 'ca.crt';
 export const SPOOL_DIR = '/var/lib/pgwarden/spool';
+/** Where the recording claim is mounted: the path a policy's dir sink names (docs/recording.md). */
+export const RECORDINGS_DIR = '/var/lib/pgwarden/recordings';
 
 /** Where the agent finds the proxy: loopback only, so nothing outside the pod reaches it. */
 export const PROXY_HOST = '127.0.0.1';
@@ -34,13 +44,31 @@ export interface SidecarSettings {
   grantUrl: string;
   /** PEM of the CA that signs the grant endpoint's certificate. */
   grantCaPem: string;
+  /** Omitted: Kubernetes' default for the image's tag. */
+  imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never' | undefined;
+  /** Secrets to pull the sidecar image with, merged into the pod's own. */
+  imagePullSecrets: readonly string[];
+  /** sizeLimit of the spool emptyDir, a Kubernetes quantity. */
+  spoolSizeLimit: string;
+  /** Where recordings get their sink's credentials and directory; pod annotations override (see inject.ts). */
+  recording: RecordingSources;
+  /** The sidecar's --log-level and --log-format. */
+  log: { level: string; format: 'json' | 'text' };
 }
 
-/** The proxy container; its token and spool are mounted here and nowhere else. */
-export function sidecarContainer(settings: SidecarSettings): V1Container {
+export interface RecordingSources {
+  /** Secret whose keys become the sidecar's environment (an s3 sink's credentials). */
+  secretName?: string | undefined;
+  /** PersistentVolumeClaim mounted at RECORDINGS_DIR (a dir sink). */
+  claimName?: string | undefined;
+}
+
+/** The proxy container; its token, spool and recording sources are mounted here and nowhere else. */
+export function sidecarContainer(settings: SidecarSettings, recording: RecordingSources): V1Container {
   const container: V1Container = {
     name: SIDECAR_CONTAINER,
     image: settings.image,
+    ...(settings.imagePullPolicy && { imagePullPolicy: settings.imagePullPolicy }),
     args: ['proxy', '--listen', `${PROXY_HOST}:${PROXY_PORT}`, '--admin-listen', `0.0.0.0:${ADMIN_PORT}`],
     env: [
       { name: 'PGWARDEN_GRANT_URL', value: settings.grantUrl },
@@ -49,7 +77,10 @@ export function sidecarContainer(settings: SidecarSettings): V1Container {
       { name: 'PGWARDEN_SPOOL_DIR', value: SPOOL_DIR },
       { name: 'PGWARDEN_POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
       { name: 'PGWARDEN_POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+      { name: 'PGWARDEN_LOG_LEVEL', value: settings.log.level },
+      { name: 'PGWARDEN_LOG_FORMAT', value: settings.log.format },
     ],
+    ...(recording.secretName && { envFrom: recordingEnv(recording.secretName) }),
     ports: [{ name: 'pgwarden-admin', containerPort: ADMIN_PORT, protocol: 'TCP' }],
     // The agent starts only once the proxy holds a grant and listens (native sidecars gate later containers on it).
     startupProbe: {
@@ -72,13 +103,30 @@ export function sidecarContainer(settings: SidecarSettings): V1Container {
     volumeMounts: [
       { name: TOKEN_VOLUME, mountPath: TOKEN_DIR, readOnly: true },
       { name: SPOOL_VOLUME, mountPath: SPOOL_DIR },
+      ...recordingMounts(recording),
     ],
   };
   if (settings.mode === 'native') container.restartPolicy = 'Always';
   return container;
 }
 
-export function sidecarVolumes(): V1Volume[] {
+/**
+ * Every key of the Secret, so the names an s3 sink's credentials give
+ * (accessKeyIdEnv…) resolve whatever the policy chose. Not optional: without
+ * the Secret the kubelet does not start the sidecar and says which Secret is
+ * missing, where an optional one would start a proxy that cannot ship a
+ * recording. The container's own env wins over these, so the Secret cannot
+ * redirect the grant URL or the token file.
+ */
+function recordingEnv(secretName: string): V1EnvFromSource[] {
+  return [{ secretRef: { name: secretName, optional: false } }];
+}
+
+function recordingMounts(recording: RecordingSources): V1VolumeMount[] {
+  return recording.claimName ? [{ name: RECORDINGS_VOLUME, mountPath: RECORDINGS_DIR }] : [];
+}
+
+export function sidecarVolumes(settings: SidecarSettings, recording: RecordingSources): V1Volume[] {
   return [
     {
       name: TOKEN_VOLUME,
@@ -104,7 +152,11 @@ export function sidecarVolumes(): V1Volume[] {
         ],
       },
     },
-    { name: SPOOL_VOLUME, emptyDir: {} },
+    // Bounded, so a spool that cannot drain fills this volume, not the node's disk.
+    { name: SPOOL_VOLUME, emptyDir: { sizeLimit: settings.spoolSizeLimit } },
+    ...(recording.claimName
+      ? [{ name: RECORDINGS_VOLUME, persistentVolumeClaim: { claimName: recording.claimName } }]
+      : []),
   ];
 }
 

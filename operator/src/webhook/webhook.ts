@@ -51,6 +51,11 @@ export async function startWebhook(
     mode: config.sidecarMode === 'auto' ? await detectSidecarMode(clients, log) : config.sidecarMode,
     resources: config.sidecarResources,
     grantUrl: config.sidecarGrantUrl,
+    imagePullPolicy: config.sidecarImagePullPolicy,
+    imagePullSecrets: config.sidecarImagePullSecrets,
+    spoolSizeLimit: config.sidecarSpoolSizeLimit,
+    recording: { secretName: config.sidecarRecordingSecret, claimName: config.sidecarRecordingClaim },
+    log: { level: config.sidecarLogLevel, format: config.sidecarLogFormat },
     grantCaPem: certificates.caCert,
   };
   const protectedNamespaces = ['kube-system', config.namespace];

@@ -26,7 +26,7 @@ async function runProxy(argv: string[]): Promise<number> {
     return 0;
   }
   const config = loadProxyConfig(readProxyOptions(argv, process.env) as ProxyOptions);
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, 1, config.logFormat);
   const proxy = await startProxy(config, log);
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {

@@ -139,6 +139,12 @@ export const PROXY_OPTIONS: readonly OptionSpec[] = [
     value: 'LEVEL',
     help: 'trace | debug | info (default) | warn | error | silent.',
   },
+  {
+    key: 'logFormat',
+    flag: 'log-format',
+    value: 'FORMAT',
+    help: 'json (default): one JSON event per line; text: one readable line per event (time, level, message, fields), for a terminal. Credentials are redacted in both.',
+  },
 ];
 
 export function envName(option: Pick<OptionSpec, 'flag' | 'env'>): string {

@@ -3,6 +3,7 @@ import type { CompiledPolicy } from '@pgwarden/crds';
 import { z } from 'zod';
 import { compilePolicy, PolicyCompileError } from '../decide/compile.js';
 import { loadOidcAccessConfig, type OidcAccessConfig } from '../identity/oidc-config.js';
+import type { LogFormat } from '../observe/log.js';
 import { ConfigError, formatIssues } from './config-error.js';
 import { type GrantAccessConfig, loadGrantAccessConfig } from './grant-config.js';
 import { loadPolicyFile } from './policy-file.js';
@@ -37,6 +38,7 @@ export const ProxyOptionsSchema = z
     approvalDir: z.string().min(1, { error: 'must not be empty' }).optional(),
     approvalListen: HostPort.prefault(DEFAULT_APPROVAL_LISTEN),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    logFormat: z.enum(['json', 'text']).default('json'),
   })
   .strict();
 export type ProxyOptions = z.input<typeof ProxyOptionsSchema>;
@@ -72,6 +74,7 @@ export interface ProxyConfig {
   /** The approval API's loopback address; used only when the policy has spec.approval. */
   approvalListen: { host: string; port: number };
   logLevel: string;
+  logFormat: LogFormat;
 }
 
 /** Validates options once and returns a frozen config, or throws ConfigError naming each bad field. */
@@ -111,6 +114,7 @@ export function loadProxyConfig(options: ProxyOptions): Readonly<ProxyConfig> {
     approvalDir: o.approvalDir ?? null,
     approvalListen: o.approvalListen,
     logLevel: o.logLevel,
+    logFormat: o.logFormat,
   });
 }
 

@@ -1,26 +1,15 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { freePort, run, usePostgres } from '@pgwarden/e2e';
 import type pg from 'pg';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { envName, PROXY_OPTIONS } from '../../src/cli/proxy-command.js';
+import { CLI_MAIN, REPO_ROOT, useBuiltCli } from '../support/cli.js';
 import { ClientPool, waitFor, within } from './helpers.js';
 
 // The real CLI as a child process: flags and environment, the admin endpoints,
 // and SIGTERM draining.
 
-const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../../..');
-const cliMain = join(repoRoot, 'sidecar/dist/cli/main.js');
-
-beforeAll(async () => {
-  // Always (re)build: incremental and quick when up to date, and the test never runs a stale CLI.
-  const tsc = join(repoRoot, 'node_modules/typescript/bin/tsc');
-  const build = await run(process.execPath, [tsc, '-b', 'sidecar'], { cwd: repoRoot, timeoutMs: 120_000 });
-  if (build.code !== 0) throw new Error(`tsc -b sidecar failed:\n${build.stdout}${build.stderr}`);
-  if (!existsSync(cliMain)) throw new Error(`tsc -b sidecar did not produce ${cliMain}`);
-}, 150_000);
+useBuiltCli();
 
 const cluster = usePostgres();
 const pool = new ClientPool();
@@ -49,12 +38,12 @@ async function startCli(args: string[] = [], env: Record<string, string> = {}): 
   const child = spawn(
     process.execPath,
     [
-      cliMain,
+      CLI_MAIN,
       'proxy',
       ...['--policy', 'none', '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${adminPort}`],
       ...args,
     ],
-    { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
   let err = '';
@@ -95,7 +84,7 @@ function events(cli: Cli): Record<string, unknown>[] {
 
 describe('pgwarden proxy CLI', () => {
   it('--help lists every option with its environment variable', async () => {
-    const r = await run(process.execPath, [cliMain, 'proxy', '--help']);
+    const r = await run(process.execPath, [CLI_MAIN, 'proxy', '--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^Usage: pgwarden proxy --upstream URL/);
     expect(PROXY_OPTIONS.length).toBeGreaterThanOrEqual(11);
@@ -104,7 +93,7 @@ describe('pgwarden proxy CLI', () => {
       expect(r.stdout).toContain(`env: ${envName(o)}`);
     }
     expect(r.stdout).toContain('SIGTERM');
-    const top = await run(process.execPath, [cliMain, '--help']);
+    const top = await run(process.execPath, [CLI_MAIN, '--help']);
     expect(top.code).toBe(0);
     expect(top.stdout).toContain('proxy      Run the Postgres proxy');
   });
@@ -141,7 +130,7 @@ describe('pgwarden proxy CLI', () => {
   ];
   for (const [name, args, message] of bad) {
     it(`${name}: exit 2 with a clear message`, async () => {
-      const r = await run(process.execPath, [cliMain, 'proxy', ...args], {
+      const r = await run(process.execPath, [CLI_MAIN, 'proxy', ...args], {
         env: { PGWARDEN_UPSTREAM: undefined, PGWARDEN_POLICY: 'none' },
       });
       expect(r.code).toBe(2);
@@ -153,7 +142,7 @@ describe('pgwarden proxy CLI', () => {
 
   it('a bad upstream URL is reported without echoing its password', async () => {
     const r = await run(process.execPath, [
-      cliMain,
+      CLI_MAIN,
       'proxy',
       ...['--policy', 'none'],
       '--upstream',
@@ -165,7 +154,7 @@ describe('pgwarden proxy CLI', () => {
   });
 
   it('an unknown command exits 2 with the usage', async () => {
-    const r = await run(process.execPath, [cliMain, 'frobnicate']);
+    const r = await run(process.execPath, [CLI_MAIN, 'frobnicate']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('pgwarden: unknown command "frobnicate"');
     expect(r.stderr).toContain('Usage: pgwarden <command>');
