@@ -1,6 +1,11 @@
 import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { caOutlives, checkCertificates, issueCertificates } from '../src/webhook/certificates.js';
+import {
+  caOutlives,
+  checkCertificates,
+  issueCertificates,
+  servedCertificateProblem,
+} from '../src/webhook/certificates.js';
 
 const DAY = 86_400_000;
 
@@ -39,5 +44,34 @@ describe('webhook certificates', () => {
     expect(second.caCert).toBe(first.caCert);
     expect(second.cert).not.toBe(first.cert);
     expect(checkCertificates(second, ['a.svc', 'b.svc'], DAY)).toEqual({ usable: true });
+  });
+
+  it('checks a certificate someone else issued: key, chain to ca.crt, validity, hosts', async () => {
+    const issued = await issueCertificates(['a.svc'], { days: 10 });
+    const other = await issueCertificates(['a.svc'], { days: 10 });
+    expect(servedCertificateProblem(issued, ['a.svc'])).toBeUndefined();
+    // cert-manager may put the CA after the leaf in tls.crt.
+    expect(
+      servedCertificateProblem({ ...issued, cert: issued.cert + issued.caCert }, ['a.svc']),
+    ).toBeUndefined();
+    expect(servedCertificateProblem({ ...issued, key: other.key }, ['a.svc'])).toBe(
+      'tls.key is not the key of tls.crt',
+    );
+    expect(servedCertificateProblem({ ...issued, caCert: other.caCert }, ['a.svc'])).toBe(
+      'tls.crt is not issued by ca.crt',
+    );
+    expect(servedCertificateProblem({ ...issued, cert: issued.cert + other.caCert }, ['a.svc'])).toBe(
+      'tls.crt is not issued by ca.crt',
+    );
+    expect(servedCertificateProblem(issued, ['a.svc'], new Date(Date.now() + 11 * DAY))).toMatch(
+      /^tls\.crt expired at /,
+    );
+    expect(servedCertificateProblem(issued, ['a.svc', '10.0.0.1'])).toBe('tls.crt does not name 10.0.0.1');
+    expect(servedCertificateProblem({ ...issued, cert: 'junk' }, ['a.svc'])).toBe(
+      'tls.crt holds no PEM certificate',
+    );
+    expect(servedCertificateProblem({ ...issued, key: 'junk' }, ['a.svc'])).toMatch(
+      /^tls\.key is not a PEM private key: /,
+    );
   });
 });

@@ -3,7 +3,7 @@ import { POLICY_KIND } from '@pgwarden/crds';
 import { externalKubeconfig, freePort, type TestCluster } from '@pgwarden/e2e';
 import { CRD_DEFINITIONS } from '../../crds/src/crd/definitions.js';
 import { crdObject } from '../../crds/src/crd/manifest.js';
-import { operatorRbac } from '../src/install/rbac.js';
+import { operatorRbac, type RbacOptions } from '../src/install/rbac.js';
 import {
   mutatingWebhookConfiguration,
   validatingWebhookConfiguration,
@@ -70,9 +70,18 @@ export function databaseConnection(
  * local control plane, the account's own token on an external cluster. Returns
  * its kubeconfig.
  */
-export async function operatorIdentity(k8s: TestCluster, namespace: string): Promise<string> {
+export async function operatorIdentity(
+  k8s: TestCluster,
+  namespace: string,
+  { webhookCertMode }: Pick<RbacOptions, 'webhookCertMode'> = {},
+): Promise<string> {
   const serviceAccount = 'pgwarden-operator';
-  for (const object of operatorRbac({ namespace, serviceAccount, webhookConfigName: 'pgwarden-operator' })) {
+  const webhook = {
+    webhookConfigName: 'pgwarden-operator',
+    webhookSecret: 'pgwarden-webhook-tls',
+    webhookCertMode,
+  };
+  for (const object of operatorRbac({ namespace, serviceAccount, ...webhook })) {
     await applyObject(k8s, object);
   }
   return k8s.kubeconfigFor({

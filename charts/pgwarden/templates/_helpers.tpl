@@ -50,18 +50,6 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- printf "%s-webhook-tls" (include "pgwarden.fullname" .) -}}
 {{- end -}}
 
-{{/*
-cert-manager mode needs an operator that serves the certificate cert-manager
-writes and leaves caBundle to cainjector; this operator version issues and
-rotates its own (it would overwrite cert-manager's Secret and fight
-cainjector over caBundle). Refuse rather than install a webhook that flaps.
-*/}}
-{{- define "pgwarden.checkCertMode" -}}
-{{- if eq .Values.webhook.certMode "certManager" -}}
-{{- fail "webhook.certMode=certManager: this operator version (pgwarden-operator 0.1.0) manages its own webhook certificates and has no flag to serve cert-manager's instead; use webhook.certMode=self (the default: the operator issues, rotates and injects them)" -}}
-{{- end -}}
-{{- end -}}
-
 {{/* Whole seconds of a duration value such as 30s, 2m or 1h (the operator's own syntax also takes ms). */}}
 {{- define "pgwarden.seconds" -}}
 {{- $d := toString . -}}

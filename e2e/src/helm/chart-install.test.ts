@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { useControlPlane } from '../control-plane/vitest.js';
 import { freePort } from '../harness/port.js';
+import { certManagerCrdFiles } from './cert-manager-crds.js';
 import {
   CHART_DIR,
   find,
@@ -44,6 +45,8 @@ const valueSets: Record<string, ValueSet> = {
     'operator.image.digest': `sha256:${'0f'.repeat(32)}`,
     'sidecar.image.digest': `sha256:${'0f'.repeat(32)}`,
   },
+  // Checked against cert-manager's own CRDs (installed first; no cert-manager controller runs).
+  'certMode certManager': { 'webhook.certMode': 'certManager' },
 };
 
 type Webhooks = { webhooks: { clientConfig: { caBundle?: string } }[] };
@@ -61,10 +64,22 @@ describe('helm chart on a real API server', () => {
     }
   });
 
+  const installCertManagerCrds = async () => {
+    const files = await certManagerCrdFiles();
+    // Server-side: the Issuer CRDs are too large for client-side apply's annotation.
+    await k8s().kubectlOk(['apply', '--server-side', ...files.flatMap((f) => ['-f', f])]);
+    await k8s().kubectlOk(
+      ['wait', '--for=condition=Established', 'crd'].concat(
+        ['certificates', 'issuers', 'clusterissuers'].map((p) => `${p}.cert-manager.io`),
+      ),
+    );
+  };
+
   it.each(Object.entries(valueSets))(
     'server-side dry-run accepts every object: %s',
     async (_name, values) => {
       await k8s().kubectl(['create', 'namespace', namespace]);
+      if (values['webhook.certMode'] === 'certManager') await installCertManagerCrds();
       const { objects } = await renderChart(values, { release, namespace });
       const checkable = objects.filter((o) => o.apiVersion !== prometheusOperatorGroup);
       const skipped = objects.filter((o) => o.apiVersion === prometheusOperatorGroup).map(label);

@@ -31,6 +31,7 @@ const valueSets: Record<string, ValueSet> = {
   },
   'CRDs not installed': { 'crds.install': false },
   'digests pinned': { 'operator.image.digest': digest, 'sidecar.image.digest': digest },
+  'cert-manager': { 'webhook.certMode': 'certManager' },
 };
 
 type Container = {
@@ -259,11 +260,76 @@ describe('helm chart: lint and template', () => {
     process.stdout.write(`schema error as users see it:\n${typo.stderr}`);
   });
 
-  it('certMode certManager is refused with the reason, until the operator can serve certificates it did not issue', async () => {
-    const result = await helm(['template', 'pgwarden', CHART_DIR, '--set', 'webhook.certMode=certManager']);
-    expect(result.code).not.toBe(0);
-    expect(result.stderr).toContain('webhook.certMode=certManager: this operator version');
-    expect(result.stderr).toContain('use webhook.certMode=self');
+  it('certMode certManager: Certificate and Issuers, cainjector annotations, the operator serving their Secret read-only', async () => {
+    const { objects } = await renderChart(
+      { 'webhook.certMode': 'certManager' },
+      { release: 'pgw', namespace: 'security' },
+    );
+    type Certificate = RenderedObject & {
+      spec: {
+        secretName: string;
+        dnsNames?: string[];
+        isCA?: boolean;
+        issuerRef: { name: string; kind: string };
+      };
+    };
+    const serving = find(objects, 'Certificate', 'pgw-operator-webhook') as Certificate;
+    expect(serving.spec.secretName).toBe('pgw-operator-webhook-tls');
+    expect(serving.spec.dnsNames).toEqual([
+      'pgw-operator.security.svc',
+      'pgw-operator.security.svc.cluster.local',
+    ]);
+    // No issuerRef given: a self-signed root signs the webhook's own CA, which issues the serving certificate.
+    expect(serving.spec.issuerRef).toMatchObject({ name: 'pgw-operator-ca', kind: 'Issuer' });
+    expect((find(objects, 'Certificate', 'pgw-operator-ca') as Certificate).spec).toMatchObject({
+      isCA: true,
+      issuerRef: { name: 'pgw-operator-selfsigned', kind: 'Issuer' },
+    });
+    expect(find(objects, 'Issuer', 'pgw-operator-selfsigned').spec).toEqual({ selfSigned: {} });
+    expect(find(objects, 'Issuer', 'pgw-operator-ca').spec).toEqual({
+      ca: { secretName: 'pgw-operator-ca' },
+    });
+    for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
+      expect(find(objects, kind).metadata.annotations).toEqual({
+        'cert-manager.io/inject-ca-from': 'security/pgw-operator-webhook',
+      });
+    }
+    // The operator serves the Secret the Certificate names, in external mode: no issuing, no caBundle patch.
+    expect(arg(objects, 'webhook-cert-mode')).toBe('external');
+    expect(arg(objects, 'webhook-secret')).toBe(serving.spec.secretName);
+    expect(arg(objects, 'webhook-hosts')?.split(',')).toEqual(serving.spec.dnsNames);
+    // Its RBAC: read (and watch) that one Secret; write no Secret and no webhook configuration.
+    type Rules = RenderedObject & {
+      rules: { resources: string[]; verbs: string[]; resourceNames?: string[] }[];
+    };
+    const clusterRole = find(objects, 'ClusterRole', 'pgw-operator') as Rules;
+    expect(clusterRole.rules.flatMap((r) => r.resources)).not.toContain('mutatingwebhookconfigurations');
+    const role = find(objects, 'Role', 'pgw-operator') as Rules;
+    expect(role.rules.filter((r) => r.resources.includes('secrets'))).toEqual([
+      {
+        apiGroups: [''],
+        resources: ['secrets'],
+        resourceNames: ['pgw-operator-webhook-tls'],
+        verbs: ['get', 'list', 'watch'],
+      },
+    ]);
+
+    // An existing (Cluster)Issuer: only the serving Certificate, issued by it.
+    const issuerRef = { name: 'corp-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' };
+    const own = await renderChart({
+      'webhook.certMode': 'certManager',
+      'webhook.certManager.issuerRef': issuerRef,
+    });
+    expect(own.objects.filter((o) => o.apiVersion === 'cert-manager.io/v1').map((o) => o.kind)).toEqual([
+      'Certificate',
+    ]);
+    expect((find(own.objects, 'Certificate') as Certificate).spec.issuerRef).toEqual(issuerRef);
+
+    // certMode self (the default): nothing of cert-manager, the operator issues and patches.
+    const self = await renderChart();
+    expect(self.objects.filter((o) => o.apiVersion.startsWith('cert-manager.io/'))).toEqual([]);
+    expect(find(self.objects, 'MutatingWebhookConfiguration').metadata.annotations).toBeUndefined();
+    expect(arg(self.objects, 'webhook-cert-mode')).toBe('self');
   });
 
   it("RBAC and webhooks equal the operator's own install manifests (examples/kubernetes/install/operator.yaml)", async () => {
@@ -272,7 +338,12 @@ describe('helm chart: lint and template', () => {
       readFileSync(join(repoRoot, 'examples/kubernetes/install/operator.yaml'), 'utf8'),
     );
     const { objects } = await renderChart({}, { release: 'pgwarden', namespace: 'pgwarden-system' });
-    const rules = (o: RenderedObject) => sortedJson((o as RenderedObject & { rules: unknown[] }).rules);
+    // The chart names the webhook Secret after the release; the install manifests use the operator's default.
+    const rules = (o: RenderedObject) =>
+      sortedJson((o as RenderedObject & { rules: unknown[] }).rules).replaceAll(
+        '"pgwarden-operator-webhook-tls"',
+        '"pgwarden-webhook-tls"',
+      );
     for (const [kind, name] of [
       ['ClusterRole', 'pgwarden-operator'],
       ['Role', 'pgwarden-operator'],

@@ -91,7 +91,12 @@ export function operatorManifests(o: InstallOptions): KubernetesObject[] {
   return [
     namespace,
     serviceAccount,
-    ...operatorRbac({ namespace: o.namespace, serviceAccount: NAME, webhookConfigName: NAME }),
+    ...operatorRbac({
+      namespace: o.namespace,
+      serviceAccount: NAME,
+      webhookConfigName: NAME,
+      webhookSecret: 'pgwarden-webhook-tls',
+    }),
     approverRole(),
     service,
     deployment,

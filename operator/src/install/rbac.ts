@@ -8,6 +8,13 @@ export interface RbacOptions {
   serviceAccount: string;
   /** The webhook configurations (mutating and validating) whose caBundle the operator may update, and no others. */
   webhookConfigName: string;
+  /** The Secret in its namespace holding the webhook's certificate (--webhook-secret). */
+  webhookSecret: string;
+  /**
+   * --webhook-cert-mode (default self). external: the operator only reads that
+   * Secret and patches no webhook configuration, so neither write is granted.
+   */
+  webhookCertMode?: 'self' | 'external';
 }
 
 /**
@@ -21,6 +28,7 @@ export interface RbacOptions {
  */
 export function operatorRbac(o: RbacOptions): [V1ClusterRole, V1ClusterRoleBinding, V1Role, V1RoleBinding] {
   const name = 'pgwarden-operator';
+  const selfManaged = (o.webhookCertMode ?? 'self') === 'self';
   const subject = { kind: 'ServiceAccount', name: o.serviceAccount, namespace: o.namespace };
   return [
     {
@@ -55,12 +63,16 @@ export function operatorRbac(o: RbacOptions): [V1ClusterRole, V1ClusterRoleBindi
         { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
         // A decision made with a Slack button: may the mapped user write QueryApproval status, as kubectl would need?
         { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
-        {
-          apiGroups: ['admissionregistration.k8s.io'],
-          resources: ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'],
-          resourceNames: [o.webhookConfigName],
-          verbs: ['get', 'update'],
-        },
+        ...(selfManaged
+          ? [
+              {
+                apiGroups: ['admissionregistration.k8s.io'],
+                resources: ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'],
+                resourceNames: [o.webhookConfigName],
+                verbs: ['get', 'update'],
+              },
+            ]
+          : []),
       ],
     },
     {
@@ -77,7 +89,15 @@ export function operatorRbac(o: RbacOptions): [V1ClusterRole, V1ClusterRoleBindi
       rules: [
         // create cannot be limited by name: the object does not exist yet.
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
-        { apiGroups: [''], resources: ['secrets'], verbs: ['create', 'update'] },
+        // The webhook's certificate, by name: read and watched to serve it (list and watch by a metadata.name field selector).
+        {
+          apiGroups: [''],
+          resources: ['secrets'],
+          resourceNames: [o.webhookSecret],
+          verbs: ['get', 'list', 'watch'],
+        },
+        // Self mode writes it; create cannot be limited by name.
+        ...(selfManaged ? [{ apiGroups: [''], resources: ['secrets'], verbs: ['create', 'update'] }] : []),
       ],
     },
     {

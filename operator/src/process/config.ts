@@ -161,19 +161,25 @@ export const OperatorConfigSchema = z
     webhookSecret: text('pgwarden-webhook-tls').describe(
       'Secret in --namespace holding the webhook CA and serving certificate (default pgwarden-webhook-tls).',
     ),
+    webhookCertMode: z
+      .enum(['self', 'external'])
+      .default('self')
+      .describe(
+        "self (default): the operator issues and rotates the webhook CA and certificate in --webhook-secret and keeps the caBundle current; external: someone else (cert-manager) writes tls.crt, tls.key and ca.crt there, the operator only reads, serves and reloads them, uses ca.crt as the sidecars' grant CA, and leaves the caBundle alone (cainjector fills it).",
+      ),
     webhookHosts: list
       .optional()
       .describe(
         'Comma-separated DNS names and IPs the serving certificate names; default pgwarden-operator.<namespace>.svc.',
       ),
     webhookCertValidity: duration('8760h').describe(
-      'Lifetime of a serving certificate (default 8760h, a year).',
+      'Lifetime of a serving certificate the operator issues (default 8760h, a year; --webhook-cert-mode self).',
     ),
     webhookRenewBefore: duration('720h').describe(
-      'Rotate certificates this long before they expire (default 720h).',
+      'Rotate certificates this long before they expire (default 720h; --webhook-cert-mode self).',
     ),
     webhookCheckInterval: duration('5m').describe(
-      'Every how often certificates and the caBundle are checked and repaired (default 5m).',
+      'Every how often certificates and the caBundle are checked and repaired, or (external) the Secret re-read besides its watch (default 5m).',
     ),
     sidecarImage: text('ghcr.io/pgwarden/sidecar:0.1.0').describe('Image of the injected pgwarden sidecar.'),
     sidecarMode: z

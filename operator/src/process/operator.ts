@@ -51,7 +51,7 @@ export class Operator {
   #synced = false;
   #shuttingDown = false;
   #closeAdmin: (() => Promise<void>) | undefined;
-  #webhook: { close(): Promise<void> } | undefined;
+  #webhook: { ready(): boolean; close(): Promise<void> } | undefined;
   #grants: { api: GrantApi; changes: GrantChanges } | undefined;
   #approvalEvents: ApprovalEvents | undefined;
   readonly #approvalObjects: ApprovalObjects;
@@ -71,7 +71,7 @@ export class Operator {
       live: () => !this.#shuttingDown,
       ready: () =>
         !this.#shuttingDown &&
-        (this.#config.webhookListen === null || this.#webhook !== undefined) &&
+        (this.#config.webhookListen === null || this.#webhook?.ready() === true) &&
         (!this.#elector?.leading || this.#synced),
     });
     this.#closeAdmin = admin.close;

@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { WebhookCertificates } from './certificates.js';
+import type { ServedCertificates } from './certificates.js';
+
+type Certificate = Pick<ServedCertificates, 'cert' | 'key'>;
 
 export const MUTATE_PODS_PATH = '/mutate-pods';
 export const VALIDATE_POLICIES_PATH = '/validate-agentaccesspolicies';
@@ -52,7 +54,8 @@ export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => void | 
 
 export interface WebhookServerOptions {
   listen: { host: string; port: number };
-  certificates: WebhookCertificates;
+  /** None yet: TLS handshakes fail until {@link setCertificates} gives one. */
+  certificates: Certificate | undefined;
   /** By URL path. */
   reviewers: Readonly<Record<string, Reviewer>>;
   /** By path prefix: "/v1/grants" also serves "/v1/grants/…". */
@@ -68,11 +71,11 @@ export interface WebhookServerOptions {
  */
 export async function serveWebhook(options: WebhookServerOptions): Promise<{
   address: AddressInfo;
-  setCertificates(certificates: WebhookCertificates): void;
+  setCertificates(certificates: Certificate): void;
   close(): Promise<void>;
 }> {
   const server: Server = createServer(
-    { cert: options.certificates.cert, key: options.certificates.key, minVersion: 'TLSv1.2' },
+    { cert: options.certificates?.cert, key: options.certificates?.key, minVersion: 'TLSv1.2' },
     (req, res) => {
       const started = performance.now();
       const path = (req.url ?? '').split('?')[0] ?? '';

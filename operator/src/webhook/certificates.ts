@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { randomBytes, X509Certificate } from 'node:crypto';
+import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -119,4 +119,56 @@ export function caOutlives(
   } catch {
     return false;
   }
+}
+
+/** PEM texts of a certificate someone else issued, as a kubernetes.io/tls Secret stores them (cert-manager's keys). */
+export interface ServedCertificates {
+  /** The serving certificate, optionally followed by its intermediates. */
+  cert: string;
+  key: string;
+  /** The CA that signs it: the webhooks' caBundle and the CA sidecars verify the grant API with. */
+  caCert: string;
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
+
+/**
+ * What stops a certificate someone else issued from serving the webhooks and
+ * the grant API, or undefined when nothing does: tls.key must be tls.crt's
+ * key, the chain in tls.crt must lead to ca.crt, the certificate must be valid
+ * now and name every host.
+ */
+export function servedCertificateProblem(
+  served: ServedCertificates,
+  hosts: readonly string[],
+  now = new Date(),
+): string | undefined {
+  let chain: X509Certificate[];
+  let ca: X509Certificate;
+  try {
+    chain = (served.cert.match(PEM_CERTIFICATE) ?? []).map((pem) => new X509Certificate(pem));
+    ca = new X509Certificate(served.caCert);
+  } catch (error) {
+    return `unreadable certificate: ${(error as Error).message}`;
+  }
+  const leaf = chain[0];
+  if (!leaf) return 'tls.crt holds no PEM certificate';
+  try {
+    if (!leaf.checkPrivateKey(createPrivateKey(served.key))) return 'tls.key is not the key of tls.crt';
+  } catch (error) {
+    return `tls.key is not a PEM private key: ${(error as Error).message}`;
+  }
+  // Each certificate signed by the next one in tls.crt, the last one by ca.crt (or it is ca.crt).
+  const issued = (child: X509Certificate, parent: X509Certificate) =>
+    child.checkIssued(parent) && child.verify(parent.publicKey);
+  const top = chain.at(-1) as X509Certificate;
+  const chained = chain.slice(0, -1).every((c, i) => issued(c, chain[i + 1] as X509Certificate));
+  if (!chained || !(top.fingerprint256 === ca.fingerprint256 || issued(top, ca)))
+    return 'tls.crt is not issued by ca.crt';
+  if (new Date(leaf.validTo).getTime() <= now.getTime()) return `tls.crt expired at ${leaf.validTo}`;
+  if (new Date(leaf.validFrom).getTime() > now.getTime())
+    return `tls.crt is not valid before ${leaf.validFrom}`;
+  const missing = hosts.filter((h) => !(isIP(h) ? leaf.checkIP(h) : leaf.checkHost(h)));
+  if (missing.length > 0) return `tls.crt does not name ${missing.join(', ')}`;
+  return undefined;
 }
