@@ -46,8 +46,8 @@ export class ExternalWebhookTls {
     } catch (error) {
       if (apiStatus(error) !== 404) throw error;
       throw new UnusableWebhookSecret(
-        `${where} does not exist: with --webhook-cert-mode external, cert-manager (or whoever issues the ` +
-          `certificate) writes tls.crt, tls.key and ca.crt there; the operator serves them once they are usable ` +
+        `${where} does not exist: with --webhook-cert-mode external, cert-manager (or whoever issues the certificate) ` +
+          'writes tls.crt, tls.key and ca.crt there; the operator serves them once they are usable ' +
           `(kubectl describe certificate -n ${namespace} tells why cert-manager has not issued it yet)`,
       );
     }
@@ -55,8 +55,9 @@ export class ExternalWebhookTls {
     const missing = Object.values(KEYS).filter((key) => !data[key]);
     if (missing.length > 0) {
       throw new UnusableWebhookSecret(
-        `${where} has no ${missing.join(', ')}: it needs tls.crt, tls.key and ca.crt (the CA that signs ` +
-          'tls.crt, which the sidecars verify the grant API with; cert-manager writes it for CA and self-signed issuers)',
+        `${where} has no ${missing.join(', ')}: it needs tls.crt, tls.key and ca.crt ` +
+          '(the CA that signs tls.crt, which the sidecars verify the grant API with; ' +
+          'cert-manager writes it for CA and self-signed issuers)',
       );
     }
     const text = (key: string) => Buffer.from(data[key] as string, 'base64').toString('utf8');
