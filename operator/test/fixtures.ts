@@ -73,7 +73,7 @@ export function databaseConnection(
 export async function operatorIdentity(
   k8s: TestCluster,
   namespace: string,
-  { webhookCertMode }: Pick<RbacOptions, 'webhookCertMode'> = {},
+  { webhookCertMode, secretNamespaces }: Pick<RbacOptions, 'webhookCertMode' | 'secretNamespaces'> = {},
 ): Promise<string> {
   const serviceAccount = 'pgwarden-operator';
   const webhook = {
@@ -81,7 +81,7 @@ export async function operatorIdentity(
     webhookSecret: 'pgwarden-webhook-tls',
     webhookCertMode,
   };
-  for (const object of operatorRbac({ namespace, serviceAccount, ...webhook })) {
+  for (const object of operatorRbac({ namespace, serviceAccount, secretNamespaces, ...webhook })) {
     await applyObject(k8s, object);
   }
   return k8s.kubeconfigFor({

@@ -6,6 +6,11 @@ const partOf = { 'app.kubernetes.io/part-of': 'pgwarden', 'app.kubernetes.io/com
 export interface RbacOptions {
   namespace: string;
   serviceAccount: string;
+  /**
+   * --secret-namespaces: Secrets are read in these namespaces only, through a
+   * Role in each, instead of cluster-wide; omitted or empty: cluster-wide.
+   */
+  secretNamespaces?: readonly string[];
   /** The webhook configurations (mutating and validating) whose caBundle the operator may update, and no others. */
   webhookConfigName: string;
   /** The Secret in its namespace holding the webhook's certificate (--webhook-secret). */
@@ -24,10 +29,15 @@ export interface RbacOptions {
  * TokenReviews (the grant API authenticates sidecars with them); in its own
  * namespace the Lease and the webhook's Secret. Cluster-wide Secret reads are
  * the price of DatabaseConnections in any namespace naming their credential
- * Secret.
+ * Secret; with `secretNamespaces` they become a Role per listed namespace.
  */
-export function operatorRbac(o: RbacOptions): [V1ClusterRole, V1ClusterRoleBinding, V1Role, V1RoleBinding] {
+export function operatorRbac(
+  o: RbacOptions,
+): (V1ClusterRole | V1ClusterRoleBinding | V1Role | V1RoleBinding)[] {
   const name = 'pgwarden-operator';
+  const secretNamespaces = o.secretNamespaces ?? [];
+  // The Secrets DatabaseConnections name: metadata listed and watched (a rotation re-probes, a grant's version follows it), values read when used.
+  const readSecrets = { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch'] };
   const selfManaged = (o.webhookCertMode ?? 'self') === 'self';
   const subject = { kind: 'ServiceAccount', name: o.serviceAccount, namespace: o.namespace };
   return [
@@ -57,7 +67,9 @@ export function operatorRbac(o: RbacOptions): [V1ClusterRole, V1ClusterRoleBindi
           resources: [`${QUERY_APPROVAL_PLURAL}/status`],
           verbs: ['get', 'patch', 'update'],
         },
-        { apiGroups: [''], resources: ['secrets', 'pods'], verbs: ['get', 'list', 'watch'] },
+        // Pods: counting the pods a policy binds, and the grant API's check that a token's pod still exists.
+        { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
+        ...(secretNamespaces.length === 0 ? [readSecrets] : []),
         { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
         // The grant API asks the API server who a sidecar's projected token belongs to; create is the only verb.
         { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
@@ -89,6 +101,8 @@ export function operatorRbac(o: RbacOptions): [V1ClusterRole, V1ClusterRoleBindi
       rules: [
         // create cannot be limited by name: the object does not exist yet.
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+        // Without the cluster-wide read: the notification channels' Secrets (HMAC keys, Slack tokens), read by name when used.
+        ...(secretNamespaces.length > 0 ? [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'] }] : []),
         // The webhook's certificate, by name: read and watched to serve it (list and watch by a metadata.name field selector).
         {
           apiGroups: [''],
@@ -107,6 +121,21 @@ export function operatorRbac(o: RbacOptions): [V1ClusterRole, V1ClusterRoleBindi
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
       subjects: [subject],
     },
+    ...secretNamespaces.flatMap((namespace): [V1Role, V1RoleBinding] => [
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'Role',
+        metadata: { name: `${name}-secrets`, namespace, labels: partOf },
+        rules: [readSecrets],
+      },
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'RoleBinding',
+        metadata: { name: `${name}-secrets`, namespace, labels: partOf },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `${name}-secrets` },
+        subjects: [subject],
+      },
+    ]),
   ];
 }
 
