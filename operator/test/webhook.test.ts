@@ -93,6 +93,9 @@ describe('admission webhooks', () => {
       const operator = await startOperator('webhook', [
         ...serve,
         ...['--sidecar-image', image, '--leader-elect', 'false'],
+        // Sidecar defaults a platform team sets: the API server must accept the pod they make.
+        ...['--sidecar-image-pull-secrets', 'regcred', '--sidecar-image-pull-policy', 'IfNotPresent'],
+        ...['--sidecar-recording-secret', 'recording-s3', '--sidecar-recording-claim', 'recordings'],
       ]);
       await vi.waitFor(async () => expect((await operator.admin('/readyz')).status).toBe(200), {
         timeout: 30_000,
@@ -124,7 +127,27 @@ describe('admission webhooks', () => {
           allowPrivilegeEscalation: false,
         },
       });
-      expect(sidecar?.volumeMounts?.map((m) => m.name).sort()).toEqual(['pgwarden-spool', 'pgwarden-token']);
+      expect(sidecar?.volumeMounts?.map((m) => m.name).sort()).toEqual([
+        'pgwarden-recordings',
+        'pgwarden-spool',
+        'pgwarden-token',
+      ]);
+      expect(sidecar).toMatchObject({
+        imagePullPolicy: 'IfNotPresent',
+        envFrom: [{ secretRef: { name: 'recording-s3', optional: false } }],
+      });
+      expect(sidecar?.env).toEqual(
+        expect.arrayContaining([
+          { name: 'PGWARDEN_LOG_LEVEL', value: 'info' },
+          { name: 'PGWARDEN_LOG_FORMAT', value: 'json' },
+        ]),
+      );
+      expect(pod.spec?.imagePullSecrets).toEqual([{ name: 'regcred' }]);
+      expect(pod.spec?.volumes?.find((v) => v.name === 'pgwarden-recordings')?.persistentVolumeClaim).toEqual(
+        {
+          claimName: 'recordings',
+        },
+      );
       const token = pod.spec?.volumes?.find((v) => v.name === 'pgwarden-token');
       expect(token?.projected?.sources).toEqual([
         { serviceAccountToken: { audience: 'pgwarden.io', expirationSeconds: 600, path: 'token' } },
@@ -143,17 +166,18 @@ describe('admission webhooks', () => {
       expect(pod.metadata?.annotations?.['pgwarden.io/grant-ca']).toBe(
         Buffer.from(secretCa, 'base64').toString('utf8'),
       );
-      expect(pod.spec?.volumes?.find((v) => v.name === 'pgwarden-spool')?.emptyDir).toEqual({});
+      expect(pod.spec?.volumes?.find((v) => v.name === 'pgwarden-spool')?.emptyDir).toEqual({
+        sizeLimit: '1536Mi',
+      });
       const agent = named(pod.spec?.containers, 'agent')?.[0];
       expect(agent?.env).toEqual([
         { name: 'PGHOST', value: '127.0.0.1' },
         { name: 'PGPORT', value: '5432' },
         { name: 'DATABASE_URL', value: 'postgresql://127.0.0.1:5432' },
       ]);
-      // The token is the sidecar's alone: no other container mounts it.
-      expect(pod.spec?.containers.flatMap((c) => c.volumeMounts ?? []).map((m) => m.name)).not.toContain(
-        'pgwarden-token',
-      );
+      // The token and the recording sources are the sidecar's alone: no other container has them.
+      expect(pod.spec?.containers.flatMap((c) => c.volumeMounts ?? []).map((m) => m.name)).toEqual([]);
+      expect(pod.spec?.containers.flatMap((c) => c.envFrom ?? [])).toEqual([]);
       expect(pod.metadata?.annotations?.['pgwarden.io/injected']).toBe(image);
 
       // Idempotent: a pod created from the stored one (sidecar included) is not changed again.

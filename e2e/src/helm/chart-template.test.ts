@@ -20,6 +20,15 @@ import { readChartCrds, renderChartCrds } from './chart-crds.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const digest = `sha256:${'a1'.repeat(32)}`;
+const SIDECAR_VALUES: ValueSet = {
+  'sidecar.image.pullPolicy': 'Always',
+  'sidecar.imagePullSecrets': [{ name: 'regcred' }, { name: 'mirror' }],
+  'sidecar.spoolSizeLimit': '3Gi',
+  'sidecar.recording': { secretName: 'recording-s3', claimName: 'recordings' },
+  'sidecar.logLevel': 'debug',
+  'sidecar.logFormat': 'text',
+  'operator.logFormat': 'text',
+};
 const valueSets: Record<string, ValueSet> = {
   defaults: {},
   'HA, 3 replicas': { 'operator.replicas': 3 },
@@ -31,6 +40,7 @@ const valueSets: Record<string, ValueSet> = {
   },
   'CRDs not installed': { 'crds.install': false },
   'digests pinned': { 'operator.image.digest': digest, 'sidecar.image.digest': digest },
+  'sidecar defaults set': SIDECAR_VALUES,
   'cert-manager': { 'webhook.certMode': 'certManager' },
 };
 
@@ -239,6 +249,42 @@ describe('helm chart: lint and template', () => {
     const { objects } = await renderChart({ ...valueSets['digests pinned'], 'operator.image.tag': '9.9.9' });
     expect(operatorContainer(objects).image).toBe(`ghcr.io/pgwarden/operator@${digest}`);
     expect(arg(objects, 'sidecar-image')).toBe(`ghcr.io/pgwarden/sidecar@${digest}`);
+  });
+
+  it('sidecar defaults (pull policy and secrets, spool size, recording Secret and claim, logs) become operator flags', async () => {
+    const defaults = await renderChart();
+    const flags = (objects: RenderedObject[]) =>
+      operatorContainer(objects).args.filter((a) =>
+        /^--(sidecar-(image-pull|spool|recording|log)|log-format)/.test(a),
+      );
+    // Unset pull policy and recording sources are left out: Kubernetes' defaults, and no Secret required.
+    expect(flags(defaults.objects)).toEqual([
+      '--log-format=json',
+      '--sidecar-spool-size-limit=1536Mi',
+      '--sidecar-log-level=info',
+      '--sidecar-log-format=json',
+    ]);
+    const { objects } = await renderChart(SIDECAR_VALUES);
+    expect(flags(objects)).toEqual([
+      '--log-format=text',
+      '--sidecar-image-pull-policy=Always',
+      '--sidecar-image-pull-secrets=regcred,mirror',
+      '--sidecar-spool-size-limit=3Gi',
+      '--sidecar-recording-secret=recording-s3',
+      '--sidecar-recording-claim=recordings',
+      '--sidecar-log-level=debug',
+      '--sidecar-log-format=text',
+    ]);
+    const size = await helm(['template', 'pgwarden', CHART_DIR, '--set', 'sidecar.spoolSizeLimit=1.5GB']);
+    expect(size.stderr).toMatch(/at '\/sidecar\/spoolSizeLimit': '1.5GB' does not match pattern/);
+    const secret = await helm([
+      'template',
+      'pgwarden',
+      CHART_DIR,
+      '--set',
+      'sidecar.recording.secretName=S3',
+    ]);
+    expect(secret.stderr).toMatch(/at '\/sidecar\/recording\/secretName': 'S3' does not match pattern/);
   });
 
   it('a typo in values fails with the path of the unknown key; a bad duration or enum names the allowed form', async () => {
