@@ -118,21 +118,24 @@ describe('operator restricted to --secret-namespaces', () => {
     // The grant API: a pod in the listed namespace gets its credential, one in the other a refusal that says why.
     const ca = await operatorCa(k8s(), operatorNs);
     const grantUrl = grantUrlOf(serve);
-    const grantFor = async (namespace: string) => {
+    const tokenIn = async (namespace: string) => {
       const pod: V1Pod = await createAgentPod(k8s(), namespace, 'agent-1', 'agent');
-      return postGrant(grantUrl, ca, await boundToken(k8s(), pod));
+      return boundToken(k8s(), pod);
     };
-    const issued = await grantFor(listed);
+    const token = await tokenIn(listed);
+    const issued = await postGrant(grantUrl, ca, token);
     expect(issued.status, JSON.stringify(issued.body)).toBe(200);
-    expect(GrantSchema.parse(issued.body).credential).toMatchObject({ user: pg().users.scram.user });
-    const denied = await grantFor(unlisted);
+    const grant = GrantSchema.parse(issued.body);
+    expect(grant.credential).toMatchObject({ user: pg().users.scram.user });
+    const denied = await postGrant(grantUrl, ca, await tokenIn(unlisted));
     const refusal = GrantRefusalSchema.parse(denied.body);
     expect([denied.status, refusal.reason]).toEqual([403, 'connection-unavailable']);
     expect(refusal.message).toContain(`DatabaseConnection orders, which has no usable credential`);
     expect(refusal.message).toContain('--secret-namespaces');
     process.stdout.write(`grant refused outside --secret-namespaces: ${refusal.message}\n`);
 
-    // The namespaced Secret watch: a rotated password re-probes at once (probeInterval is 1h).
+    // The namespaced Secret metadata watch: a rotated password answers the sidecar's held long
+    // poll with the new credential, and re-probes the connection at once (probeInterval is 1h).
     const rotate = (password: string) =>
       applyObject(k8s(), {
         apiVersion: 'v1',
@@ -140,7 +143,23 @@ describe('operator restricted to --secret-namespaces', () => {
         metadata: { name: 'orders-role', namespace: listed },
         stringData: { username: pg().users.scram.user, password },
       });
+    const held = postGrant(grantUrl, ca, token, { knownVersion: grant.version, waitSeconds: 30 });
+    // The poll is held once the operator has decided it; the rotation must come after that.
+    await vi.waitFor(
+      async () => expect(await operator.metric('pgwarden_operator_grant_long_polls')).toBe(1),
+      {
+        timeout: 10_000,
+      },
+    );
+    const rotatedAt = Date.now();
     await rotate('not-the-password');
+    const answer = await held;
+    const rotated = GrantSchema.parse(answer.body);
+    expect(rotated.version).not.toBe(grant.version);
+    expect(rotated.credential).toMatchObject({ password: 'not-the-password' });
+    process.stdout.write(
+      `held long poll answered ${Date.now() - rotatedAt} ms after the Secret was applied\n`,
+    );
     await waitForReady(listed, 'AuthenticationFailed');
     await rotate(pg().users.scram.password);
     await waitForReady(listed, 'Connected');
