@@ -1,16 +1,13 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { useControlPlane } from '../control-plane/vitest.js';
-import { freePort } from '../harness/port.js';
-import { certManagerCrdFiles } from './cert-manager-crds.js';
+import { installCertManagerCrds } from './cert-manager-crds.js';
 import {
   CHART_DIR,
-  find,
   helm,
   kubectlName,
   type RenderedObject,
@@ -19,6 +16,7 @@ import {
   type ValueSet,
   waitForCrds,
 } from './chart.js';
+import { deploymentArgs, OPERATOR_MAIN, runChartOperator } from './chart-operator.js';
 
 // The chart against a real kube-apiserver: its manifests through server-side
 // dry-run, then a real `helm install`, with the operator run as a process
@@ -27,7 +25,6 @@ import {
 const namespace = 'pgwarden-system';
 const release = 'pgwarden';
 const name = 'pgwarden-operator';
-const operatorMain = fileURLToPath(new URL('../../../operator/dist/main.js', import.meta.url));
 
 // The control plane has no Prometheus Operator, so its kinds cannot be checked here.
 const prometheusOperatorGroup = 'monitoring.coreos.com/v1';
@@ -64,22 +61,11 @@ describe('helm chart on a real API server', () => {
     }
   });
 
-  const installCertManagerCrds = async () => {
-    const files = await certManagerCrdFiles();
-    // Server-side: the Issuer CRDs are too large for client-side apply's annotation.
-    await k8s().kubectlOk(['apply', '--server-side', ...files.flatMap((f) => ['-f', f])]);
-    await k8s().kubectlOk(
-      ['wait', '--for=condition=Established', 'crd'].concat(
-        ['certificates', 'issuers', 'clusterissuers'].map((p) => `${p}.cert-manager.io`),
-      ),
-    );
-  };
-
   it.each(Object.entries(valueSets))(
     'server-side dry-run accepts every object: %s',
     async (_name, values) => {
       await k8s().kubectl(['create', 'namespace', namespace]);
-      if (values['webhook.certMode'] === 'certManager') await installCertManagerCrds();
+      if (values['webhook.certMode'] === 'certManager') await installCertManagerCrds(k8s());
       const { objects } = await renderChart(values, { release, namespace });
       const checkable = objects.filter((o) => o.apiVersion !== prometheusOperatorGroup);
       const skipped = objects.filter((o) => o.apiVersion === prometheusOperatorGroup).map(label);
@@ -97,7 +83,7 @@ describe('helm chart on a real API server', () => {
   );
 
   it('helm install, the operator runs from the chart Deployment args and notifications ConfigMap under its RBAC, upgrade keeps caBundle, uninstall keeps the CRDs', async () => {
-    expect(existsSync(operatorMain), `${operatorMain} missing: build first (make build)`).toBe(true);
+    expect(existsSync(OPERATOR_MAIN), `${OPERATOR_MAIN} missing: build first (make build)`).toBe(true);
     const kubeconfig = k8s().kubeconfig;
     // One notification channel, so the ConfigMap the chart mounts is read by the operator too.
     const values = {
@@ -137,13 +123,9 @@ describe('helm chart on a real API server', () => {
       ]),
     );
 
-    // The Deployment's container, run here: its args except the listeners (loopback, free
-    // ports), the certificate's host (the API server here calls 127.0.0.1, not the Service)
-    // and the notifications file, which is the installed ConfigMap's content as the pod mounts it.
+    // The Deployment's container, run here (runChartOperator); its notifications file is the
+    // installed ConfigMap's content as the pod mounts it.
     const { objects } = await renderChart(values, { release, namespace });
-    const args = deploymentArgs(objects).filter(
-      (a) => !/^--(admin-listen|webhook-listen|webhook-hosts|notifications)=/.test(a),
-    );
     expect(deploymentArgs(objects)).toContain('--notifications=/etc/pgwarden/notifications/channels.yaml');
     const configMap = JSON.parse(
       await k8s().kubectlOk(['get', 'configmap', `${name}-notifications`, '-n', namespace, '-o', 'json']),
@@ -160,29 +142,13 @@ describe('helm chart on a real API server', () => {
       namespace,
       '--from-literal=hmac=not-a-real-key',
     ]);
-    const adminPort = await freePort();
-    const identity = await k8s().mintUser({
-      user: `system:serviceaccount:${namespace}:${name}`,
-      groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`],
+    const started = await runChartOperator(k8s(), objects, {
+      namespace,
+      serviceAccount: name,
+      replace: { identity: 'chart-e2e', notifications: join(mounted, 'channels.yaml') },
     });
-    const logs: string[] = [];
-    operator = spawn(
-      process.execPath,
-      [
-        operatorMain,
-        ...args,
-        `--kubeconfig=${identity.kubeconfig}`,
-        `--admin-listen=127.0.0.1:${adminPort}`,
-        `--webhook-listen=127.0.0.1:${await freePort()}`,
-        '--webhook-hosts=127.0.0.1',
-        '--identity=chart-e2e',
-        `--notifications=${join(mounted, 'channels.yaml')}`,
-      ],
-      { env: { ...process.env, POD_NAMESPACE: namespace }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    operator.stdout?.setEncoding('utf8').on('data', (chunk: string) => logs.push(...chunk.split('\n')));
-    operator.stderr?.setEncoding('utf8').on('data', (chunk: string) => logs.push(chunk));
-    const exited = new Promise<number | null>((resolve) => operator?.once('exit', (code) => resolve(code)));
+    operator = started.child;
+    const { logs, adminPort, exited } = started;
 
     const caBundles = async () =>
       Promise.all(
@@ -283,13 +249,6 @@ describe('helm chart on a real API server', () => {
     process.stdout.write(`after helm uninstall the CRDs stay: ${crds.trim().split('\n').join(', ')}\n`);
   });
 });
-
-function deploymentArgs(objects: readonly RenderedObject[]): string[] {
-  const deployment = find(objects, 'Deployment') as RenderedObject & {
-    spec: { template: { spec: { containers: { args: string[] }[] } } };
-  };
-  return deployment.spec.template.spec.containers[0]?.args ?? [];
-}
 
 function label(o: RenderedObject): string {
   return `${o.kind}/${o.metadata.name}`;
