@@ -101,6 +101,17 @@ describe('operator configuration', () => {
     expect(fail(['--log-format', 'xml'])).toContain('--log-format: must be one of');
   });
 
+  it('reads --secret-namespaces as a list (omitted: every namespace) and refuses a name Kubernetes would', () => {
+    expect(loadConfig([], {}).secretNamespaces).toEqual([]);
+    expect(loadConfig(['--secret-namespaces', 'payments, analytics'], {}).secretNamespaces).toEqual([
+      'payments',
+      'analytics',
+    ]);
+    expect(fail(['--secret-namespaces', 'payments,Web_1'])).toContain(
+      '--secret-namespaces[1]: "Web_1" is not a namespace name',
+    );
+  });
+
   it('documents every option with its variable', () => {
     expect(usage()).toContain('--retry-period');
     expect(usage()).toContain('PGWARDEN_OPERATOR_RETRY_PERIOD');
