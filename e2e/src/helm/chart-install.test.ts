@@ -44,6 +44,8 @@ const valueSets: Record<string, ValueSet> = {
   },
   // Checked against cert-manager's own CRDs (installed first; no cert-manager controller runs).
   'certMode certManager': { 'webhook.certMode': 'certManager' },
+  // The listed namespace must exist for its Role; the release namespace does.
+  'Secrets read only in listed namespaces': { 'rbac.secretNamespaces': ['pgwarden-system'] },
 };
 
 type Webhooks = { webhooks: { clientConfig: { caBundle?: string } }[] };

@@ -42,6 +42,7 @@ const valueSets: Record<string, ValueSet> = {
   'digests pinned': { 'operator.image.digest': digest, 'sidecar.image.digest': digest },
   'sidecar defaults set': SIDECAR_VALUES,
   'cert-manager': { 'webhook.certMode': 'certManager' },
+  'Secrets in listed namespaces only': { 'rbac.secretNamespaces': ['payments', 'analytics'] },
 };
 
 type Container = {
