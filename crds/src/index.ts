@@ -14,6 +14,7 @@ export * from './freeze.js';
 export * from './function-deny-list.js';
 export * from './grant.js';
 export * from './k8s.js';
+export * from './log-text.js';
 export * from './masking.js';
 export * from './name-pattern.js';
 export * from './notifications.js';

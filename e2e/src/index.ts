@@ -25,8 +25,8 @@ export type {
   StartOptions,
 } from './harness/postgres.js';
 export { startPostgres } from './harness/postgres.js';
-export type { RunOptions, RunResult } from './harness/process.js';
-export { run } from './harness/process.js';
+export type { RunOptions, RunResult, Started } from './harness/process.js';
+export { run, start } from './harness/process.js';
 export type { S3Server } from './harness/s3.js';
 export { s3ServerBinary, startS3 } from './harness/s3.js';
 export type { TestPki } from './harness/tls.js';

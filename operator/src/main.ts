@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { textLogOptions } from '@pgwarden/crds';
 import { pino } from 'pino';
 import pretty from 'pino-pretty';
 import { ConfigError, loadConfig, usage } from './process/config.js';
@@ -26,16 +27,7 @@ try {
 
 const logger = pino(
   { level: config.logLevel, base: { identity: config.identity } },
-  // Formatted in this thread, written synchronously: no worker thread, and nothing lost on exit.
-  config.logFormat === 'text'
-    ? pretty({
-        sync: true,
-        colorize: false,
-        singleLine: true,
-        translateTime: "UTC:yyyy-mm-dd'T'HH:MM:ss.l'Z'",
-        ignore: 'pid,hostname',
-      })
-    : undefined,
+  config.logFormat === 'text' ? pretty(textLogOptions()) : undefined,
 );
 const operator = new Operator(config, logger);
 

@@ -8,7 +8,7 @@ import { afterEach, beforeAll, vi } from 'vitest';
 // Deployment runs it: flags, JSON logs on stdout, signals.
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-const main = `${repoRoot}operator/dist/main.js`;
+export const OPERATOR_MAIN = `${repoRoot}operator/dist/main.js`;
 
 export interface OperatorProcess {
   readonly identity: string;
@@ -26,22 +26,27 @@ export interface OperatorProcess {
   metric(name: string, labels?: Record<string, string>): Promise<number>;
 }
 
+/** Builds the operator once per suite: incremental, so quick when current. */
+export function useBuiltOperator(): void {
+  beforeAll(async () => {
+    const tsc = `${repoRoot}node_modules/typescript/bin/tsc`;
+    const build = await run(process.execPath, [tsc, '-b', 'operator'], { cwd: repoRoot, timeoutMs: 120_000 });
+    // Errors elsewhere (a dependency mid-change) still emit; errors in the operator must not pass.
+    if ((build.code !== 0 && build.stdout.includes('operator/')) || !existsSync(OPERATOR_MAIN)) {
+      throw new Error(`tsc -b operator failed:\n${build.stdout}`);
+    }
+  }, 150_000);
+}
+
 /**
- * Builds the operator once per suite (incremental, so quick when current),
- * starts processes against the given kubeconfig, and kills leftovers after each test.
+ * Builds the operator once per suite, starts processes against the given
+ * kubeconfig, and kills leftovers after each test.
  */
 export function useOperatorProcesses(
   kubeconfig: () => string,
 ): (identity: string, args?: string[]) => Promise<OperatorProcess> {
   const started: OperatorProcess[] = [];
-  beforeAll(async () => {
-    const tsc = `${repoRoot}node_modules/typescript/bin/tsc`;
-    const build = await run(process.execPath, [tsc, '-b', 'operator'], { cwd: repoRoot, timeoutMs: 120_000 });
-    // Errors elsewhere (a dependency mid-change) still emit; errors in the operator must not pass.
-    if ((build.code !== 0 && build.stdout.includes('operator/')) || !existsSync(main)) {
-      throw new Error(`tsc -b operator failed:\n${build.stdout}`);
-    }
-  }, 150_000);
+  useBuiltOperator();
   afterEach(async (context) => {
     for (const p of started.splice(0)) {
       if (context.task.result?.state === 'fail') {
@@ -61,7 +66,7 @@ export function useOperatorProcesses(
     const child = spawn(
       process.execPath,
       [
-        main,
+        OPERATOR_MAIN,
         '--kubeconfig',
         kubeconfig(),
         '--identity',

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
@@ -38,14 +38,7 @@ export function run(cmd: string, args: readonly string[], options: RunOptions = 
       gid,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
+    const output = collect(child);
     // A command that exits without reading its input makes the write fail with
     // EPIPE; its exit status is what the caller needs to see.
     child.stdin.on('error', () => {});
@@ -53,7 +46,7 @@ export function run(cmd: string, args: readonly string[], options: RunOptions = 
 
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${cmd} ${args.join(' ')} timed out after ${timeoutMs} ms\n${stderr}`));
+      reject(new Error(`${cmd} ${args.join(' ')} timed out after ${timeoutMs} ms\n${output.stderr()}`));
     }, timeoutMs);
     child.on('error', (error) => {
       clearTimeout(timer);
@@ -62,9 +55,45 @@ export function run(cmd: string, args: readonly string[], options: RunOptions = 
     // 'close' rather than 'exit': only then is all output collected.
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
+      resolve({ code, signal, stdout: output.stdout(), stderr: output.stderr() });
     });
   });
+}
+
+export interface Started {
+  readonly child: ChildProcess;
+  /** Output so far. */
+  stdout(): string;
+  stderr(): string;
+  /** Exit status, or null when the command died of a signal. */
+  readonly exited: Promise<number | null>;
+}
+
+/** Starts a long-running command and collects its output as it comes; the caller stops it (child.kill). */
+export function start(
+  cmd: string,
+  args: readonly string[],
+  options: Pick<RunOptions, 'env' | 'cwd'> = {},
+): Started {
+  const child = spawn(cmd, args, {
+    env: { ...process.env, ...options.env },
+    cwd: options.cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  return { child, ...collect(child), exited };
+}
+
+function collect(child: ChildProcess): { stdout(): string; stderr(): string } {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+  });
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  return { stdout: () => stdout, stderr: () => stderr };
 }
 
 /** The first executable `program` in a directory of PATH, as a shell would find it; undefined when there is none. */

@@ -7,6 +7,7 @@ import {
   fieldErrorMap,
   formatFieldError,
   GRANT_API_PATH,
+  LOG_FORMATS,
   parseDurationMs,
   toFieldErrors,
 } from '@pgwarden/crds';
@@ -104,7 +105,7 @@ const objectName = z
       `${JSON.stringify(issue.input)} is not a Kubernetes object name (lower-case letters, digits, "-" and ".")`,
   });
 
-const logFormat = z.enum(['json', 'text']).default('json');
+const logFormat = z.enum(LOG_FORMATS).default('json');
 
 const ResourcesSchema = z
   .string()

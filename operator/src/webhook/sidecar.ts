@@ -6,6 +6,7 @@ import type {
   V1Volume,
   V1VolumeMount,
 } from '@kubernetes/client-node';
+import type { LogFormat } from '@pgwarden/crds';
 
 /** Names the injection gives what it adds, so a second pass can recognise its own work. */
 export const SIDECAR_CONTAINER = 'pgwarden-proxy';
@@ -53,7 +54,7 @@ export interface SidecarSettings {
   /** Where recordings get their sink's credentials and directory; pod annotations override (see inject.ts). */
   recording: RecordingSources;
   /** The sidecar's --log-level and --log-format. */
-  log: { level: string; format: 'json' | 'text' };
+  log: { level: string; format: LogFormat };
 }
 
 export interface RecordingSources {

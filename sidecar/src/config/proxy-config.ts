@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
-import type { CompiledPolicy } from '@pgwarden/crds';
+import { type CompiledPolicy, LOG_FORMATS, type LogFormat } from '@pgwarden/crds';
 import { z } from 'zod';
 import { compilePolicy, PolicyCompileError } from '../decide/compile.js';
 import { loadOidcAccessConfig, type OidcAccessConfig } from '../identity/oidc-config.js';
-import type { LogFormat } from '../observe/log.js';
 import { ConfigError, formatIssues } from './config-error.js';
 import { type GrantAccessConfig, loadGrantAccessConfig } from './grant-config.js';
 import { loadPolicyFile } from './policy-file.js';
@@ -38,7 +37,7 @@ export const ProxyOptionsSchema = z
     approvalDir: z.string().min(1, { error: 'must not be empty' }).optional(),
     approvalListen: HostPort.prefault(DEFAULT_APPROVAL_LISTEN),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
-    logFormat: z.enum(['json', 'text']).default('json'),
+    logFormat: z.enum(LOG_FORMATS).default('json'),
   })
   .strict();
 export type ProxyOptions = z.input<typeof ProxyOptionsSchema>;

@@ -1,12 +1,12 @@
+import { type LogFormat, textLogOptions } from '@pgwarden/crds';
 import { pino } from 'pino';
 import pretty from 'pino-pretty';
 
 export type Logger = pino.Logger;
-export type LogFormat = 'json' | 'text';
 
 /**
  * One event per line on stdout: JSON, or with format text a readable line
- * (time, level, message, then the fields as JSON). Credentials are kept in
+ * (crds' textLogOptions). Credentials are kept in
  * Secret objects, which serialize as "[redacted]", and redaction runs before
  * either format sees the event.
  */
@@ -24,15 +24,7 @@ export function createLogger(
       redact: { paths: ['password', '*.password', 'upstream.password'], censor: '[redacted]' },
     },
     format === 'text'
-      ? // Formatted in this thread and written synchronously: no worker thread, a human reads it anyway.
-        pretty({
-          destination,
-          sync: true,
-          colorize: false,
-          singleLine: true,
-          translateTime: "UTC:yyyy-mm-dd'T'HH:MM:ss.l'Z'",
-          ignore: 'pid,hostname,service',
-        })
+      ? pretty({ ...textLogOptions(['service']), destination })
       : typeof destination === 'number'
         ? pino.destination({ fd: destination, sync: false })
         : destination,

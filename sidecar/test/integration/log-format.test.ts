@@ -1,5 +1,4 @@
-import { spawn } from 'node:child_process';
-import { freePort, usePostgres } from '@pgwarden/e2e';
+import { freePort, start, usePostgres } from '@pgwarden/e2e';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CLI_MAIN, REPO_ROOT, useBuiltCli } from '../support/cli.js';
 import { ClientPool, waitFor, within } from './helpers.js';
@@ -20,7 +19,7 @@ describe('pgwarden proxy --log-format text', () => {
   it('prints one readable line per event and never the upstream password', async () => {
     const port = await freePort();
     const password = cluster().users.scram.password;
-    const child = spawn(
+    const proxy = start(
       process.execPath,
       [
         CLI_MAIN,
@@ -28,29 +27,16 @@ describe('pgwarden proxy --log-format text', () => {
         ...['--policy', 'none', '--listen', `127.0.0.1:${port}`, '--admin-listen', 'off'],
         ...['--upstream', cluster().url('scram'), '--log-level', 'trace'],
       ],
-      {
-        cwd: REPO_ROOT,
-        // The format from its environment variable, as the injected sidecar gets it.
-        env: { ...process.env, PGWARDEN_LOG_FORMAT: 'text' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
+      // The format from its environment variable, as the injected sidecar gets it.
+      { cwd: REPO_ROOT, env: { PGWARDEN_LOG_FORMAT: 'text' } },
     );
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => {
-      out += s;
-    });
-    child.stderr.setEncoding('utf8').on('data', (s: string) => {
-      err += s;
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
       await waitFor(
-        `the proxy to listen (stdout: ${out}; stderr: ${err})`,
-        () => out.includes('INFO: pgwarden proxy listening') || child.exitCode !== null,
+        'the proxy to listen',
+        () => proxy.stdout().includes('INFO: pgwarden proxy listening') || proxy.child.exitCode !== null,
         15_000,
       );
-      expect(err).toBe('');
+      expect(proxy.stderr()).toBe('');
       const client = await pool.pg(`postgresql://agent@127.0.0.1:${port}/app`);
       expect((await client.query('select current_user as who')).rows).toEqual([
         { who: cluster().users.scram.user },
@@ -58,9 +44,10 @@ describe('pgwarden proxy --log-format text', () => {
       await expect(client.query('select 1/0')).rejects.toThrow('division by zero');
       await client.end();
     } finally {
-      child.kill('SIGTERM');
+      proxy.child.kill('SIGTERM');
     }
-    expect(await within(20_000, 'the proxy to exit after SIGTERM', exited)).toBe(0);
+    expect(await within(20_000, 'the proxy to exit after SIGTERM', proxy.exited)).toBe(0);
+    const out = proxy.stdout();
 
     const lines = out.split('\n').filter((l) => l !== '');
     console.log(`${lines.length} text log lines, e.g.:\n${lines.slice(0, 3).join('\n')}`);
