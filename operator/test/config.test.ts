@@ -92,10 +92,10 @@ describe('operator configuration', () => {
       );
     }
     expect(fail(['--sidecar-recording-secret', 'S3_Creds'])).toContain(
-      '--sidecar-recording-secret: "S3_Creds" is not a Kubernetes object name',
+      '--sidecar-recording-secret: "S3_Creds" is not a valid name',
     );
     expect(fail(['--sidecar-recording-claim=-pvc'])).toContain(
-      '--sidecar-recording-claim: "-pvc" is not a Kubernetes object name',
+      '--sidecar-recording-claim: "-pvc" is not a valid name',
     );
     expect(fail(['--sidecar-log-format', 'pretty'])).toContain('--sidecar-log-format: must be one of');
     expect(fail(['--log-format', 'xml'])).toContain('--log-format: must be one of');

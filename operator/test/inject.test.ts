@@ -226,4 +226,22 @@ describe('sidecar injection decision', () => {
     const only = injected(pod({}, { 'pgwarden.io/recording-secret': 'team-s3' }));
     expect(only.sidecar.envFrom).toEqual([{ secretRef: { name: 'team-s3', optional: false } }]);
   });
+
+  it('refuses a pod whose recording annotation names nothing Kubernetes could find, saying what to write', () => {
+    const decision = decideInjection(
+      pod({}, { 'pgwarden.io/recording-secret': 'S3_Creds', 'pgwarden.io/recording-claim': 'ok-claim' }),
+      context(),
+    );
+    expect(decision).toEqual({
+      inject: false,
+      reason: 'InvalidAnnotation',
+      message: expect.stringContaining(
+        'pgwarden cannot inject this pod: annotation pgwarden.io/recording-secret: "S3_Creds" is not a valid name',
+      ),
+    });
+    expect((decision as { message: string }).message).toContain(
+      'name a Secret in this namespace, or "" for none',
+    );
+    expect((decision as { message: string }).message).not.toContain('recording-claim');
+  });
 });

@@ -202,6 +202,14 @@ describe('admission webhooks', () => {
         expect(p.spec?.containers.map((c) => c.name)).toEqual(['agent']);
         expect(p.spec?.containers[0]?.env).toEqual([{ name: 'PGHOST', value: 'prod.db.internal' }]);
       }
+      // A recording annotation that names nothing valid: refused with what to write, not half-injected.
+      const badAnnotation = await createPod('agents', 'bad-recording', {
+        metadata: { annotations: { 'pgwarden.io/recording-secret': 'S3_Creds' } },
+      });
+      expect(badAnnotation.code).not.toBe(0);
+      expect(badAnnotation.stderr).toContain(
+        'pgwarden cannot inject this pod: annotation pgwarden.io/recording-secret: "S3_Creds" is not a valid name',
+      );
       expect(
         await operator.metric('pgwarden_operator_webhook_reviews_total', {
           webhook: 'pods',

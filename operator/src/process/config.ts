@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import {
+  DnsSubdomainSchema,
   deepFreeze,
   type FieldError,
   fieldErrorMap,
@@ -95,15 +96,6 @@ const quantity = (fallback: string) =>
         `${JSON.stringify(issue.input)} is not a Kubernetes quantity above 0 such as 1536Mi or 2Gi`,
     })
     .default(fallback);
-
-/** Names of Secrets and PersistentVolumeClaims: DNS-1123 subdomains. */
-const objectName = z
-  .string()
-  .max(253)
-  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, {
-    error: (issue) =>
-      `${JSON.stringify(issue.input)} is not a Kubernetes object name (lower-case letters, digits, "-" and ".")`,
-  });
 
 const logFormat = z.enum(LOG_FORMATS).default('json');
 
@@ -209,16 +201,12 @@ export const OperatorConfigSchema = z
     sidecarSpoolSizeLimit: quantity('1536Mi').describe(
       "sizeLimit of the sidecar's spool emptyDir (default 1536Mi). Above the policies' spoolCap (default 1Gi), so the proxy's own cap is reached first (statements refused with 53100, the recording intact) and never the kubelet's limit (the pod evicted); the margin is for the chunks being written when the cap is hit (up to chunkSize, 1Mi, per open session). Raise it with a policy whose spoolCap is larger.",
     ),
-    sidecarRecordingSecret: objectName
-      .optional()
-      .describe(
-        "Secret (in the pod's namespace) whose keys become the sidecar's environment, e.g. AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for an s3 recording sink; not optional: a pod whose namespace lacks it does not start. Pod annotation pgwarden.io/recording-secret overrides it (empty: none). Omitted: none.",
-      ),
-    sidecarRecordingClaim: objectName
-      .optional()
-      .describe(
-        "PersistentVolumeClaim (in the pod's namespace) mounted into the sidecar at /var/lib/pgwarden/recordings, for a dir recording sink with that path. Pod annotation pgwarden.io/recording-claim overrides it (empty: none). Omitted: none.",
-      ),
+    sidecarRecordingSecret: DnsSubdomainSchema.optional().describe(
+      "Secret (in the pod's namespace) whose keys become the sidecar's environment, e.g. AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for an s3 recording sink; not optional: a pod whose namespace lacks it does not start. Pod annotation pgwarden.io/recording-secret overrides it (empty: none). Omitted: none.",
+    ),
+    sidecarRecordingClaim: DnsSubdomainSchema.optional().describe(
+      "PersistentVolumeClaim (in the pod's namespace) mounted into the sidecar at /var/lib/pgwarden/recordings, for a dir recording sink with that path. Pod annotation pgwarden.io/recording-claim overrides it (empty: none). Omitted: none.",
+    ),
     sidecarLogLevel: z
       .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
       .default('info')

@@ -1,4 +1,5 @@
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import { DnsSubdomainSchema, formatFieldError, toFieldErrors } from '@pgwarden/crds';
 import {
   agentEnv,
   GRANT_CA_ANNOTATION,
@@ -31,7 +32,9 @@ export type JsonPatchOp =
 
 export type InjectionDecision =
   | { inject: true; patch: JsonPatchOp[] }
-  | { inject: false; reason: 'ProtectedNamespace' | 'OptedOut' | 'AlreadyInjected' };
+  | { inject: false; reason: 'ProtectedNamespace' | 'OptedOut' | 'AlreadyInjected' }
+  /** Refused: the pod cannot be injected as it asks; `message` says why and what to do. */
+  | { inject: false; reason: 'InvalidAnnotation'; message: string };
 
 export interface InjectionContext {
   namespace: string;
@@ -54,10 +57,13 @@ export function decideInjection(pod: V1Pod, context: InjectionContext): Injectio
   const spec = pod.spec;
   const all = [...(spec?.initContainers ?? []), ...(spec?.containers ?? [])];
   if (all.some((c) => c.name === SIDECAR_CONTAINER)) return { inject: false, reason: 'AlreadyInjected' };
-  return { inject: true, patch: injectionPatch(pod, context.settings) };
+  const recording = recordingSources(pod, context.settings.recording);
+  if (typeof recording === 'string')
+    return { inject: false, reason: 'InvalidAnnotation', message: recording };
+  return { inject: true, patch: injectionPatch(pod, context.settings, recording) };
 }
 
-function injectionPatch(pod: V1Pod, settings: SidecarSettings): JsonPatchOp[] {
+function injectionPatch(pod: V1Pod, settings: SidecarSettings, recording: RecordingSources): JsonPatchOp[] {
   const patch: JsonPatchOp[] = [];
   const spec = pod.spec;
   const containers = spec?.containers ?? [];
@@ -66,7 +72,6 @@ function injectionPatch(pod: V1Pod, settings: SidecarSettings): JsonPatchOp[] {
   containers.forEach((container, i) => {
     patch.push(...envPatch(container, `/spec/containers/${i}`));
   });
-  const recording = recordingSources(pod, settings.recording);
   const sidecar = sidecarContainer(settings, recording);
   if (settings.mode === 'native') {
     // First of the init containers: later ones (migrations, say) already go through the proxy.
@@ -94,17 +99,26 @@ function injectionPatch(pod: V1Pod, settings: SidecarSettings): JsonPatchOp[] {
   return patch;
 }
 
-function recordingSources(pod: V1Pod, defaults: RecordingSources): RecordingSources {
+/** The flags' Secret and claim, or the pod's own; a message when an annotation names nothing valid. */
+function recordingSources(pod: V1Pod, defaults: RecordingSources): RecordingSources | string {
   const annotations = pod.metadata?.annotations ?? {};
-  const pick = (annotation: string, fallback: string | undefined) => {
+  const problems: string[] = [];
+  const pick = (annotation: string, fallback: string | undefined, what: string) => {
     const value = annotations[annotation];
     if (value === undefined) return fallback;
-    return value === '' ? undefined : value;
+    if (value === '') return undefined;
+    const name = DnsSubdomainSchema.safeParse(value);
+    if (!name.success) {
+      const why = toFieldErrors(name.error.issues).map(formatFieldError).join('; ');
+      problems.push(`annotation ${annotation}: ${why}; name ${what} in this namespace, or "" for none`);
+    }
+    return value;
   };
-  return {
-    secretName: pick(RECORDING_SECRET_ANNOTATION, defaults.secretName),
-    claimName: pick(RECORDING_CLAIM_ANNOTATION, defaults.claimName),
+  const sources = {
+    secretName: pick(RECORDING_SECRET_ANNOTATION, defaults.secretName, 'a Secret'),
+    claimName: pick(RECORDING_CLAIM_ANNOTATION, defaults.claimName, 'a PersistentVolumeClaim'),
   };
+  return problems.length === 0 ? sources : `pgwarden cannot inject this pod: ${problems.join('; ')}`;
 }
 
 /** The sidecar's pull secrets beside the pod's own, each once. */

@@ -19,6 +19,12 @@ export function podReviewer(context: (namespace: string) => InjectionContext, lo
     const decision = decideInjection(pod, context(namespace));
     if (!decision.inject) {
       log?.('pod-not-injected', { namespace, pod: name, reason: decision.reason });
+      if (decision.reason === 'InvalidAnnotation') {
+        return {
+          verdict: { allowed: false, status: { code: 400, message: decision.message } },
+          result: 'refused',
+        };
+      }
       return { verdict: { allowed: true }, result: 'skipped' };
     }
     log?.('pod-injected', { namespace, pod: name });
