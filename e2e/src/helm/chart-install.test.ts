@@ -97,6 +97,11 @@ describe('helm chart on a real API server', () => {
           hmacSecretRef: { name: 'pgwarden-hooks', key: 'hmac' },
         },
       ],
+      // Every sidecar default set, so the operator parses each sidecar flag the chart can render.
+      'sidecar.image.pullPolicy': 'IfNotPresent',
+      'sidecar.imagePullSecrets': [{ name: 'regcred' }],
+      'sidecar.recording': { secretName: 'recording-s3', claimName: 'recordings' },
+      'sidecar.logFormat': 'text',
     };
     const install = await helm(
       [
