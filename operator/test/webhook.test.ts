@@ -261,6 +261,16 @@ describe('admission webhooks', () => {
       expect(invalid.stderr).toContain('* spec.access: unknown access "everything"');
       expect(invalid.stderr).toContain('* spec.rules[0].match.kinds[0]: unknown kind "reed"');
       expect((await applyPolicy('fine', {})).code).toBe(0);
+      // Admitted with a warning: a dir sink where an injected sidecar cannot write.
+      const outside = await applyPolicy('dir-elsewhere', {
+        recording: { sink: { type: 'dir', path: '/recordings' } },
+      });
+      expect(outside.code).toBe(0);
+      expect(outside.stderr).toContain(
+        'Warning: spec.recording.sink.path "/recordings": an injected sidecar writes recordings only under /var/lib/pgwarden/recordings',
+      );
+      const under = { recording: { sink: { type: 'dir', path: '/var/lib/pgwarden/recordings/orders' } } };
+      expect((await applyPolicy('dir-on-claim', under)).stderr).toBe('');
       expect(
         await operator.metric('pgwarden_operator_webhook_reviews_total', {
           webhook: 'agentaccesspolicies',

@@ -39,6 +39,8 @@ export interface AdmissionVerdict {
     message: string;
     details?: { causes: { field: string; message: string }[] };
   };
+  /** Shown to the client (kubectl prints "Warning: …"); the request goes through. */
+  warnings?: string[];
 }
 
 /** One webhook: a verdict and a word for metrics (injected, skipped, refused, allowed, denied). */

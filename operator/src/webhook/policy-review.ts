@@ -6,6 +6,7 @@ import {
   validatePolicy,
 } from '@pgwarden/crds';
 import type { Reviewer } from './admission.js';
+import { RECORDINGS_DIR } from './sidecar.js';
 
 /**
  * The validating webhook on AgentAccessPolicy CREATE and UPDATE: the rules
@@ -28,7 +29,10 @@ export const policyReviewer: Reviewer = (request) => {
       errors = error.errors;
     }
   }
-  if (errors.length === 0) return { verdict: { allowed: true }, result: 'allowed' };
+  if (validation.ok && errors.length === 0) {
+    const warnings = sinkWarnings(validation.policy.spec.recording?.sink);
+    return { verdict: { allowed: true, ...(warnings.length > 0 && { warnings }) }, result: 'allowed' };
+  }
   const name = (request.object as { metadata?: { name?: string } } | undefined)?.metadata?.name ?? '';
   return {
     verdict: {
@@ -43,3 +47,16 @@ export const policyReviewer: Reviewer = (request) => {
     result: 'denied',
   };
 };
+
+/**
+ * A dir sink an injected sidecar can write: under the directory where the
+ * operator mounts --sidecar-recording-claim, its root file system being
+ * read-only. Only a warning: the path may be mounted by other means.
+ */
+function sinkWarnings(sink: { type: string; path?: string } | undefined): string[] {
+  if (sink?.type !== 'dir' || sink.path === undefined) return [];
+  if (sink.path === RECORDINGS_DIR || sink.path.startsWith(`${RECORDINGS_DIR}/`)) return [];
+  return [
+    `spec.recording.sink.path ${JSON.stringify(sink.path)}: an injected sidecar writes recordings only under ${RECORDINGS_DIR}, where the operator mounts --sidecar-recording-claim (chart sidecar.recording.claimName); its root file system is read-only`,
+  ];
+}
