@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { quantityValue } from '../src/kube/quantity.js';
 import { ConfigError, envName, loadConfig, usage } from '../src/process/config.js';
 
 const fail = (argv: string[]) => {
@@ -80,6 +81,15 @@ describe('operator configuration', () => {
     for (const size of ['1536Mi', '2G', '1e9', '0.5Gi', '1073741824']) {
       expect(loadConfig(['--sidecar-spool-size-limit', size], {}).sidecarSpoolSizeLimit).toBe(size);
     }
+  });
+
+  it('reads Kubernetes quantities as Kubernetes does', () => {
+    expect(quantityValue('1536Mi')).toBe(1536 * 2 ** 20);
+    expect(quantityValue('0.5Gi')).toBe(2 ** 29);
+    expect(quantityValue('2G')).toBe(2e9);
+    expect(quantityValue('1e9')).toBe(1e9);
+    expect(quantityValue('1500m')).toBe(1.5);
+    expect(quantityValue('1.5GB')).toBeNull();
   });
 
   it('refuses sidecar settings Kubernetes would refuse, naming the flag', () => {

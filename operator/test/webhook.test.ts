@@ -271,6 +271,11 @@ describe('admission webhooks', () => {
       );
       const under = { recording: { sink: { type: 'dir', path: '/var/lib/pgwarden/recordings/orders' } } };
       expect((await applyPolicy('dir-on-claim', under)).stderr).toBe('');
+      // ... and a spool cap the sidecar's spool volume (default 1536Mi) cannot hold.
+      const big = { recording: { sink: under.recording.sink, spoolCap: '2Gi' } };
+      expect((await applyPolicy('spool-too-big', big)).stderr).toContain(
+        "Warning: spec.recording.spoolCap 2Gi is not below the sidecar's spool volume (1536Mi, --sidecar-spool-size-limit)",
+      );
       expect(
         await operator.metric('pgwarden_operator_webhook_reviews_total', {
           webhook: 'agentaccesspolicies',

@@ -13,6 +13,7 @@ import {
   toFieldErrors,
 } from '@pgwarden/crds';
 import { z } from 'zod';
+import { quantityValue } from '../kube/quantity.js';
 
 const duration = (fallback: string) =>
   z
@@ -86,12 +87,11 @@ const Quantities = z.partialRecord(
   z.enum(['cpu', 'memory', 'ephemeral-storage']),
   z.string().regex(/^[0-9.]+[a-zA-Z]*$/),
 );
-/** A Kubernetes quantity (resource.Quantity): a decimal number and an optional SI, binary or exponent suffix. */
-const QUANTITY = /^(\d+(\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][+-]?\d+)?$/;
+/** A Kubernetes quantity above 0. */
 const quantity = (fallback: string) =>
   z
     .string()
-    .refine((text) => Number(QUANTITY.exec(text)?.[1] ?? 0) > 0, {
+    .refine((text) => (quantityValue(text) ?? 0) > 0, {
       error: (issue) =>
         `${JSON.stringify(issue.input)} is not a Kubernetes quantity above 0 such as 1536Mi or 2Gi`,
     })

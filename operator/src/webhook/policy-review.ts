@@ -3,8 +3,11 @@ import {
   type FieldError,
   formatFieldError,
   PolicyCompileError,
+  parseByteSize,
+  type RecordingSettings,
   validatePolicy,
 } from '@pgwarden/crds';
+import { quantityValue } from '../kube/quantity.js';
 import type { Reviewer } from './admission.js';
 import { RECORDINGS_DIR } from './sidecar.js';
 
@@ -13,50 +16,67 @@ import { RECORDINGS_DIR } from './sidecar.js';
  * the CRD's OpenAPI schema and CEL cannot state are those of the compiler (a
  * valid policy this version cannot enforce), and the whole zod schema stands
  * behind the CRD's in case the two ever drift. Refusals name each field, in
- * the API server's own format (422 Invalid with causes).
+ * the API server's own format (422 Invalid with causes). A valid policy an
+ * injected sidecar could not record as asked is admitted with warnings.
  */
-export const policyReviewer: Reviewer = (request) => {
-  if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') {
-    return { verdict: { allowed: true }, result: 'allowed' };
-  }
-  const validation = validatePolicy(request.object, { standalone: false });
-  let errors: readonly FieldError[] = validation.ok ? [] : validation.errors;
-  if (validation.ok) {
-    try {
-      compilePolicy(validation.policy);
-    } catch (error) {
-      if (!(error instanceof PolicyCompileError)) throw error;
-      errors = error.errors;
+export const policyReviewer =
+  (sidecar: { spoolSizeLimit: string }): Reviewer =>
+  (request) => {
+    if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') {
+      return { verdict: { allowed: true }, result: 'allowed' };
     }
-  }
-  if (validation.ok && errors.length === 0) {
-    const warnings = sinkWarnings(validation.policy.spec.recording?.sink);
-    return { verdict: { allowed: true, ...(warnings.length > 0 && { warnings }) }, result: 'allowed' };
-  }
-  const name = (request.object as { metadata?: { name?: string } } | undefined)?.metadata?.name ?? '';
-  return {
-    verdict: {
-      allowed: false,
-      status: {
-        code: 422,
-        reason: 'Invalid',
-        message: `AgentAccessPolicy "${name}" is invalid: ${errors.map(formatFieldError).join('; ')}`,
-        details: { causes: errors.map((e) => ({ field: e.path, message: e.message })) },
+    const validation = validatePolicy(request.object, { standalone: false });
+    let errors: readonly FieldError[] = validation.ok ? [] : validation.errors;
+    if (validation.ok) {
+      try {
+        compilePolicy(validation.policy);
+      } catch (error) {
+        if (!(error instanceof PolicyCompileError)) throw error;
+        errors = error.errors;
+      }
+    }
+    if (validation.ok && errors.length === 0) {
+      const recording = validation.policy.spec.recording;
+      const warnings = recording ? recordingWarnings(recording, sidecar.spoolSizeLimit) : [];
+      return { verdict: { allowed: true, ...(warnings.length > 0 && { warnings }) }, result: 'allowed' };
+    }
+    const name = (request.object as { metadata?: { name?: string } } | undefined)?.metadata?.name ?? '';
+    return {
+      verdict: {
+        allowed: false,
+        status: {
+          code: 422,
+          reason: 'Invalid',
+          message: `AgentAccessPolicy "${name}" is invalid: ${errors.map(formatFieldError).join('; ')}`,
+          details: { causes: errors.map((e) => ({ field: e.path, message: e.message })) },
+        },
       },
-    },
-    result: 'denied',
+      result: 'denied',
+    };
   };
-};
 
 /**
- * A dir sink an injected sidecar can write: under the directory where the
- * operator mounts --sidecar-recording-claim, its root file system being
- * read-only. Only a warning: the path may be mounted by other means.
+ * What an injected sidecar could not do as the policy asks. A dir sink must
+ * be under the directory where the operator mounts --sidecar-recording-claim,
+ * the sidecar's root file system being read-only (only a warning: the path
+ * may be mounted by other means). The spool cap must stay below the spool
+ * volume's sizeLimit, or the kubelet evicts the pod before the proxy refuses
+ * statements at the cap.
  */
-function sinkWarnings(sink: { type: string; path?: string } | undefined): string[] {
-  if (sink?.type !== 'dir' || sink.path === undefined) return [];
-  if (sink.path === RECORDINGS_DIR || sink.path.startsWith(`${RECORDINGS_DIR}/`)) return [];
-  return [
-    `spec.recording.sink.path ${JSON.stringify(sink.path)}: an injected sidecar writes recordings only under ${RECORDINGS_DIR}, where the operator mounts --sidecar-recording-claim (chart sidecar.recording.claimName); its root file system is read-only`,
-  ];
+function recordingWarnings(recording: RecordingSettings, spoolSizeLimit: string): string[] {
+  const warnings: string[] = [];
+  const { sink } = recording;
+  if (sink.type === 'dir' && sink.path !== RECORDINGS_DIR && !sink.path.startsWith(`${RECORDINGS_DIR}/`)) {
+    warnings.push(
+      `spec.recording.sink.path ${JSON.stringify(sink.path)}: an injected sidecar writes recordings only under ${RECORDINGS_DIR}, where the operator mounts --sidecar-recording-claim (chart sidecar.recording.claimName); its root file system is read-only`,
+    );
+  }
+  if (
+    (parseByteSize(recording.spoolCap) ?? 0) >= (quantityValue(spoolSizeLimit) ?? Number.POSITIVE_INFINITY)
+  ) {
+    warnings.push(
+      `spec.recording.spoolCap ${recording.spoolCap} is not below the sidecar's spool volume (${spoolSizeLimit}, --sidecar-spool-size-limit): the kubelet would evict the pod before the proxy refuses statements at the cap; raise the limit (chart sidecar.spoolSizeLimit) or lower spoolCap`,
+    );
+  }
+  return warnings;
 }

@@ -67,7 +67,7 @@ export async function startWebhook(
     handlers,
     reviewers: {
       [MUTATE_PODS_PATH]: podReviewer((namespace) => ({ namespace, protectedNamespaces, settings }), log),
-      [VALIDATE_POLICIES_PATH]: policyReviewer,
+      [VALIDATE_POLICIES_PATH]: policyReviewer({ spoolSizeLimit: config.sidecarSpoolSizeLimit }),
       [MUTATE_APPROVALS_PATH]: decisionReviewer(() => operatorUser),
     },
     observe: (path, result, seconds) => {
