@@ -127,6 +127,8 @@ export const GRANT_REFUSAL_REASONS = [
   'not-bound-to-pod',
   /** 403: the bound pod no longer exists, or its uid differs (re-created), or it is being deleted. */
   'pod-gone',
+  /** 403: something besides the injected, unmodified proxy could hold the pod's token or read its memory (another container mounts it, a shared process namespace, a changed proxy container). */
+  'token-exposed',
   /** 403: no AgentAccessPolicy in the pod's namespace binds the pod. */
   'no-policy',
   /** 403: more than one policy binds the pod; pgwarden does not guess which one governs. */
@@ -148,6 +150,7 @@ export const REVOKING_GRANT_REFUSALS: readonly GrantRefusalReason[] = [
   'wrong-audience',
   'not-bound-to-pod',
   'pod-gone',
+  'token-exposed',
   'no-policy',
   'multiple-policies',
   'policy-invalid',

@@ -15,6 +15,7 @@ import { policyApproval } from '../src/approval/policy-settings.js';
 import { type QueryApproval, queryApprovalObject } from '../src/approval/query-approval.js';
 import type { KubeClients } from '../src/kube/clients.js';
 import { heldDelete } from './approval-fixtures.js';
+import { asInjected, TEST_SIDECAR } from './injected-pod.js';
 
 // The decision webhook's reviewer and the approval API's refusals, with their
 // collaborators faked (AdmissionRequests as the API server sends them; the
@@ -166,8 +167,12 @@ const identity = {
     };
   },
   async readPod(): Promise<V1Pod> {
-    return { metadata: { uid: 'uid-a' }, spec: { serviceAccountName: 'analytics-agent', containers: [] } };
+    return asInjected({
+      metadata: { name: 'agent-a', namespace: NS, uid: 'uid-a' },
+      spec: { serviceAccountName: 'analytics-agent', containers: [{ name: 'agent', image: 'agent:1' }] },
+    });
   },
+  expectedSidecar: () => TEST_SIDECAR,
 };
 
 const settings: CompiledApproval = {

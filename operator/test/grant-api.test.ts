@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { CredentialsResult } from '../src/database-connection/credentials.js';
 import type { ChangeFeed } from '../src/grant/changes.js';
 import { GrantApi, type GrantApiOptions, type Revocation } from '../src/grant/grant-api.js';
+import { asInjected, TEST_SIDECAR } from './injected-pod.js';
 
 // The grant API over real HTTP with its collaborators faked: the TokenReview
 // and pod reads (PodIdentityApi), the policy/connection/Secret reads
@@ -90,11 +91,11 @@ function world() {
   const pods = new Map<string, V1Pod>([
     [
       'agent-1',
-      {
+      asInjected({
         metadata: { name: 'agent-1', namespace: NS, uid: POD_UID, labels: { app: 'agent' } },
-        spec: { serviceAccountName: 'agent', containers: [] },
+        spec: { serviceAccountName: 'agent', containers: [{ name: 'agent', image: 'agent:1' }] },
         status: { phase: 'Pending' },
-      },
+      }),
     ],
   ]);
   const policies: unknown[] = [policy('analytics')];
@@ -128,6 +129,7 @@ function world() {
         };
       },
       readPod: async (_namespace, name) => structuredClone(pods.get(name)),
+      expectedSidecar: () => TEST_SIDECAR,
     },
     sources: {
       listPolicies: async () => structuredClone(policies),
@@ -277,7 +279,16 @@ describe('grant API', () => {
     pod.metadata = { ...pod.metadata, deletionTimestamp: undefined };
     pod.status = { phase: 'Succeeded' };
     expect(refusalOf(await post()).message).toMatch(/has finished \(Succeeded\)/);
-    expect(w.logs.filter((l) => l.event === 'grant-refused')).toHaveLength(cases.length + 2);
+    pod.status = { phase: 'Running' };
+    // Another container that can read the token: whoever runs it could take the grant's credential.
+    const agent = pod.spec?.containers.find((c) => c.name === 'agent');
+    if (agent) agent.volumeMounts = [{ name: 'pgwarden-token', mountPath: '/var/run/secrets/pgwarden.io' }];
+    const exposed = await post();
+    expect([exposed.status, refusalOf(exposed).reason]).toEqual([403, 'token-exposed']);
+    expect(refusalOf(exposed).message).toBe(
+      `pod ${NS}/agent-1: container agent mounts pgwarden-token, which only the pgwarden proxy may mount; pgwarden grants access only while the injected proxy alone holds the pod's token: remove that and re-create the pod (docs/threat-model.md)`,
+    );
+    expect(w.logs.filter((l) => l.event === 'grant-refused')).toHaveLength(cases.length + 3);
     expect(JSON.stringify(w.logs)).not.toContain(TOKEN);
   });
 
@@ -455,10 +466,13 @@ describe('grant API', () => {
   it('limits each pod’s rate with 429 and Retry-After; held long polls do not count', async () => {
     const w = world();
     w.tokens.set('other-pod', { authenticated: true, audiences: ['pgwarden.io'], pod: 'agent-2', uid: 'u2' });
-    w.pods.set('agent-2', {
-      metadata: { name: 'agent-2', namespace: NS, uid: 'u2' },
-      spec: { serviceAccountName: 'agent', containers: [] },
-    });
+    w.pods.set(
+      'agent-2',
+      asInjected({
+        metadata: { name: 'agent-2', namespace: NS, uid: 'u2' },
+        spec: { serviceAccountName: 'agent', containers: [{ name: 'agent', image: 'agent:1' }] },
+      }),
+    );
     const { post } = await serve(w, { rateLimit: { perMinute: 1, burst: 2 } });
     const { version } = grantOf(await post());
     expect(grantOf(await post({ knownVersion: version, waitSeconds: 1 })).version).toBe(version);

@@ -82,9 +82,13 @@ describe('grant API end to end', () => {
     );
     await ordersConnection(k8s(), pg(), ns);
     await applyPolicy();
+    // Through the pod webhook, so an operator runs while they are created; each test starts its own.
+    const injecting = await operator('injecting');
     await createPod('agent-1', 'analytics-agent');
     await createPod('lonely', 'nobody');
     await createPod('doomed', 'analytics-agent');
+    injecting.child.kill('SIGTERM');
+    await injecting.exited;
   }, 180_000);
 
   it('a pod bound by a policy gets a grant; no policy, wrong audience, expired and deleted-pod tokens are refused', async () => {
@@ -163,7 +167,7 @@ describe('grant API end to end', () => {
     expect(op.forbidden()).toEqual([]);
   }, 180_000);
 
-  it('kubectl delete agentaccesspolicy answers a held long poll with a revocation', async () => {
+  it('kubectl delete agentaccesspolicy, kubectl delete pod and kubectl debug on the proxy answer a held long poll with a revocation', async () => {
     const op = await operator('revocation');
     await applyPolicy();
     const token = await tokenFor('agent-1');
@@ -185,22 +189,37 @@ describe('grant API end to end', () => {
     expect([answer.status, refusal(answer).reason]).toEqual([403, 'no-policy']);
     expect(await op.metric('pgwarden_operator_grant_long_polls')).toBe(0);
 
-    // Deleting the pod ends its held request the same way.
+    // Deleting the pod, or kubectl debug attaching a container to the proxy (which could read its
+    // memory), ends a held request the same way.
     await applyPolicy();
-    await createPod('agent-2', 'analytics-agent');
-    const podToken = await tokenFor('agent-2');
-    const granted = GrantSchema.parse((await postGrant(grantUrl, ca, podToken)).body);
-    const podHeld = postGrant(grantUrl, ca, podToken, { knownVersion: granted.version, waitSeconds: 60 });
-    await vi.waitFor(async () => expect(await op.metric('pgwarden_operator_grant_long_polls')).toBe(1), {
-      timeout: 15_000,
-    });
-    const deleting = performance.now();
-    await k8s().kubectlOk(['delete', 'pod', 'agent-2', '-n', ns]);
-    const gone = await podHeld;
-    console.log(
-      `grant e2e: revocation latency (kubectl delete pod start → held grant request answered 403): ${(performance.now() - deleting).toFixed(0)} ms`,
+    const revokedBy = async (pod: string, what: string, act: string[]) => {
+      await createPod(pod, 'analytics-agent');
+      const podToken = await tokenFor(pod);
+      const granted = GrantSchema.parse((await postGrant(grantUrl, ca, podToken)).body);
+      const held = postGrant(grantUrl, ca, podToken, { knownVersion: granted.version, waitSeconds: 60 });
+      await vi.waitFor(async () => expect(await op.metric('pgwarden_operator_grant_long_polls')).toBe(1), {
+        timeout: 15_000,
+      });
+      const acting = performance.now();
+      await k8s().kubectlOk(act);
+      const answer = await held;
+      console.log(
+        `grant e2e: revocation latency (${what} start → held grant request answered 403): ${(performance.now() - acting).toFixed(0)} ms`,
+      );
+      return { answer, token: podToken };
+    };
+    const gone = await revokedBy('agent-2', 'kubectl delete pod', ['delete', 'pod', 'agent-2', '-n', ns]);
+    expect([gone.answer.status, refusal(gone.answer).reason]).toEqual([403, 'pod-gone']);
+    const debugged = await revokedBy('agent-4', 'kubectl debug --target pgwarden-proxy', [
+      ...['debug', 'agent-4', '-n', ns, '--image', 'busybox:1', '--target', 'pgwarden-proxy'],
+      '--container=debugger',
+    ]);
+    expect([debugged.answer.status, refusal(debugged.answer).reason]).toEqual([403, 'token-exposed']);
+    expect(refusal(debugged.answer).message).toContain(
+      `pod ${ns}/agent-4: ephemeral container debugger targets pgwarden-proxy, so it shares the proxy’s processes`,
     );
-    expect([gone.status, refusal(gone).reason]).toEqual([403, 'pod-gone']);
+    const again = await postGrant(grantUrl, ca, debugged.token);
+    expect([again.status, refusal(again).reason]).toEqual([403, 'token-exposed']);
   }, 120_000);
 
   it('every replica serves grants: the standby answers as the leader does', async () => {

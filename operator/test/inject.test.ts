@@ -1,6 +1,7 @@
 import type { V1Container, V1Pod, V1Volume } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { decideInjection, type InjectionContext, type JsonPatchOp } from '../src/webhook/inject.js';
+import { applyPatch } from './json-patch.js';
 
 // The pure decision and patch; the webhook suite shows the API server applying them.
 
@@ -42,6 +43,19 @@ const injected = (p: V1Pod, overrides: Partial<InjectionContext['settings']> = {
   };
 };
 
+/** The sidecar's variables read from a Secret. */
+const secretEnv = (sidecar: V1Container) => (sidecar.env ?? []).filter((e) => e.valueFrom?.secretKeyRef);
+/** The S3 credential keys of the recording Secret, each as its own variable; the session token optional. */
+const s3Env = (secret: string) =>
+  [
+    ['AWS_ACCESS_KEY_ID', false],
+    ['AWS_SECRET_ACCESS_KEY', false],
+    ['AWS_SESSION_TOKEN', true],
+  ].map(([key, optional]) => ({
+    name: key,
+    valueFrom: { secretKeyRef: { name: secret, key, optional } },
+  }));
+
 describe('sidecar injection decision', () => {
   it('skips protected namespaces, opted-out pods and pods that have the sidecar', () => {
     expect(decideInjection(pod(), context({ namespace: 'kube-system' }))).toEqual({
@@ -51,10 +65,40 @@ describe('sidecar injection decision', () => {
     expect(decideInjection(pod({}, { 'pgwarden.io/inject': 'disabled' }), context())).toMatchObject({
       reason: 'OptedOut',
     });
-    const injected = pod({ initContainers: [{ name: 'pgwarden-proxy', image: 'x' }] });
-    expect(decideInjection(injected, context())).toMatchObject({ reason: 'AlreadyInjected' });
-    const asContainer = pod({ containers: [{ name: 'agent' }, { name: 'pgwarden-proxy' }] });
+    const native = pod();
+    expect(decideInjection(applyPatch(native, patchOf(native)), context())).toMatchObject({
+      reason: 'AlreadyInjected',
+    });
+    const container = pod();
+    const asContainer = applyPatch(
+      container,
+      patchOf(container, context({ settings: { ...settings, mode: 'container' } })),
+    );
     expect(decideInjection(asContainer, context())).toMatchObject({ reason: 'AlreadyInjected' });
+  });
+
+  it('refuses a pod that brings its own pgwarden-proxy, or lets another container reach the token', () => {
+    const fake = pod({ initContainers: [{ name: 'pgwarden-proxy', image: 'x' }] });
+    expect(decideInjection(fake, context())).toEqual({
+      inject: false,
+      reason: 'TokenExposed',
+      message:
+        "pgwarden refuses this pod: its pgwarden-proxy container runs image x, not one of pgwarden/sidecar; only the injected pgwarden proxy may hold the pod's pgwarden.io token (docs/threat-model.md)",
+    });
+    const mounting = pod({
+      containers: [
+        { name: 'agent', image: 'agent:1', volumeMounts: [{ name: 'pgwarden-token', mountPath: '/t' }] },
+      ],
+    });
+    expect(decideInjection(mounting, context())).toMatchObject({
+      reason: 'TokenExposed',
+      message: expect.stringContaining(
+        'container agent mounts pgwarden-token, which only the pgwarden proxy may mount',
+      ),
+    });
+    expect(decideInjection(pod({ shareProcessNamespace: true }), context())).toMatchObject({
+      reason: 'TokenExposed',
+    });
   });
 
   it('puts the native sidecar first among existing init containers and appends to existing lists', () => {
@@ -184,12 +228,14 @@ describe('sidecar injection decision', () => {
 
   it('gives the sidecar alone the recording Secret as env and the recording claim at the documented path', () => {
     const none = injected(pod());
-    expect(none.sidecar.envFrom).toBeUndefined();
+    expect(none.sidecar.env?.filter((e) => e.valueFrom?.secretKeyRef)).toEqual([]);
     expect(none.volumes.map((v) => v.name)).toEqual(['pgwarden-token', 'pgwarden-spool']);
 
     const recording = { secretName: 'recording-s3', claimName: 'recordings' };
     const { patch, sidecar, volumes } = injected(pod(), { recording });
-    expect(sidecar.envFrom).toEqual([{ secretRef: { name: 'recording-s3', optional: false } }]);
+    expect(secretEnv(sidecar)).toEqual(s3Env('recording-s3'));
+    // Never the whole Secret: another key (NODE_OPTIONS) would run code beside the token.
+    expect(sidecar.envFrom).toBeUndefined();
     expect(sidecar.volumeMounts).toContainEqual({
       name: 'pgwarden-recordings',
       mountPath: '/var/lib/pgwarden/recordings',
@@ -210,7 +256,7 @@ describe('sidecar injection decision', () => {
       pod({}, { 'pgwarden.io/recording-secret': 'team-s3', 'pgwarden.io/recording-claim': 'team-pvc' }),
       defaults,
     );
-    expect(chosen.sidecar.envFrom).toEqual([{ secretRef: { name: 'team-s3', optional: false } }]);
+    expect(secretEnv(chosen.sidecar)).toEqual(s3Env('team-s3'));
     expect(chosen.volumes).toContainEqual({
       name: 'pgwarden-recordings',
       persistentVolumeClaim: { claimName: 'team-pvc' },
@@ -219,12 +265,12 @@ describe('sidecar injection decision', () => {
       pod({}, { 'pgwarden.io/recording-secret': '', 'pgwarden.io/recording-claim': '' }),
       defaults,
     );
-    expect(without.sidecar.envFrom).toBeUndefined();
+    expect(secretEnv(without.sidecar)).toEqual([]);
     expect(without.sidecar.volumeMounts?.map((m) => m.name)).toEqual(['pgwarden-token', 'pgwarden-spool']);
     expect(without.volumes.map((v) => v.name)).toEqual(['pgwarden-token', 'pgwarden-spool']);
     // An annotation alone is enough: no default needed.
     const only = injected(pod({}, { 'pgwarden.io/recording-secret': 'team-s3' }));
-    expect(only.sidecar.envFrom).toEqual([{ secretRef: { name: 'team-s3', optional: false } }]);
+    expect(secretEnv(only.sidecar)).toEqual(s3Env('team-s3'));
   });
 
   it('refuses a pod whose recording annotation names nothing Kubernetes could find, saying what to write', () => {

@@ -15,11 +15,16 @@ import type { OperatorProcess } from './operator-process.js';
 // The setup every suite that runs the operator as a process against an API
 // server starts with, and the agent pods its tests make.
 
+/** Labels a namespace so the operator's pod webhook injects the proxy into its pods. */
+export async function optIn(k8s: TestCluster, namespace: string): Promise<void> {
+  await k8s.kubectlOk(['label', 'namespace', namespace, 'pgwarden.io/inject=enabled', '--overwrite']);
+}
+
 /**
  * The install manifests (CRDs, RBAC), the operator's namespace and its
- * identity under the install RBAC, the agents' namespace with its service
- * accounts, and both webhook configurations pointing where the operator will
- * listen. Returns the operator's kubeconfig and the flags that serve its
+ * identity under the install RBAC, the agents' namespace (opted in to
+ * injection) with its service accounts, and both webhook configurations
+ * pointing where the operator will listen. Returns the operator's kubeconfig and the flags that serve its
  * webhooks (and the grant and approval APIs, on the same listener).
  */
 export async function prepareOperatorCluster(
@@ -30,6 +35,7 @@ export async function prepareOperatorCluster(
   await waitForCrds(k8s);
   await k8s.createNamespace(options.operatorNamespace);
   await k8s.createNamespace(options.namespace);
+  await optIn(k8s, options.namespace);
   await serviceAccounts(k8s, options.namespace, options.serviceAccounts);
   const kubeconfig = await operatorIdentity(k8s, options.operatorNamespace);
   const serve = await servedWebhooks(k8s, options.operatorNamespace);
@@ -56,9 +62,11 @@ export async function untilOperatorUserKnown(operator: OperatorProcess): Promise
 }
 
 /**
- * An agent's pod of `serviceAccount`, as created (with its uid). No kubelet
- * runs, so it stays Pending, which is all the operator looks at; its token
- * comes from the TokenRequest API (boundToken, useGrantSidecars), never a mount.
+ * An agent's pod of `serviceAccount`, as stored (with its uid): in an
+ * opted-in namespace the running operator's webhook injected the proxy, as
+ * the grant and approval APIs require. No kubelet runs, so it stays Pending,
+ * which is all the operator looks at; its token comes from the TokenRequest
+ * API (boundToken, useGrantSidecars), never a mount.
  */
 export async function createAgentPod(
   k8s: TestCluster,

@@ -16,7 +16,7 @@ import { createAgentPod, ordersConnection, prepareOperatorCluster, untilReady } 
 // process, --sidecar-recording-secret) injects the pod through the real
 // kube-apiserver; then the sidecar runs as a kubelet would run the stored
 // container: its args, its env resolved from the pod (values, fieldRefs, and
-// envFrom the real Secret), its volumes as local directories at the paths the
+// the real Secret's keys), its volumes as local directories at the paths the
 // env names. It records an agent's session to a real S3 server.
 
 const operatorNs = 'pgwarden-system';
@@ -49,7 +49,6 @@ describe('recording from an injected sidecar', () => {
       serviceAccounts: ['recorded-agent'],
     });
     kubeconfig = prepared.kubeconfig;
-    await k8s().kubectlOk(['label', 'namespace', ns, 'pgwarden.io/inject=enabled']);
     await pg().psql(
       `CREATE TABLE orders (id int PRIMARY KEY, total numeric);
        INSERT INTO orders VALUES (1, 10), (2, 20);
@@ -141,10 +140,10 @@ describe('recording from an injected sidecar', () => {
 });
 
 /**
- * The container's environment as the kubelet builds it: envFrom first (every
- * key of the Secret; a missing one that is not optional fails the start), then
- * env, which wins; fieldRefs from the pod; paths under a mount moved to the
- * local directory that stands in for it.
+ * The container's environment as the kubelet builds it: values, fieldRefs from
+ * the pod, secretKeyRefs from the Secret (a missing key that is not optional
+ * fails the start, an optional one is left out); paths under a mount moved to
+ * the local directory that stands in for it.
  */
 async function containerEnv(
   k8s: TestCluster,
@@ -152,22 +151,32 @@ async function containerEnv(
   container: V1Container,
   mounts: ReadonlyMap<string, string>,
 ): Promise<Record<string, string>> {
-  const env: Record<string, string> = {};
-  for (const source of container.envFrom ?? []) {
-    const name = source.secretRef?.name;
-    if (!name) throw new Error(`unsupported envFrom ${JSON.stringify(source)}`);
-    const secret = JSON.parse(await k8s.kubectlOk(['get', 'secret', name, '-n', ns, '-o', 'json'])) as {
-      data: Record<string, string>;
-    };
-    for (const [key, value] of Object.entries(secret.data))
-      env[key] = Buffer.from(value, 'base64').toString();
-  }
+  if (container.envFrom?.length) throw new Error(`unexpected envFrom ${JSON.stringify(container.envFrom)}`);
+  const secrets = new Map<string, Record<string, string>>();
+  const secretData = async (name: string) => {
+    if (!secrets.has(name)) {
+      const secret = JSON.parse(await k8s.kubectlOk(['get', 'secret', name, '-n', ns, '-o', 'json'])) as {
+        data: Record<string, string>;
+      };
+      secrets.set(name, secret.data);
+    }
+    return secrets.get(name) as Record<string, string>;
+  };
   const fields: Record<string, string | undefined> = {
     'metadata.name': pod.metadata?.name,
     'metadata.namespace': pod.metadata?.namespace,
   };
+  const env: Record<string, string> = {};
   for (const variable of container.env ?? []) {
     const field = variable.valueFrom?.fieldRef?.fieldPath;
+    const secretKey = variable.valueFrom?.secretKeyRef;
+    if (secretKey) {
+      const encoded = (await secretData(secretKey.name ?? ''))[secretKey.key];
+      if (encoded === undefined && secretKey.optional) continue;
+      if (encoded === undefined) throw new Error(`Secret ${secretKey.name} has no key ${secretKey.key}`);
+      env[variable.name] = Buffer.from(encoded, 'base64').toString();
+      continue;
+    }
     const value = field ? fields[field] : variable.value;
     if (value === undefined) throw new Error(`unsupported env ${JSON.stringify(variable)}`);
     env[variable.name] = value;

@@ -16,7 +16,7 @@ import {
 } from './fixtures.js';
 import { boundToken, grantUrlOf, operatorCa, postGrant } from './grant-fixtures.js';
 import { useOperatorProcesses } from './operator-process.js';
-import { createAgentPod, ordersConnection, untilReady } from './operator-setup.js';
+import { createAgentPod, optIn, ordersConnection, untilReady } from './operator-setup.js';
 
 // --secret-namespaces on real parts: the operator as a process under the
 // install RBAC made for the same list (a Role per listed namespace, no
@@ -67,7 +67,10 @@ describe('operator restricted to --secret-namespaces', () => {
     await k8s().kubectlOk(['apply', '-f', manifestsDir]);
     await waitForCrds(k8s());
     for (const namespace of [operatorNs, listed, unlisted]) await k8s().createNamespace(namespace);
-    for (const namespace of [listed, unlisted]) await serviceAccounts(k8s(), namespace, ['agent']);
+    for (const namespace of [listed, unlisted]) {
+      await optIn(k8s(), namespace);
+      await serviceAccounts(k8s(), namespace, ['agent']);
+    }
     kubeconfig = await operatorIdentity(k8s(), operatorNs, { secretNamespaces: [listed] });
     serve = await servedWebhooks(k8s(), operatorNs);
     await pg().psql(

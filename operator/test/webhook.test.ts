@@ -132,10 +132,16 @@ describe('admission webhooks', () => {
         'pgwarden-spool',
         'pgwarden-token',
       ]);
-      expect(sidecar).toMatchObject({
-        imagePullPolicy: 'IfNotPresent',
-        envFrom: [{ secretRef: { name: 'recording-s3', optional: false } }],
-      });
+      expect(sidecar?.imagePullPolicy).toBe('IfNotPresent');
+      // The S3 keys one by one, never the whole Secret (whose other keys could set NODE_OPTIONS).
+      expect(sidecar?.envFrom).toBeUndefined();
+      expect(
+        sidecar?.env?.filter((e) => e.valueFrom?.secretKeyRef).map((e) => e.valueFrom?.secretKeyRef),
+      ).toEqual([
+        { name: 'recording-s3', key: 'AWS_ACCESS_KEY_ID', optional: false },
+        { name: 'recording-s3', key: 'AWS_SECRET_ACCESS_KEY', optional: false },
+        { name: 'recording-s3', key: 'AWS_SESSION_TOKEN', optional: true },
+      ]);
       expect(sidecar?.env).toEqual(
         expect.arrayContaining([
           { name: 'PGWARDEN_LOG_LEVEL', value: 'info' },
@@ -210,6 +216,27 @@ describe('admission webhooks', () => {
       expect(badAnnotation.stderr).toContain(
         'pgwarden cannot inject this pod: annotation pgwarden.io/recording-secret: "S3_Creds" is not a valid name',
       );
+      // Something besides the proxy reaching its token: refused, with what is wrong.
+      const stealing = await createPod('agents', 'stealing', {
+        spec: {
+          containers: [
+            { name: 'agent', image: 'agent:1', volumeMounts: [{ name: 'pgwarden-token', mountPath: '/t' }] },
+          ],
+        },
+      });
+      expect(stealing.code).not.toBe(0);
+      expect(stealing.stderr).toContain(
+        "pgwarden refuses this pod: container agent mounts pgwarden-token, which only the pgwarden proxy may mount; only the injected pgwarden proxy may hold the pod's pgwarden.io token",
+      );
+      const impostor = pod.spec?.initContainers?.map((c) =>
+        c.name === 'pgwarden-proxy' ? { ...c, command: ['/nodejs/bin/node', '-e', 'steal()'] } : c,
+      );
+      const faked = await createPod('agents', 'impostor', {
+        metadata: { annotations: pod.metadata?.annotations },
+        spec: { ...(pod.spec as V1Pod['spec']), initContainers: impostor } as V1Pod['spec'],
+      });
+      expect(faked.code).not.toBe(0);
+      expect(faked.stderr).toContain('its pgwarden-proxy container overrides the image’s command');
       expect(
         await operator.metric('pgwarden_operator_webhook_reviews_total', {
           webhook: 'pods',
@@ -276,6 +303,22 @@ describe('admission webhooks', () => {
       expect((await applyPolicy('spool-too-big', big)).stderr).toContain(
         "Warning: spec.recording.spoolCap 2Gi is not below the sidecar's spool volume (1536Mi, --sidecar-spool-size-limit)",
       );
+      // ... and s3 credentials under names the sidecar is not given.
+      const renamed = {
+        recording: {
+          sink: {
+            type: 's3',
+            bucket: 'recs',
+            credentials: { accessKeyIdEnv: 'MINIO_KEY', secretAccessKeyEnv: 'MINIO_SECRET' },
+          },
+        },
+      };
+      expect((await applyPolicy('s3-renamed', renamed)).stderr).toContain(
+        'Warning: spec.recording.sink.credentials names MINIO_KEY, MINIO_SECRET: an injected sidecar gets only AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN from --sidecar-recording-secret',
+      );
+      expect(
+        (await applyPolicy('s3-default', { recording: { sink: { type: 's3', bucket: 'recs' } } })).stderr,
+      ).toBe('');
       expect(
         await operator.metric('pgwarden_operator_webhook_reviews_total', {
           webhook: 'agentaccesspolicies',

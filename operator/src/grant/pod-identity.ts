@@ -1,6 +1,7 @@
 import { AuthenticationV1Api, type V1Pod, type V1TokenReviewStatus } from '@kubernetes/client-node';
 import { GRANT_TOKEN_AUDIENCE, type GrantSubject } from '@pgwarden/crds';
 import { apiStatus, type KubeClients } from '../kube/clients.js';
+import { type ExpectedSidecar, sidecarIntegrityProblem } from '../webhook/sidecar-integrity.js';
 import { type Refused, refuse } from './refusal.js';
 
 /**
@@ -16,6 +17,8 @@ export interface PodIdentityApi {
   reviewToken(token: string, audiences: readonly string[]): Promise<V1TokenReviewStatus>;
   /** The pod, or undefined when it does not exist. */
   readPod(namespace: string, name: string): Promise<V1Pod | undefined>;
+  /** What the pod's proxy must look like: the operator's current sidecar settings. */
+  expectedSidecar(): ExpectedSidecar;
 }
 
 export type PodIdentity = { ok: true; subject: GrantSubject; pod: V1Pod } | Refused;
@@ -25,9 +28,10 @@ export const POD_NAME_EXTRA = 'authentication.kubernetes.io/pod-name';
 export const POD_UID_EXTRA = 'authentication.kubernetes.io/pod-uid';
 const SERVICE_ACCOUNT_USER = /^system:serviceaccount:([^:]+):([^:]+)$/;
 
-export function podIdentityApi(clients: KubeClients): PodIdentityApi {
+export function podIdentityApi(clients: KubeClients, expectedSidecar: () => ExpectedSidecar): PodIdentityApi {
   const authentication = clients.config.makeApiClient(AuthenticationV1Api);
   return {
+    expectedSidecar,
     async reviewToken(token, audiences) {
       const review = await authentication.createTokenReview({
         body: {
@@ -94,8 +98,9 @@ export async function authenticatePod(api: PodIdentityApi, token: string): Promi
 /**
  * Whether the subject's pod is still the one its token was bound to: it
  * exists, has the same uid (not re-created under the same name), runs as the
- * same service account, and is neither being deleted nor finished. Held long
- * polls re-check this on every pod event.
+ * same service account, and is neither being deleted nor finished; and
+ * whether its token is still the injected proxy's alone (sidecar-integrity.ts).
+ * Held long polls re-check this on every pod event.
  */
 export async function checkBoundPod(api: PodIdentityApi, subject: GrantSubject): Promise<PodIdentity> {
   let pod: V1Pod | undefined;
@@ -117,6 +122,16 @@ export async function checkBoundPod(api: PodIdentityApi, subject: GrantSubject):
   if (phase === 'Succeeded' || phase === 'Failed') return gone(`has finished (${phase})`);
   if ((pod.spec?.serviceAccountName ?? 'default') !== subject.serviceAccount) {
     return gone(`no longer runs as service account ${subject.serviceAccount}`);
+  }
+  const expected = api.expectedSidecar();
+  // Only while the webhook starts: without its CA the pod's annotation cannot be checked.
+  if (expected.grantCaPem === '') return unavailable('know the webhook CA', 'not loaded yet');
+  const exposed = sidecarIntegrityProblem(pod, expected);
+  if (exposed) {
+    return refuse(
+      'token-exposed',
+      `pod ${subject.namespace}/${subject.pod}: ${exposed}; pgwarden grants access only while the injected proxy alone holds the pod's token: remove that and re-create the pod (docs/threat-model.md)`,
+    );
   }
   return { ok: true, subject, pod };
 }

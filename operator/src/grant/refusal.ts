@@ -6,6 +6,7 @@ export const REFUSAL_STATUS: Readonly<Record<GrantRefusalReason, number>> = {
   'wrong-audience': 401,
   'not-bound-to-pod': 403,
   'pod-gone': 403,
+  'token-exposed': 403,
   'no-policy': 403,
   'multiple-policies': 403,
   'policy-invalid': 403,

@@ -202,7 +202,7 @@ export const OperatorConfigSchema = z
       "sizeLimit of the sidecar's spool emptyDir (default 1536Mi). Above the policies' spoolCap (default 1Gi), so the proxy's own cap is reached first (statements refused with 53100, the recording intact) and never the kubelet's limit (the pod evicted); the margin is for the chunks being written when the cap is hit (up to chunkSize, 1Mi, per open session). Raise it with a policy whose spoolCap is larger.",
     ),
     sidecarRecordingSecret: DnsSubdomainSchema.optional().describe(
-      "Secret (in the pod's namespace) whose keys become the sidecar's environment, e.g. AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for an s3 recording sink; not optional: a pod whose namespace lacks it does not start. Pod annotation pgwarden.io/recording-secret overrides it (empty: none). Omitted: none.",
+      "Secret (in the pod's namespace) with the s3 recording sink's credentials: its keys AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and optional AWS_SESSION_TOKEN) become the sidecar's variables of the same names, no other key; not optional: a pod whose namespace lacks it does not start. Pod annotation pgwarden.io/recording-secret overrides it (empty: none). Omitted: none.",
     ),
     sidecarRecordingClaim: DnsSubdomainSchema.optional().describe(
       "PersistentVolumeClaim (in the pod's namespace) mounted into the sidecar at /var/lib/pgwarden/recordings, for a dir recording sink with that path. Pod annotation pgwarden.io/recording-claim overrides it (empty: none). Omitted: none.",

@@ -51,7 +51,7 @@ export class Operator {
   #synced = false;
   #shuttingDown = false;
   #closeAdmin: (() => Promise<void>) | undefined;
-  #webhook: { ready(): boolean; close(): Promise<void> } | undefined;
+  #webhook: { ready(): boolean; grantCaPem(): string; close(): Promise<void> } | undefined;
   #grants: { api: GrantApi; changes: GrantChanges } | undefined;
   #approvalEvents: ApprovalEvents | undefined;
   readonly #approvalObjects: ApprovalObjects;
@@ -185,7 +185,7 @@ export class Operator {
 
   #grantApi(): { api: GrantApi; changes: GrantChanges } {
     const roles = new GrantRoles(this.#clients, this.#roles, this.#log('dynamic-roles'));
-    const identity = podIdentityApi(this.#clients);
+    const identity = this.#podIdentity();
     const sources = kubeGrantSources(this.#clients);
     // Deleted policies and pods, edited policies and relabelled pods end dynamic roles even when no sidecar asks.
     const revocations = new Revocations({
@@ -218,13 +218,22 @@ export class Operator {
   /** The sidecar-facing approval API: held statements as QueryApprovals (served by every replica). */
   #approvalApi(): ApprovalApi {
     this.#approvals = new ApprovalApi({
-      identity: podIdentityApi(this.#clients),
+      identity: this.#podIdentity(),
       objects: this.#approvalObjects,
       settings: (namespace, policy, pod) => policyApproval(this.#clients, namespace, policy, pod),
       log: this.#log('approvals'),
       calls: this.#metrics.approvalCalls,
     });
     return this.#approvals;
+  }
+
+  /** Callers of the grant and approval APIs, checked against the sidecar this operator injects. */
+  #podIdentity() {
+    return podIdentityApi(this.#clients, () => ({
+      image: this.#config.sidecarImage,
+      grantUrl: this.#config.sidecarGrantUrl,
+      grantCaPem: this.#webhook?.grantCaPem() ?? '',
+    }));
   }
 
   #log(component: string): Log {

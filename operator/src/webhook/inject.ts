@@ -9,6 +9,7 @@ import {
   sidecarContainer,
   sidecarVolumes,
 } from './sidecar.js';
+import { exposureBeforeInjection, sidecarIntegrityProblem } from './sidecar-integrity.js';
 
 /** Namespace label that opts a namespace in; pod annotation that opts a pod out. */
 export const INJECT_KEY = 'pgwarden.io/inject';
@@ -33,8 +34,8 @@ export type JsonPatchOp =
 export type InjectionDecision =
   | { inject: true; patch: JsonPatchOp[] }
   | { inject: false; reason: 'ProtectedNamespace' | 'OptedOut' | 'AlreadyInjected' }
-  /** Refused: the pod cannot be injected as it asks; `message` says why and what to do. */
-  | { inject: false; reason: 'InvalidAnnotation'; message: string };
+  /** Refused: the pod cannot be injected as it asks, or would let something besides the proxy reach its token; `message` says why and what to do. */
+  | { inject: false; reason: 'InvalidAnnotation' | 'TokenExposed'; message: string };
 
 export interface InjectionContext {
   namespace: string;
@@ -45,8 +46,9 @@ export interface InjectionContext {
 
 /**
  * What the webhook does to a pod being created: nothing when its namespace is
- * protected, the pod opts out, or it already has the sidecar (so a pod
- * re-created from a stored one, or a second webhook pass, is unchanged);
+ * protected, the pod opts out, or it already has an unmodified sidecar (so a
+ * pod re-created from a stored one, or a second webhook pass, is unchanged);
+ * a refusal when something besides the proxy could reach its token;
  * otherwise the patch that adds the sidecar, its volumes and the agents' env.
  */
 export function decideInjection(pod: V1Pod, context: InjectionContext): InjectionDecision {
@@ -56,7 +58,17 @@ export function decideInjection(pod: V1Pod, context: InjectionContext): Injectio
     return { inject: false, reason: 'OptedOut' };
   const spec = pod.spec;
   const all = [...(spec?.initContainers ?? []), ...(spec?.containers ?? [])];
-  if (all.some((c) => c.name === SIDECAR_CONTAINER)) return { inject: false, reason: 'AlreadyInjected' };
+  const exposed = (problem: string) => ({
+    inject: false as const,
+    reason: 'TokenExposed' as const,
+    message: `pgwarden refuses this pod: ${problem}; only the injected pgwarden proxy may hold the pod's pgwarden.io token (docs/threat-model.md)`,
+  });
+  if (all.some((c) => c.name === SIDECAR_CONTAINER)) {
+    const problem = sidecarIntegrityProblem(pod, context.settings);
+    return problem ? exposed(problem) : { inject: false, reason: 'AlreadyInjected' };
+  }
+  const problem = exposureBeforeInjection(pod);
+  if (problem) return exposed(problem);
   const recording = recordingSources(pod, context.settings.recording);
   if (typeof recording === 'string')
     return { inject: false, reason: 'InvalidAnnotation', message: recording };

@@ -19,7 +19,7 @@ export function podReviewer(context: (namespace: string) => InjectionContext, lo
     const decision = decideInjection(pod, context(namespace));
     if (!decision.inject) {
       log?.('pod-not-injected', { namespace, pod: name, reason: decision.reason });
-      if (decision.reason === 'InvalidAnnotation') {
+      if (decision.reason === 'InvalidAnnotation' || decision.reason === 'TokenExposed') {
         return {
           verdict: { allowed: false, status: { code: 400, message: decision.message } },
           result: 'refused',

@@ -9,7 +9,7 @@ import {
 } from '@pgwarden/crds';
 import { quantityValue } from '../kube/quantity.js';
 import type { Reviewer } from './admission.js';
-import { RECORDINGS_DIR } from './sidecar.js';
+import { RECORDING_SECRET_KEYS, RECORDINGS_DIR } from './sidecar.js';
 
 /**
  * The validating webhook on AgentAccessPolicy CREATE and UPDATE: the rules
@@ -61,7 +61,8 @@ export const policyReviewer =
  * the sidecar's root file system being read-only (only a warning: the path
  * may be mounted by other means). The spool cap must stay below the spool
  * volume's sizeLimit, or the kubelet evicts the pod before the proxy refuses
- * statements at the cap.
+ * statements at the cap. An s3 sink's credentials must use the variable names
+ * the operator fills from the recording Secret.
  */
 function recordingWarnings(recording: RecordingSettings, spoolSizeLimit: string): string[] {
   const warnings: string[] = [];
@@ -70,6 +71,17 @@ function recordingWarnings(recording: RecordingSettings, spoolSizeLimit: string)
     warnings.push(
       `spec.recording.sink.path ${JSON.stringify(sink.path)}: an injected sidecar writes recordings only under ${RECORDINGS_DIR}, where the operator mounts --sidecar-recording-claim (chart sidecar.recording.claimName); its root file system is read-only`,
     );
+  }
+  if (sink.type === 's3') {
+    const { accessKeyIdEnv, secretAccessKeyEnv, sessionTokenEnv } = sink.credentials;
+    const named = [accessKeyIdEnv, secretAccessKeyEnv, ...(sessionTokenEnv ? [sessionTokenEnv] : [])];
+    const injected: readonly string[] = RECORDING_SECRET_KEYS.map((k) => k.key);
+    const others = named.filter((name) => !injected.includes(name));
+    if (others.length > 0) {
+      warnings.push(
+        `spec.recording.sink.credentials names ${others.join(', ')}: an injected sidecar gets only ${injected.join(', ')} from --sidecar-recording-secret (chart sidecar.recording.secretName); keep the default names`,
+      );
+    }
   }
   if (
     (parseByteSize(recording.spoolCap) ?? 0) >= (quantityValue(spoolSizeLimit) ?? Number.POSITIVE_INFINITY)

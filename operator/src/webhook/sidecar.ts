@@ -1,6 +1,5 @@
 import type {
   V1Container,
-  V1EnvFromSource,
   V1EnvVar,
   V1ResourceRequirements,
   V1Volume,
@@ -36,6 +35,15 @@ export const PROXY_PORT = 5432;
 /** The sidecar's /readyz for the kubelet, which probes the pod IP, so not loopback. */
 export const ADMIN_PORT = 9432;
 
+/** The proxy's command line; the image's entrypoint is the pgwarden CLI. */
+export const SIDECAR_ARGS: readonly string[] = [
+  'proxy',
+  '--listen',
+  `${PROXY_HOST}:${PROXY_PORT}`,
+  '--admin-listen',
+  `0.0.0.0:${ADMIN_PORT}`,
+];
+
 export interface SidecarSettings {
   image: string;
   /** native: an init container with restartPolicy Always (Kubernetes ≥ 1.29); container: a regular container. */
@@ -70,7 +78,7 @@ export function sidecarContainer(settings: SidecarSettings, recording: Recording
     name: SIDECAR_CONTAINER,
     image: settings.image,
     ...(settings.imagePullPolicy && { imagePullPolicy: settings.imagePullPolicy }),
-    args: ['proxy', '--listen', `${PROXY_HOST}:${PROXY_PORT}`, '--admin-listen', `0.0.0.0:${ADMIN_PORT}`],
+    args: [...SIDECAR_ARGS],
     env: [
       { name: 'PGWARDEN_GRANT_URL', value: settings.grantUrl },
       { name: 'PGWARDEN_TOKEN_FILE', value: `${TOKEN_DIR}/token` },
@@ -80,8 +88,8 @@ export function sidecarContainer(settings: SidecarSettings, recording: Recording
       { name: 'PGWARDEN_POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
       { name: 'PGWARDEN_LOG_LEVEL', value: settings.log.level },
       { name: 'PGWARDEN_LOG_FORMAT', value: settings.log.format },
+      ...(recording.secretName ? recordingEnv(recording.secretName) : []),
     ],
-    ...(recording.secretName && { envFrom: recordingEnv(recording.secretName) }),
     ports: [{ name: 'pgwarden-admin', containerPort: ADMIN_PORT, protocol: 'TCP' }],
     // The agent starts only once the proxy holds a grant and listens (native sidecars gate later containers on it).
     startupProbe: {
@@ -111,16 +119,25 @@ export function sidecarContainer(settings: SidecarSettings, recording: Recording
   return container;
 }
 
+/** The S3 credential keys the recording Secret may hold, each as the variable of the same name. */
+export const RECORDING_SECRET_KEYS = [
+  { key: 'AWS_ACCESS_KEY_ID', optional: false },
+  { key: 'AWS_SECRET_ACCESS_KEY', optional: false },
+  { key: 'AWS_SESSION_TOKEN', optional: true },
+] as const;
+
 /**
- * Every key of the Secret, so the names an s3 sink's credentials give
- * (accessKeyIdEnv…) resolve whatever the policy chose. Not optional: without
- * the Secret the kubelet does not start the sidecar and says which Secret is
- * missing, where an optional one would start a proxy that cannot ship a
- * recording. The container's own env wins over these, so the Secret cannot
- * redirect the grant URL or the token file.
+ * The sink's credentials from the recording Secret, key by key: never the
+ * whole Secret (envFrom), whose other keys could set NODE_OPTIONS and run
+ * code beside the token. Not optional: without the Secret or a required key
+ * the kubelet does not start the sidecar and says which is missing, where an
+ * optional one would start a proxy that cannot ship a recording.
  */
-function recordingEnv(secretName: string): V1EnvFromSource[] {
-  return [{ secretRef: { name: secretName, optional: false } }];
+function recordingEnv(secretName: string): V1EnvVar[] {
+  return RECORDING_SECRET_KEYS.map(({ key, optional }) => ({
+    name: key,
+    valueFrom: { secretKeyRef: { name: secretName, key, optional } },
+  }));
 }
 
 function recordingMounts(recording: RecordingSources): V1VolumeMount[] {

@@ -36,7 +36,7 @@ export async function startWebhook(
   log: Log,
   /** The sidecar-facing APIs (grants, approvals) served on the same listener, by path prefix. */
   handlers: Readonly<Record<string, HttpHandler>> = {},
-): Promise<{ port: number; ready(): boolean; close(): Promise<void> }> {
+): Promise<{ port: number; ready(): boolean; grantCaPem(): string; close(): Promise<void> }> {
   const source = certificateSource(config, clients, log);
   // Self-managed certificates are issued before serving (a failure fails the start); someone else's
   // may appear after the operator starts: until then it listens without one and is not ready.
@@ -140,6 +140,7 @@ export async function startWebhook(
   return {
     port: server.address.port,
     ready: () => served !== undefined,
+    grantCaPem: () => settings.grantCaPem,
     async close() {
       clearInterval(timer);
       await watch?.stop();
