@@ -13,6 +13,7 @@ import { ApprovalConflict, type ApprovalObjects } from '../src/approval/approval
 import { decisionReviewer } from '../src/approval/decision-review.js';
 import { policyApproval } from '../src/approval/policy-settings.js';
 import { type QueryApproval, queryApprovalObject } from '../src/approval/query-approval.js';
+import { TokenReviewBudget } from '../src/grant/pod-identity.js';
 import type { KubeClients } from '../src/kube/clients.js';
 import { heldDelete } from './approval-fixtures.js';
 import { asInjected, TEST_SIDECAR } from './injected-pod.js';
@@ -193,6 +194,7 @@ afterEach(async () => {
 async function serve(objects: MemoryObjects) {
   const api = new ApprovalApi({
     identity,
+    reviewBudget: new TokenReviewBudget(),
     objects: objects as unknown as ApprovalObjects,
     settings: async (_ns, policy) =>
       policy === 'analytics' ? settings : `AgentAccessPolicy agents/${policy} has no spec.approval`,

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { CredentialsResult } from '../src/database-connection/credentials.js';
 import type { ChangeFeed } from '../src/grant/changes.js';
 import { GrantApi, type GrantApiOptions, type Revocation } from '../src/grant/grant-api.js';
+import { TokenReviewBudget } from '../src/grant/pod-identity.js';
 import { asInjected, TEST_SIDECAR } from './injected-pod.js';
 
 // The grant API over real HTTP with its collaborators faked: the TokenReview
@@ -114,6 +115,7 @@ function world() {
   const options: GrantApiOptions = {
     identity: {
       async reviewToken(token, audiences): Promise<V1TokenReviewStatus> {
+        bump('reviews');
         if (reviewFails) throw Object.assign(new Error(`boom ${token}`), { code: 500 });
         const known = tokens.get(token);
         if (!known?.authenticated)
@@ -131,6 +133,7 @@ function world() {
       readPod: async (_namespace, name) => structuredClone(pods.get(name)),
       expectedSidecar: () => TEST_SIDECAR,
     },
+    reviewBudget: new TokenReviewBudget(),
     sources: {
       listPolicies: async () => structuredClone(policies),
       getConnectionSpec: async (_namespace, name) => structuredClone(connections.get(name)),
@@ -461,6 +464,29 @@ describe('grant API', () => {
     await vi.waitFor(() => expect(w.counts.get('longPolls')).toBe(1));
     api.close();
     expect(grantOf(await held).version).toBe(version);
+  });
+
+  it('answers an address whose tokens keep failing 429 without asking the API server, until its budget refills', async () => {
+    const w = world();
+    let now = 0;
+    const { post } = await serve(w, { reviewBudget: new TokenReviewBudget(6, 2, () => now) });
+    for (let i = 0; i < 2; i++) expect((await post({}, 'forged')).status).toBe(401);
+    expect(w.counts.get('reviews')).toBe(2);
+    const limited = await post({}, 'forged');
+    expect([limited.status, limited.headers.get('retry-after')]).toEqual([429, '10']);
+    expect(refusalOf(limited)).toMatchObject({
+      reason: 'rate-limited',
+      message:
+        "127.0.0.1 sent too many tokens the API server did not authenticate; retry in 10s with the pod's current projected token",
+    });
+    // Nothing reviewed meanwhile, not even a good token from that address.
+    expect((await post()).status).toBe(429);
+    expect(w.counts.get('reviews')).toBe(2);
+    now += 10_000;
+    grantOf(await post());
+    // Authenticated callers spend nothing: they may keep asking.
+    for (let i = 0; i < 5; i++) grantOf(await post());
+    expect(w.counts.get('reviews')).toBe(8);
   });
 
   it('limits each pod’s rate with 429 and Retry-After; held long polls do not count', async () => {

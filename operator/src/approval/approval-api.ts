@@ -21,7 +21,13 @@ import {
 } from '@pgwarden/crds';
 import type { z } from 'zod';
 import { bodyIssues, readJson, sendJson } from '../grant/json-http.js';
-import { authenticatePod, bearerToken, type PodIdentityApi, subjectFields } from '../grant/pod-identity.js';
+import {
+  authenticatePod,
+  bearerToken,
+  type PodIdentityApi,
+  subjectFields,
+  type TokenReviewBudget,
+} from '../grant/pod-identity.js';
 import type { Log } from '../reconcile/loop.js';
 import { ApprovalConflict, type ApprovalObjects } from './approval-objects.js';
 import { toRecord } from './query-approval.js';
@@ -31,6 +37,8 @@ const MAX_BODY_BYTES = 1024 * 1024;
 
 export interface ApprovalApiOptions {
   identity: PodIdentityApi;
+  /** Bounds the TokenReviews of callers whose tokens fail; shared with the grant API. */
+  reviewBudget: TokenReviewBudget;
   objects: ApprovalObjects;
   /** spec.approval of the named policy in the pod's namespace, compiled, if it binds the pod; a string says why there is none. */
   settings(namespace: string, policy: string, pod: V1Pod): Promise<CompiledApproval | string>;
@@ -73,7 +81,10 @@ export class ApprovalApi {
     const parts = url.pathname.slice(APPROVAL_API_PATH.length).split('/').filter(Boolean);
     const token = bearerToken(req.headers.authorization);
     const identity = token
-      ? await authenticatePod(this.#o.identity, token)
+      ? await authenticatePod(this.#o.identity, token, {
+          remote: req.socket.remoteAddress ?? '',
+          budget: this.#o.reviewBudget,
+        })
       : {
           ok: false as const,
           status: 401,

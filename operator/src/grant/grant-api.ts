@@ -21,6 +21,7 @@ import {
   checkBoundPod,
   type PodIdentityApi,
   subjectFields,
+  type TokenReviewBudget,
 } from './pod-identity.js';
 import { RateLimiter } from './rate-limit.js';
 import { type Refused, refuse } from './refusal.js';
@@ -51,6 +52,8 @@ export interface Revocation {
 
 export interface GrantApiOptions {
   identity: PodIdentityApi;
+  /** Bounds the TokenReviews of callers whose tokens fail; shared with the approval API. */
+  reviewBudget: TokenReviewBudget;
   /** Policy, connection and credential reads; secretRevision comes from the change feed. */
   sources: Omit<GrantSources, 'secretRevision'>;
   changes: ChangeFeed;
@@ -116,7 +119,8 @@ export class GrantApi {
         'none',
       );
     }
-    const identity = await authenticatePod(this.#o.identity, token);
+    const remote = req.socket.remoteAddress ?? '';
+    const identity = await authenticatePod(this.#o.identity, token, { remote, budget: this.#o.reviewBudget });
     if (!identity.ok) {
       return this.#refused(res, identity, { remote: req.socket.remoteAddress }, started, 'none');
     }

@@ -1,7 +1,8 @@
 import { AuthenticationV1Api, type V1Pod, type V1TokenReviewStatus } from '@kubernetes/client-node';
-import { GRANT_TOKEN_AUDIENCE, type GrantSubject } from '@pgwarden/crds';
+import { GRANT_TOKEN_AUDIENCE, type GrantRefusalReason, type GrantSubject } from '@pgwarden/crds';
 import { apiStatus, type KubeClients } from '../kube/clients.js';
 import { type ExpectedSidecar, sidecarIntegrityProblem } from '../webhook/sidecar-integrity.js';
+import { RateLimiter } from './rate-limit.js';
 import { type Refused, refuse } from './refusal.js';
 
 /**
@@ -66,7 +67,53 @@ export function bearerToken(header: string | undefined): string | undefined {
  * not be going away. An API server that cannot be asked is 'unavailable'
  * (503), never a grant.
  */
-export async function authenticatePod(api: PodIdentityApi, token: string): Promise<PodIdentity> {
+export async function authenticatePod(
+  api: PodIdentityApi,
+  token: string,
+  caller?: { remote: string; budget: TokenReviewBudget },
+): Promise<PodIdentity> {
+  const wait = caller ? caller.budget.waitFor(caller.remote) : 0;
+  if (caller && wait > 0) {
+    return refuse(
+      'rate-limited',
+      `${caller.remote} sent too many tokens the API server did not authenticate; retry in ${wait}s with the pod's current projected token`,
+      wait,
+    );
+  }
+  const identity = await reviewedPod(api, token);
+  if (caller && !identity.ok && TOKEN_REFUSALS.includes(identity.refusal.reason)) {
+    caller.budget.failed(caller.remote);
+  }
+  return identity;
+}
+
+/** Refusals of the token itself, which count against the caller's TokenReview budget. */
+const TOKEN_REFUSALS: readonly GrantRefusalReason[] = ['invalid-token', 'wrong-audience', 'not-bound-to-pod'];
+
+/**
+ * Every token is a TokenReview, a request to the API server, made before
+ * anything is known about the caller. An address whose tokens keep failing
+ * (a sidecar looping on an expired token, or someone guessing) gets `burst`
+ * failures, then one per 60/`perMinute` seconds; meanwhile it is answered 429
+ * without a review. Authenticated callers never spend from it.
+ */
+export class TokenReviewBudget {
+  readonly #failures: RateLimiter;
+
+  constructor(perMinute = 30, burst = 10, now?: () => number) {
+    this.#failures = new RateLimiter(perMinute, burst, now);
+  }
+
+  waitFor(remote: string): number {
+    return this.#failures.waitFor(remote);
+  }
+
+  failed(remote: string): void {
+    this.#failures.take(remote);
+  }
+}
+
+async function reviewedPod(api: PodIdentityApi, token: string): Promise<PodIdentity> {
   let status: V1TokenReviewStatus;
   try {
     status = await api.reviewToken(token, [GRANT_TOKEN_AUDIENCE]);

@@ -31,6 +31,15 @@ export class RateLimiter {
     return Math.max(1, Math.ceil((1 - bucket.tokens) / this.#perMs / 1000));
   }
 
+  /** Whole seconds until `key` may take a token; 0 when it may now. Takes nothing. */
+  waitFor(key: string): number {
+    const now = this.#now();
+    const bucket = this.#buckets.get(key);
+    if (!bucket) return 0;
+    const tokens = Math.min(this.#burst, bucket.tokens + (now - bucket.at) * this.#perMs);
+    return tokens >= 1 ? 0 : Math.max(1, Math.ceil((1 - tokens) / this.#perMs / 1000));
+  }
+
   /** Gives a token back: a long poll that was held was not a burst of requests. */
   refund(key: string): void {
     const bucket = this.#buckets.get(key);

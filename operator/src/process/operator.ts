@@ -13,7 +13,7 @@ import { GrantRoles } from '../credentials/grant-roles.js';
 import { DatabaseConnectionController } from '../database-connection/controller.js';
 import { GrantChanges } from '../grant/changes.js';
 import { GrantApi } from '../grant/grant-api.js';
-import { podIdentityApi } from '../grant/pod-identity.js';
+import { podIdentityApi, TokenReviewBudget } from '../grant/pod-identity.js';
 import { Revocations } from '../grant/revocations.js';
 import { kubeGrantSources } from '../grant/sources.js';
 import { type KubeClients, kubeClients } from '../kube/clients.js';
@@ -55,6 +55,8 @@ export class Operator {
   #grants: { api: GrantApi; changes: GrantChanges } | undefined;
   #approvalEvents: ApprovalEvents | undefined;
   readonly #approvalObjects: ApprovalObjects;
+  /** One budget of failed TokenReviews per caller address, for both sidecar-facing APIs. */
+  readonly #reviewBudget = new TokenReviewBudget();
   #approvals: ApprovalApi | undefined;
 
   constructor(config: OperatorConfig, logger: Logger) {
@@ -200,6 +202,7 @@ export class Operator {
     const changes = new GrantChanges(this.#clients, this.#secrets, this.#log('grant'), revocations);
     const api = new GrantApi({
       identity,
+      reviewBudget: this.#reviewBudget,
       sources,
       changes,
       ttlMs: this.#config.grantTtl,
@@ -219,6 +222,7 @@ export class Operator {
   #approvalApi(): ApprovalApi {
     this.#approvals = new ApprovalApi({
       identity: this.#podIdentity(),
+      reviewBudget: this.#reviewBudget,
       objects: this.#approvalObjects,
       settings: (namespace, policy, pod) => policyApproval(this.#clients, namespace, policy, pod),
       log: this.#log('approvals'),
