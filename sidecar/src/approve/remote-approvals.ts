@@ -1,4 +1,3 @@
-import { request as httpsRequest } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   APPROVAL_API_PATH,
@@ -13,6 +12,7 @@ import {
 } from '@pgwarden/crds';
 import type { z } from 'zod';
 import { readToken } from '../grant/grant-http.js';
+import { AnswerTooLarge, requestOperator } from '../grant/operator-request.js';
 import type { Logger } from '../observe/log.js';
 import { type ApprovalService, ApprovalUsed } from './approval-service.js';
 
@@ -166,46 +166,21 @@ export class RemoteApprovals implements ApprovalService {
     const url = new URL(`${APPROVAL_API_PATH}${path}`, this.endpoint.origin);
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const timeoutMs = waitSeconds * 1000 + ANSWER_MARGIN_MS;
-    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = httpsRequest(
-        url,
-        {
-          method,
-          ca: this.endpoint.caPem,
-          timeout: timeoutMs,
-          headers: {
-            authorization: `Bearer ${token}`,
-            accept: 'application/json',
-            ...(payload === undefined
-              ? {}
-              : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
-          },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (chunk: Buffer) => {
-            size += chunk.length;
-            if (size > MAX_ANSWER_BYTES)
-              req.destroy(new Error(`the answer exceeds ${MAX_ANSWER_BYTES} bytes`));
-            else chunks.push(chunk);
-          });
-          res.on('end', () =>
-            resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
-          );
-          res.on('error', reject);
-        },
+    const { status, text } = await requestOperator({
+      method,
+      url,
+      caPem: this.endpoint.caPem,
+      token,
+      payload,
+      timeoutMs,
+      maxAnswerBytes: MAX_ANSWER_BYTES,
+    }).catch((err: NodeJS.ErrnoException) => {
+      throw new ApprovalApiFailed(
+        null,
+        err instanceof AnswerTooLarge
+          ? `the approval API's answer exceeds ${MAX_ANSWER_BYTES} bytes`
+          : `the operator's approval API is unreachable (${err.code ?? err.message})`,
       );
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-      req.on('error', (err: NodeJS.ErrnoException) =>
-        reject(
-          new ApprovalApiFailed(
-            null,
-            `the operator's approval API is unreachable (${err.code ?? err.message})`,
-          ),
-        ),
-      );
-      req.end(payload);
     });
     if (status >= 400) {
       const error = ApprovalApiErrorSchema.safeParse(parseJson(text));

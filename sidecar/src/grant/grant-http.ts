@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import { request } from 'node:https';
 import {
   type Grant,
   type GrantRefusal,
@@ -8,6 +7,7 @@ import {
   GrantSchema,
 } from '@pgwarden/crds';
 import type { ZodError } from 'zod';
+import { AnswerTooLarge, requestOperator } from './operator-request.js';
 
 /** Grant answers are a compiled policy and a few fields; anything far bigger is not one. */
 const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
@@ -48,7 +48,18 @@ export async function requestGrant(
 ): Promise<GrantAnswer> {
   const token = await readToken(endpoint.tokenFile);
   const payload = JSON.stringify(body);
-  const { status, text, retryAfter } = await post(endpoint, token, payload, body.waitSeconds, signal);
+  const { status, text, retryAfter } = await requestOperator({
+    method: 'POST',
+    url: endpoint.url,
+    caPem: endpoint.caPem,
+    token,
+    payload,
+    timeoutMs: body.waitSeconds * 1000 + ANSWER_MARGIN_MS,
+    maxAnswerBytes: MAX_ANSWER_BYTES,
+    signal,
+  }).catch((err: Error) => {
+    throw networkFailure(err);
+  });
   return parseAnswer(status, text, retryAfter);
 }
 
@@ -68,61 +79,9 @@ export async function readToken(path: string): Promise<string> {
   return token;
 }
 
-function post(
-  endpoint: GrantEndpoint,
-  token: string,
-  payload: string,
-  waitSeconds: number,
-  signal: AbortSignal,
-): Promise<{ status: number; text: string; retryAfter: string | undefined }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      endpoint.url,
-      {
-        method: 'POST',
-        ca: endpoint.caPem,
-        signal,
-        timeout: waitSeconds * 1000 + ANSWER_MARGIN_MS,
-        headers: {
-          authorization: `Bearer ${token}`,
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(payload),
-          accept: 'application/json',
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > MAX_ANSWER_BYTES) {
-            req.destroy(
-              new GrantRequestFailed('invalid-answer', `the answer exceeds ${MAX_ANSWER_BYTES} bytes`),
-            );
-            return;
-          }
-          chunks.push(chunk);
-        });
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            text: Buffer.concat(chunks).toString('utf8'),
-            retryAfter: res.headers['retry-after'],
-          }),
-        );
-        res.on('error', (err) => reject(networkFailure(err)));
-      },
-    );
-    req.on('timeout', () =>
-      req.destroy(new Error(`no answer within ${waitSeconds * 1000 + ANSWER_MARGIN_MS} ms`)),
-    );
-    req.on('error', (err) => reject(networkFailure(err)));
-    req.end(payload);
-  });
-}
-
 function networkFailure(err: Error): Error {
-  if (err instanceof GrantRequestFailed || err.name === 'AbortError') return err;
+  if (err.name === 'AbortError') return err;
+  if (err instanceof AnswerTooLarge) return new GrantRequestFailed('invalid-answer', err.message);
   const code = (err as NodeJS.ErrnoException).code;
   return new GrantRequestFailed('network', code ? `${code}: ${err.message}` : err.message);
 }
