@@ -125,5 +125,12 @@ describe('operator configuration', () => {
   it('documents every option with its variable', () => {
     expect(usage()).toContain('--retry-period');
     expect(usage()).toContain('PGWARDEN_OPERATOR_RETRY_PERIOD');
+    // One column each, however long the longest flag: every variable starts at the same offset.
+    const options = usage()
+      .split('\n')
+      .filter((line) => line.startsWith('  --'));
+    const columns = new Set(options.map((line) => line.indexOf(' PGWARDEN_OPERATOR_')));
+    expect(columns.size).toBe(1);
+    expect(options.length).toBeGreaterThan(30);
   });
 });

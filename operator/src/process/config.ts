@@ -334,9 +334,11 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ope
 }
 
 export function usage(): string {
+  const flagWidth = Math.max(...keys.map((key) => flagName(key).length));
+  const envWidth = Math.max(...keys.map((key) => envName(key).length));
   const lines = keys.map((key) => {
     const description = shape[key].description ?? '';
-    return `  --${flagName(key).padEnd(18)} ${envName(key).padEnd(36)} ${description}`;
+    return `  --${flagName(key).padEnd(flagWidth)} ${envName(key).padEnd(envWidth)} ${description}`;
   });
   return `Usage: pgwarden-operator [options]\n\nOptions (flag, environment variable):\n${lines.join('\n')}\n`;
 }
