@@ -29,7 +29,14 @@ const logger = pino(
   { level: config.logLevel, base: { identity: config.identity } },
   config.logFormat === 'text' ? pretty(textLogOptions()) : undefined,
 );
-const operator = new Operator(config, logger);
+let operator: Operator;
+try {
+  operator = new Operator(config, logger);
+} catch (error) {
+  // An unreadable kubeconfig, say: one fatal line, not a stack trace.
+  logger.fatal({ error: String(error) }, 'operator failed to start');
+  process.exit(1);
+}
 
 let stopping = false;
 const stop = (signal: NodeJS.Signals) => {

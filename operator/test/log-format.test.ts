@@ -58,4 +58,17 @@ describe('pgwarden-operator --log-format text', () => {
     expect(out).toMatch(/ INFO: shut down \{"identity":"[^"]+"\}$/m);
     expect(out).not.toContain(TOKEN);
   });
+
+  it('a kubeconfig it cannot read ends the start with one fatal line, not a stack trace', async () => {
+    const operator = start(process.execPath, [OPERATOR_MAIN, '--kubeconfig', join(dir, 'missing')]);
+    expect(await operator.exited).toBe(1);
+    expect(operator.stderr()).toBe('');
+    const lines = operator.stdout().trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0] ?? '')).toMatchObject({
+      level: 60,
+      msg: 'operator failed to start',
+      error: expect.stringContaining(`ENOENT: no such file or directory, open '${join(dir, 'missing')}'`),
+    });
+  });
 });
