@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { POLICY_KIND } from '@pgwarden/crds';
 import { externalKubeconfig, freePort, type TestCluster } from '@pgwarden/e2e';
+import { expect, vi } from 'vitest';
 import { CRD_DEFINITIONS } from '../../crds/src/crd/definitions.js';
 import { crdObject } from '../../crds/src/crd/manifest.js';
 import { operatorRbac, type RbacOptions } from '../src/install/rbac.js';
@@ -81,11 +82,43 @@ export async function operatorIdentity(
     webhookSecret: 'pgwarden-webhook-tls',
     webhookCertMode,
   };
-  for (const object of operatorRbac({ namespace, serviceAccount, secretNamespaces, ...webhook })) {
-    await applyObject(k8s, object);
+  const objects = operatorRbac({ namespace, serviceAccount, secretNamespaces, ...webhook });
+  for (const object of objects) await applyObject(k8s, object);
+  const user = `system:serviceaccount:${namespace}:${serviceAccount}`;
+  // The API server's authorizer learns of new RBAC objects through a watch: on a loaded machine an
+  // operator started at once could meet a 403 the install would never give it.
+  for (const object of objects) {
+    const rule = 'rules' in object ? object.rules?.[0] : undefined;
+    if (!rule) continue;
+    const [resource = '', subresource = ''] = (rule.resources?.[0] ?? '').split('/');
+    // A SubjectAccessReview, not kubectl auth can-i: that one needs the CRDs' discovery first.
+    const review = {
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SubjectAccessReview',
+      spec: {
+        user,
+        resourceAttributes: {
+          namespace: object.kind === 'Role' ? (object.metadata?.namespace ?? '') : '',
+          verb: rule.verbs[0] ?? 'get',
+          group: rule.apiGroups?.[0] ?? '',
+          resource,
+          subresource,
+          name: rule.resourceNames?.[0] ?? '',
+        },
+      },
+    };
+    await vi.waitFor(
+      async () =>
+        expect(
+          await k8s.kubectlOk(['create', '-f', '-', '-o', 'jsonpath={.status.allowed}'], {
+            input: JSON.stringify(review),
+          }),
+        ).toBe('true'),
+      { timeout: 30_000, interval: 100 },
+    );
   }
   return k8s.kubeconfigFor({
-    user: `system:serviceaccount:${namespace}:${serviceAccount}`,
+    user,
     groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`],
   });
 }
