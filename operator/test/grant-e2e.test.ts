@@ -16,7 +16,13 @@ import {
 } from './grant-fixtures.js';
 import { useGrantSidecars } from './grant-sidecar.js';
 import { useOperatorProcesses } from './operator-process.js';
-import { createAgentPod, ordersConnection, prepareOperatorCluster, untilReady } from './operator-setup.js';
+import {
+  createAgentPod,
+  optIn,
+  ordersConnection,
+  prepareOperatorCluster,
+  untilReady,
+} from './operator-setup.js';
 
 // The grant API on real parts: the operator as a process with the install
 // RBAC, the real kube-apiserver's TokenRequest and TokenReview, PostgreSQL
@@ -192,8 +198,9 @@ describe('grant API end to end', () => {
     // Deleting the pod, or kubectl debug attaching a container to the proxy (which could read its
     // memory), ends a held request the same way.
     await applyPolicy();
-    const revokedBy = async (pod: string, what: string, act: string[]) => {
+    const revokedBy = async (pod: string, what: string, act: string[], before?: () => Promise<void>) => {
       await createPod(pod, 'analytics-agent');
+      await before?.();
       const podToken = await tokenFor(pod);
       const granted = GrantSchema.parse((await postGrant(grantUrl, ca, podToken)).body);
       const held = postGrant(grantUrl, ca, podToken, { knownVersion: granted.version, waitSeconds: 60 });
@@ -210,10 +217,26 @@ describe('grant API end to end', () => {
     };
     const gone = await revokedBy('agent-2', 'kubectl delete pod', ['delete', 'pod', 'agent-2', '-n', ns]);
     expect([gone.answer.status, refusal(gone.answer).reason]).toEqual([403, 'pod-gone']);
-    const debugged = await revokedBy('agent-4', 'kubectl debug --target pgwarden-proxy', [
+    // kubectl debug attaching to the proxy: refused by the pod webhook; where the webhook does not see
+    // it (here the namespace is no longer opted in), the grant API revokes the pod's access.
+    const debug = (container: string) => [
       ...['debug', 'agent-4', '-n', ns, '--image', 'busybox:1', '--target', 'pgwarden-proxy'],
-      '--container=debugger',
-    ]);
+      `--container=${container}`,
+    ];
+    const debugged = await revokedBy(
+      'agent-4',
+      'kubectl debug --target pgwarden-proxy, namespace not opted in',
+      debug('debugger'),
+      async () => {
+        const refused = await k8s().kubectl(debug('refused'));
+        expect(refused.code).not.toBe(0);
+        expect(refused.stderr).toContain(
+          "pgwarden refuses this ephemeral container: ephemeral container refused targets pgwarden-proxy, so it shares the proxy’s processes; only the pgwarden proxy may reach the pod's token and memory",
+        );
+        await k8s().kubectlOk(['label', 'namespace', ns, 'pgwarden.io/inject-']);
+      },
+    );
+    await optIn(k8s(), ns);
     expect([debugged.answer.status, refusal(debugged.answer).reason]).toEqual([403, 'token-exposed']);
     expect(refusal(debugged.answer).message).toContain(
       `pod ${ns}/agent-4: ephemeral container debugger targets pgwarden-proxy, so it shares the proxy’s processes`,

@@ -1,7 +1,11 @@
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { decideInjection, type InjectionContext } from '../src/webhook/inject.js';
-import { exposureBeforeInjection, sidecarIntegrityProblem } from '../src/webhook/sidecar-integrity.js';
+import {
+  ephemeralExposure,
+  exposureBeforeInjection,
+  sidecarIntegrityProblem,
+} from '../src/webhook/sidecar-integrity.js';
 import { applyPatch } from './json-patch.js';
 
 // What keeps the pgwarden.io token the proxy's alone, on pods as the injection makes them.
@@ -179,6 +183,18 @@ describe('sidecar integrity', () => {
     const annotations = noCa.metadata?.annotations ?? {};
     delete annotations['pgwarden.io/grant-ca'];
     expect(sidecarIntegrityProblem(noCa, expected)).toBeNull();
+  });
+
+  it('ephemeral containers alone, as kubectl debug adds them: attached to the proxy or mounting its volumes', () => {
+    const pod = injected();
+    expect(ephemeralExposure(pod)).toBeNull();
+    const spec = pod.spec as NonNullable<V1Pod['spec']>;
+    spec.ephemeralContainers = [{ name: 'look', image: 'busybox', targetContainerName: 'agent' }];
+    expect(ephemeralExposure(pod)).toBeNull();
+    spec.ephemeralContainers.push({ name: 'peek', image: 'busybox', targetContainerName: 'pgwarden-proxy' });
+    expect(ephemeralExposure(pod)).toBe(
+      'ephemeral container peek targets pgwarden-proxy, so it shares the proxy’s processes',
+    );
   });
 
   it('before injection: reserved volume names, a pgwarden.io token of its own, mounts of the proxy volumes', () => {

@@ -216,6 +216,15 @@ describe('admission webhooks', () => {
       expect(badAnnotation.stderr).toContain(
         'pgwarden cannot inject this pod: annotation pgwarden.io/recording-secret: "S3_Creds" is not a valid name',
       );
+      // kubectl debug: a container beside the agent is let in, one attached to the proxy is not.
+      const debug = (...extra: string[]) =>
+        k8s().kubectl(['debug', 'agent-1', '-n', 'agents', '--image', 'busybox:1', ...extra]);
+      expect((await debug('--container=look')).code).toBe(0);
+      const attached = await debug('--container=peek', '--target', 'pgwarden-proxy');
+      expect(attached.code).not.toBe(0);
+      expect(attached.stderr).toContain(
+        'pgwarden refuses this ephemeral container: ephemeral container peek targets pgwarden-proxy',
+      );
       // Something besides the proxy reaching its token: refused, with what is wrong.
       const stealing = await createPod('agents', 'stealing', {
         spec: {

@@ -49,6 +49,13 @@ export function mutatingWebhookConfiguration(o: WebhookConfigurationOptions): V1
             resources: ['pods'],
             scope: 'Namespaced',
           },
+          {
+            apiGroups: [''],
+            apiVersions: ['v1'],
+            operations: ['UPDATE'],
+            resources: ['pods/ephemeralcontainers'],
+            scope: 'Namespaced',
+          },
         ],
         namespaceSelector: {
           matchLabels: { [INJECT_KEY]: INJECT_ENABLED },

@@ -106,12 +106,24 @@ function changedTokenVolume(pod: V1Pod): string | null {
     : `volume ${TOKEN_VOLUME} holds more than the proxy's token and the operator's CA`;
 }
 
+/**
+ * Why an ephemeral container of this pod (kubectl debug) could reach the
+ * proxy's token or memory: null when none could. What the pod webhook checks
+ * when ephemeral containers are added.
+ */
+export function ephemeralExposure(pod: V1Pod): string | null {
+  return foreignMount(pod, true);
+}
+
 /** Another container mounting the proxy's volumes, or an ephemeral container attached to the proxy. */
-function foreignMount(pod: V1Pod): string | null {
+function foreignMount(pod: V1Pod, ephemeralOnly = false): string | null {
   const spec = pod.spec;
   const containers: { kind: string; container: V1Container & { targetContainerName?: string } }[] = [
-    ...(spec?.initContainers ?? []).map((container) => ({ kind: 'init container', container })),
-    ...(spec?.containers ?? []).map((container) => ({ kind: 'container', container })),
+    ...(ephemeralOnly ? [] : (spec?.initContainers ?? [])).map((container) => ({
+      kind: 'init container',
+      container,
+    })),
+    ...(ephemeralOnly ? [] : (spec?.containers ?? [])).map((container) => ({ kind: 'container', container })),
     ...(spec?.ephemeralContainers ?? []).map((container) => ({ kind: 'ephemeral container', container })),
   ];
   for (const { kind, container } of containers) {
