@@ -1,6 +1,8 @@
 /** How the operator and the sidecar print their log events: JSON lines (default) or readable text. */
 export const LOG_FORMATS = ['json', 'text'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
+/** The sidecar's log levels (pino's): its --log-level, which the operator's --sidecar-log-level passes on. */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
 /**
  * C0 and C1 control characters as escapes (\n, \u009b): a raw newline would

@@ -9,6 +9,7 @@ import {
   formatFieldError,
   GRANT_API_PATH,
   LOG_FORMATS,
+  LOG_LEVELS,
   parseDurationMs,
   toFieldErrors,
 } from '@pgwarden/crds';
@@ -208,7 +209,7 @@ export const OperatorConfigSchema = z
       "PersistentVolumeClaim (in the pod's namespace) mounted into the sidecar at /var/lib/pgwarden/recordings, for a dir recording sink with that path. Pod annotation pgwarden.io/recording-claim overrides it (empty: none). Omitted: none.",
     ),
     sidecarLogLevel: z
-      .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
+      .enum(LOG_LEVELS)
       .default('info')
       .describe("The sidecar's --log-level: trace | debug | info (default) | warn | error | fatal | silent."),
     sidecarLogFormat: logFormat.describe(

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { type CompiledPolicy, LOG_FORMATS, type LogFormat } from '@pgwarden/crds';
+import { type CompiledPolicy, LOG_FORMATS, LOG_LEVELS, type LogFormat } from '@pgwarden/crds';
 import { z } from 'zod';
 import { compilePolicy, PolicyCompileError } from '../decide/compile.js';
 import { loadOidcAccessConfig, type OidcAccessConfig } from '../identity/oidc-config.js';
@@ -36,7 +36,7 @@ export const ProxyOptionsSchema = z
     spoolDir: z.string().min(1, { error: 'must not be empty' }).optional(),
     approvalDir: z.string().min(1, { error: 'must not be empty' }).optional(),
     approvalListen: HostPort.prefault(DEFAULT_APPROVAL_LISTEN),
-    logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    logLevel: z.enum(LOG_LEVELS).default('info'),
     logFormat: z.enum(LOG_FORMATS).default('json'),
   })
   .strict();
